@@ -1,0 +1,118 @@
+"""The one configuration object of a run, and its named profiles.
+
+``paper`` is the released protocol (256x256, batch 6, 60k iterations, SGD 0.01 with poly
+0.9 decay, momentum 0.9, weight decay 1e-4, validation every 200 iterations). ``quick`` is
+sized so that ``make reproduce`` (pce and cim on one ACDC fold) fits a 2-core CPU; it was
+chosen on the validation split (see README). ``smoke`` is for tests and CI notebooks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "paper": dict(input_size=256, batch_size=6, max_iterations=60_000, lr=0.01, val_every=200,
+                  checkpoint_every=1000),
+    "quick": dict(input_size=128, batch_size=12, max_iterations=1500, lr=0.01, val_every=100,
+                  checkpoint_every=100),
+    "smoke": dict(input_size=64, batch_size=4, max_iterations=4, lr=0.01, val_every=2,
+                  checkpoint_every=2, log_every=1),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. Every field can be overridden (CLI: ``--field-name``)."""
+
+    dataset: str = "acdc"
+    method: str = "cim"
+    fold: int = 1
+    profile: str = "quick"
+    seed: int = 2022
+    # where things live
+    data_root: str | None = None
+    runs_root: str = "runs"
+    results_root: str = "results"
+    run_dir: str | None = None
+    # optimisation
+    input_size: int = 256
+    batch_size: int = 6
+    max_iterations: int = 60_000
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    # bookkeeping
+    val_every: int = 200
+    checkpoint_every: int = 1000
+    log_every: int = 20
+    val_patients: int | None = None
+    stop_after: int | None = None
+    resume: bool = False
+    progress: bool = True
+    # hardware
+    device: str = "cpu"
+    bf16: bool = False
+    deterministic: bool = False
+    num_threads: int = 0
+    # method
+    num_classes: int = 4
+    self_dice_weight: float = 0.5
+    bank_size: int = 1000
+    token_momentum: float = 0.99
+    use_banks: bool = True
+    use_tokens: bool = True
+    matching: str = "soft"
+    faithful: bool = False
+    token_source: str = "pixel"
+    # evaluation
+    empty_penalty: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> "TrainConfig":
+        """Raise :class:`ConfigError` for a bad value; return self."""
+        from .methods import get_method
+        get_method(self.method)
+        if self.input_size % 16 or self.input_size < 16:
+            raise ConfigError(f"input_size must be a positive multiple of 16, got {self.input_size}")
+        for name in ("batch_size", "max_iterations", "val_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be cpu or cuda[:N], got {self.device!r}")
+        if self.matching not in ("soft", "hard"):
+            raise ConfigError(f"matching must be soft or hard, got {self.matching!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {sorted(unknown)}")
+        return cls(**d)
+
+
+def make_config(profile: str = "quick", **overrides: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from a named profile plus field overrides.
+
+    Example:
+        >>> make_config("paper", method="pce").max_iterations
+        60000
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}: choose one of {sorted(PROFILES)}")
+    known = {f.name for f in fields(TrainConfig)}
+    bad = set(overrides) - known
+    if bad:
+        raise ConfigError(f"unknown config field(s) {sorted(bad)}: see `scribcim train --help`")
+    values = {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainConfig(profile=profile, **values).validate()

@@ -1,0 +1,121 @@
+"""Evaluation of a trained run on held-out volumes: per-case 3D metrics in mm and ``summary.json``.
+
+Each checkpoint (``best`` on validation, ``last``) predicts every test volume slice by slice
+(:mod:`scribcim.inference`), and :func:`scribcim.metrics.volume_metrics` scores RV, MYO and
+LV on the 3D volume with its true spacing. Undefined metrics are NaN and excluded from the
+means; an empty prediction of a present class is counted per class (``empty_predictions``)
+and gets Dice 0 and NaN distances, or ``empty_penalty`` mm if the run sets one.
+
+The foreground mean of a case is the mean over the three classes; ``foreground_mean`` in a
+summary is the mean and std over cases of that per-case value.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import load_part, split_for
+from .inference import predict_labels
+from .methods import get_method
+from .metrics import CLASS_NAMES, volume_metrics
+from .provenance import provenance
+from .runlog import load_checkpoint, write_json
+from .train import data_root_for
+
+log = logging.getLogger(__name__)
+METRICS = ("dice", "hd95", "asd")
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """The resolved config stored in a run folder."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        from .errors import ConfigError
+        raise ConfigError(f"{path} not found: {run_dir} is not a scribcim run folder")
+    return TrainConfig.from_dict(json.loads(path.read_text()))
+
+
+def load_model(run_dir: Path, checkpoint: str = "best", device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The run's network with the weights and reference-set buffers of ``checkpoint``, in eval mode."""
+    config = load_run_config(run_dir)
+    model = get_method(config.method)(config).build_model()
+    ckpt = load_checkpoint(Path(run_dir) / "checkpoints" / f"{checkpoint}.pt", device)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+def _stats(values: Sequence[float]) -> dict[str, float | int]:
+    arr = np.asarray(values, dtype=float)
+    ok = arr[np.isfinite(arr)]
+    return {"mean": float(ok.mean()) if ok.size else float("nan"),
+            "std": float(ok.std()) if ok.size else float("nan"), "n": int(ok.size)}
+
+
+def aggregate(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-class mean/std/n over cases, empty-prediction counts, and the foreground mean."""
+    classes = {}
+    for name in CLASS_NAMES:
+        rows = [c["classes"][name] for c in cases]
+        classes[name] = {m: _stats([r[m] for r in rows]) for m in METRICS}
+        classes[name]["empty_predictions"] = int(sum(r["empty_pred"] for r in rows))
+    fg = {m: _stats([c["foreground_mean"][m] for c in cases]) for m in METRICS}
+    return {"classes": classes, "foreground_mean": fg, "num_cases": len(cases)}
+
+
+def score_case(case: str, pred: np.ndarray, label: np.ndarray, spacing: tuple[float, float, float],
+               empty_penalty: float | None = None) -> dict[str, Any]:
+    """Per-class metrics of one case and its foreground mean (NaN-aware)."""
+    per = volume_metrics(pred, label, spacing, empty_penalty=empty_penalty)
+    classes = {k: vars(v) for k, v in per.items()}
+    fg = {}
+    for m in METRICS:
+        vals = np.array([classes[k][m] for k in CLASS_NAMES], dtype=float)
+        fg[m] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+    return {"case": case, "spacing": list(spacing), "classes": classes, "foreground_mean": fg}
+
+
+def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last"), part: str = "test",
+             data_root: str | None = None, device: str | None = None,
+             results_dir: Path | str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Score a run's checkpoints on the ``part`` volumes of its fold and write ``summary.json``.
+
+    The summary goes to ``run_dir/summary.json`` and, if given, ``results_dir/summary.json``.
+    """
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    if data_root is not None:
+        config.data_root = data_root
+    device = device or config.device
+    split = split_for(config.dataset, config.fold, config.val_patients)
+    volumes = load_part(config.dataset, data_root_for(config), split, part)
+    result: dict[str, Any] = {}
+    for name in checkpoints:
+        model, ckpt = load_model(run_dir, name, device)
+        cases = []
+        for v in tqdm(volumes, desc=f"evaluate {config.method} [{name}]", disable=not progress, mininterval=5.0):
+            pred = predict_labels(model, v.image, input_size=config.input_size, device=device)
+            cases.append(score_case(v.case, pred, v.label, v.spacing, config.empty_penalty))
+        result[name] = {"iteration": ckpt["iteration"], "val_dice": ckpt["state"].get("last_val")
+                        if name != "best" else ckpt["state"].get("best"), **aggregate(cases), "cases": cases}
+    summary = {"method": config.method, "dataset": config.dataset, "fold": config.fold,
+               "profile": config.profile, "seed": config.seed, "part": part, "run_dir": str(run_dir),
+               "empty_penalty": config.empty_penalty, "checkpoints": result,
+               "provenance": {**provenance(config.to_dict(), device=device, dataset=config.dataset),
+                              "train": _read_json(run_dir / "provenance.json"),
+                              "train_result": _read_json(run_dir / "train_result.json")}}
+    write_json(run_dir / "summary.json", summary)
+    if results_dir is not None:
+        Path(results_dir).mkdir(parents=True, exist_ok=True)
+        write_json(Path(results_dir) / "summary.json", summary)
+    return summary
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None

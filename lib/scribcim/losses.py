@@ -1,0 +1,36 @@
+"""Losses for scribble supervision."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .data.volumes import UNLABELLED
+
+
+def partial_ce(logits: torch.Tensor, scribble: torch.Tensor, *, ignore_index: int = UNLABELLED) -> torch.Tensor:
+    """Cross-entropy over scribbled pixels only (``ignore_index`` pixels get no gradient).
+
+    Returns 0 (with a graph) when a batch has no scribbled pixel.
+    """
+    if not (scribble != ignore_index).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.float(), scribble.long(), ignore_index=ignore_index)
+
+
+def soft_dice_loss(probs: torch.Tensor, target: torch.Tensor, *, smooth: float = 1e-5) -> torch.Tensor:
+    """Mean over classes of 1 - (2|P*T| + s) / (|P|^2 + |T|^2 + s), sums over batch and pixels.
+
+    Args:
+        probs: (B, C, H, W) probabilities. target: (B, C, H, W) one-hot (or soft) target.
+    """
+    dims = (0, 2, 3)
+    inter = (probs * target).sum(dims)
+    denom = (probs * probs).sum(dims) + (target * target).sum(dims)
+    return (1.0 - (2.0 * inter + smooth) / (denom + smooth)).mean()
+
+
+def self_dice(logits: torch.Tensor) -> torch.Tensor:
+    """Dice of the softmax against its own detached hard pseudo-label (argmax), averaged over classes."""
+    probs = logits.float().softmax(1)
+    pseudo = F.one_hot(probs.argmax(1), probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    return soft_dice_loss(probs, pseudo.detach())

@@ -1,0 +1,77 @@
+"""Training methods as plug-ins of the one training loop.
+
+A method says which network to build and how to turn a batch into a loss. Adding one is a
+small, local change: subclass :class:`Method`, decorate it with ``@register("name")``.
+"""
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+import torch
+from torch import nn
+
+from .losses import partial_ce, self_dice
+from .models import CIM, CIMConfig, UNet
+
+METHODS: dict[str, type["Method"]] = {}
+
+
+def register(name: str) -> Callable[[type["Method"]], type["Method"]]:
+    """Class decorator adding a method to :data:`METHODS` under ``name``."""
+    def deco(cls: type["Method"]) -> type["Method"]:
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+    return deco
+
+
+class Method:
+    """Base: a plain UNet trained with partial cross-entropy.
+
+    Args:
+        config: the run's :class:`scribcim.config.TrainConfig` (methods read their own fields).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, config) -> None:
+        self.config = config
+
+    def build_model(self) -> nn.Module:
+        return UNet(in_channels=1, num_classes=self.config.num_classes)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Forward ``batch`` through ``model`` and return (loss, named parts as tensors)."""
+        logits, _ = model(batch["image"], batch["scribble"])
+        ce = partial_ce(logits, batch["scribble"])
+        return ce, {"pce": ce.detach()}
+
+
+@register("pce")
+class PCE(Method):
+    """pCE only: the scribble-supervised baseline."""
+
+
+@register("cim")
+class CIMMethod(Method):
+    """CIM network, loss pCE + ``self_dice_weight`` * self-pseudo-label Dice (paper: 0.5)."""
+
+    def build_model(self) -> nn.Module:
+        c = self.config
+        return CIM(1, c.num_classes, cim=CIMConfig(
+            bank_size=c.bank_size, momentum=c.token_momentum, use_banks=c.use_banks,
+            use_tokens=c.use_tokens, matching=c.matching, faithful=c.faithful,
+            token_source=c.token_source))
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, _ = model(batch["image"], batch["scribble"])
+        ce, sd = partial_ce(logits, batch["scribble"]), self_dice(logits)
+        return ce + self.config.self_dice_weight * sd, {"pce": ce.detach(), "self_dice": sd.detach()}
+
+
+def get_method(name: str) -> type[Method]:
+    """Look up a registered method by name (clear error listing the known ones)."""
+    from .errors import ConfigError
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}: choose one of {sorted(METHODS)}")
+    return METHODS[name]

@@ -1,0 +1,147 @@
+"""Per-class 3D segmentation metrics (Dice, HD95, ASD) in millimetres.
+
+Arrays are indexed (z, y, x) and spacing is given in the same order, (dz, dy, dx) in mm.
+Distances come from ``medpy.metric.binary`` (connectivity 1). A metric that is undefined is
+NaN, never a silent 0: NaNs are meant to be excluded from means (``np.nanmean``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CLASS_NAMES: tuple[str, ...] = ("RV", "MYO", "LV")  # labels 1, 2, 3; 0 is background
+
+
+@dataclass
+class ClassMetrics:
+    """Metrics of one class in one volume (distances in mm)."""
+
+    dice: float
+    hd95: float
+    asd: float
+    empty_pred: bool
+    empty_gt: bool
+
+
+def volume_diagonal_mm(shape: Sequence[int], spacing: Sequence[float]) -> float:
+    """Return the length in mm of the diagonal of a volume of ``shape`` voxels of ``spacing`` mm."""
+    if len(shape) != len(spacing):
+        raise ValueError(f"shape {tuple(shape)} and spacing {tuple(spacing)} differ in length")
+    return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing))))
+
+
+def binary_metrics(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    spacing: Sequence[float],
+    *,
+    empty_penalty: float | None = None,
+) -> ClassMetrics:
+    """Dice, HD95 and ASD of one binary mask against the reference.
+
+    Rules:
+        * both non-empty: medpy ``dc``, ``hd95`` and ``asd`` (``asd`` is medpy's mean surface
+          distance from ``pred`` to ``gt``), with ``voxelspacing=spacing``, connectivity 1;
+        * ``gt`` present, ``pred`` empty (missed structure): dice 0.0, hd95 and asd NaN, or
+          ``empty_penalty`` mm when given (penalty mode, e.g. :func:`volume_diagonal_mm`),
+          ``empty_pred=True``;
+        * ``gt`` empty, ``pred`` non-empty (false-positive structure): dice 0.0, hd95 and asd
+          NaN (the penalty does not apply), ``empty_gt=True``;
+        * both empty (class absent): dice, hd95 and asd NaN, both flags set.
+
+    Args:
+        pred: Predicted mask (z, y, x), cast to bool.
+        gt: Reference mask of the same shape, cast to bool.
+        spacing: Voxel spacing (dz, dy, dx) in mm.
+        empty_penalty: Distance in mm reported for a missed structure instead of NaN.
+
+    Returns:
+        The class metrics.
+    """
+    pred = np.asarray(pred).astype(bool, copy=False)
+    gt = np.asarray(gt).astype(bool, copy=False)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from reference shape {gt.shape}")
+    spacing = tuple(float(s) for s in spacing)
+    if len(spacing) != pred.ndim:
+        raise ValueError(f"spacing {spacing} does not match a {pred.ndim}-D array")
+    has_pred, has_gt = bool(pred.any()), bool(gt.any())
+    nan = float("nan")
+    if has_pred and has_gt:
+        from medpy.metric import binary
+
+        return ClassMetrics(
+            dice=float(binary.dc(pred, gt)),
+            hd95=float(binary.hd95(pred, gt, voxelspacing=spacing, connectivity=1)),
+            asd=float(binary.asd(pred, gt, voxelspacing=spacing, connectivity=1)),
+            empty_pred=False,
+            empty_gt=False,
+        )
+    if has_gt:
+        dist = nan if empty_penalty is None else float(empty_penalty)
+        return ClassMetrics(dice=0.0, hd95=dist, asd=dist, empty_pred=True, empty_gt=False)
+    if has_pred:
+        return ClassMetrics(dice=0.0, hd95=nan, asd=nan, empty_pred=False, empty_gt=True)
+    return ClassMetrics(dice=nan, hd95=nan, asd=nan, empty_pred=True, empty_gt=True)
+
+
+def volume_metrics(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    spacing: Sequence[float],
+    *,
+    labels: Sequence[int] = (1, 2, 3),
+    empty_penalty: float | None = None,
+) -> dict[str, ClassMetrics]:
+    """Per-class metrics of an integer label volume; see :func:`binary_metrics` for the rules.
+
+    Args:
+        pred: Predicted labels (z, y, x).
+        gt: Reference labels of the same shape.
+        spacing: Voxel spacing (dz, dy, dx) in mm.
+        labels: Class labels to score; label ``k`` is named ``CLASS_NAMES[k - 1]`` when it
+            exists, else ``"class<k>"``.
+        empty_penalty: Distance in mm for a missed structure (see :func:`binary_metrics`).
+
+    Returns:
+        Class name -> metrics, in the order of ``labels``.
+    """
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from reference shape {gt.shape}")
+    out: dict[str, ClassMetrics] = {}
+    for label in labels:
+        name = CLASS_NAMES[label - 1] if 1 <= label <= len(CLASS_NAMES) else f"class{label}"
+        out[name] = binary_metrics(pred == label, gt == label, spacing, empty_penalty=empty_penalty)
+    return out
+
+
+def fast_dice(pred: np.ndarray, gt: np.ndarray, labels: Sequence[int] = (1, 2, 3)) -> np.ndarray:
+    """Per-class Dice with numpy only, for cheap validation during training.
+
+    Args:
+        pred: Predicted labels (any shape).
+        gt: Reference labels of the same shape.
+        labels: Class labels to score.
+
+    Returns:
+        float64 array of one Dice per label; NaN where the class is absent from both.
+    """
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from reference shape {gt.shape}")
+    out = np.full(len(labels), np.nan, dtype=np.float64)
+    for i, label in enumerate(labels):
+        p, g = pred == label, gt == label
+        total = int(np.count_nonzero(p)) + int(np.count_nonzero(g))
+        if total:
+            out[i] = 2.0 * np.count_nonzero(p & g) / total
+    return out

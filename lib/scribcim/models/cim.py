@@ -1,0 +1,184 @@
+"""Cross Image Matching (CIM, Chen et al., IEEE TIP 2025) on top of the WSL4MIS UNet.
+
+Four conv-block heads on the bottleneck feature ``f`` give pixel keys/values (Kp 32-d,
+Vp 128-d) and token keys/values (Kt 32-d, Vt 128-d). A reference set kept in buffers
+(saved in checkpoints, never learned) holds, per class, a FIFO bank of M (key, value)
+pixel entries and one EMA class token. At every bottleneck location p:
+
+* smoothing:  S(p) = sum_m softmax_m(<Kp(p), key_m>) value_m over all C*M bank entries;
+* regression: R(p) = sum_c softmax_c(<Kt(p), tokenkey_c>) tokenvalue_c;
+* fusion:     the decoder receives concat(Vp, S) + concat(Vt, R) in place of ``f``.
+
+After the forward pass, in training mode and only when a scribble is given, the scribbled
+locations of each class (at bottleneck resolution) push their (Kp, Vp) into that class's
+bank and move its token: t <- momentum * t + (1 - momentum) * mean.
+
+Differences between the default (corrected) behaviour and ``faithful=True`` (the released
+code):
+
+* Sampling. Released: the one-hot scribble is resized bilinearly (align_corners=True) to
+  the bottleneck grid and locations equal to exactly 1 are kept; for 256 -> 16 this only
+  sees the stride-17 grid of input pixels, so almost every scribbled pixel is ignored.
+  Corrected: a bottleneck cell is selected for class c when any pixel of its receptive
+  cell (H/h x W/w block) is scribbled with c (max-pooling of the one-hot scribble).
+* Absent classes. Released: a class with no selected location in the batch contributes a
+  zero mean, so its token decays towards 0 (t <- 0.99 t). Corrected: its token is left
+  untouched.
+
+Both modes, like the released code, build the tokens from the *pixel* head features
+(``token_source="pixel"``); ``token_source="token"`` uses (Kt, Vt) instead, as a variant.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .unet import CHANNELS, DROPOUT, ConvBlock, UNet
+
+
+@dataclass
+class CIMConfig:
+    """Switches of CIM, including the paper's ablations.
+
+    Attributes:
+        bank_size: entries per class bank (M).
+        momentum: EMA momentum of the class tokens.
+        use_banks: pixel-level matching (smoothing) on/off.
+        use_tokens: class-token matching (regression) on/off.
+        matching: ``"soft"`` (softmax attention) or ``"hard"`` (one-hot argmax).
+        faithful: reproduce the released code's sampling and absent-class update.
+        token_source: ``"pixel"`` (released) or ``"token"`` head features feed the tokens.
+        key_dim: key width; value_dim: value width (2 * value_dim must equal the bottleneck width).
+    """
+
+    bank_size: int = 1000
+    momentum: float = 0.99
+    use_banks: bool = True
+    use_tokens: bool = True
+    matching: str = "soft"
+    faithful: bool = False
+    token_source: str = "pixel"
+    key_dim: int = 32
+    value_dim: int = 128
+
+    def __post_init__(self) -> None:
+        if self.matching not in ("soft", "hard"):
+            raise ValueError(f"matching must be 'soft' or 'hard', got {self.matching!r}")
+        if self.token_source not in ("pixel", "token"):
+            raise ValueError(f"token_source must be 'pixel' or 'token', got {self.token_source!r}")
+        if self.bank_size < 1 or not 0.0 <= self.momentum < 1.0:
+            raise ValueError("bank_size must be >= 1 and momentum in [0, 1)")
+
+
+def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *, hard: bool = False
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dot-product attention of every location of ``query`` over a set of (key, value) pairs.
+
+    Args:
+        query: (B, D, h, w); keys: (N, D); values: (N, Dv).
+        hard: one-hot argmax weights instead of softmax.
+
+    Returns:
+        output (B, Dv, h, w) and weights (B, h*w, N), each row summing to one.
+    """
+    b, _, h, w = query.shape
+    q = query.flatten(2).transpose(1, 2)
+    scores = q @ keys.to(q.dtype).t()
+    if hard:
+        weights = F.one_hot(scores.argmax(-1), keys.shape[0]).to(q.dtype)
+    else:
+        weights = scores.softmax(-1)
+    out = weights @ values.to(q.dtype)
+    return out.transpose(1, 2).reshape(b, -1, h, w), weights
+
+
+class CIM(UNet):
+    """UNet with Cross Image Matching at the bottleneck. ``forward`` returns ``(logits, features)``.
+
+    Example:
+        >>> net = CIM(1, 4, cim=CIMConfig(bank_size=8))
+        >>> logits, f = net(torch.zeros(2, 1, 32, 32))
+        >>> tuple(logits.shape), tuple(f["pixel_key"].shape)
+        ((2, 4, 32, 32), (2, 32, 2, 2))
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 4, *, cim: CIMConfig | None = None) -> None:
+        super().__init__(in_channels, num_classes, CHANNELS, DROPOUT)
+        self.cfg = cim or CIMConfig()
+        c, m, dk, dv = num_classes, self.cfg.bank_size, self.cfg.key_dim, self.cfg.value_dim
+        if 2 * dv != CHANNELS[-1]:
+            raise ValueError(f"2 * value_dim must be {CHANNELS[-1]}, got {2 * dv}")
+        f = CHANNELS[-1]
+        self.pixel_value, self.pixel_key = ConvBlock(f, dv), ConvBlock(f, dk)
+        self.token_value, self.token_key = ConvBlock(f, dv), ConvBlock(f, dk)
+        self.register_buffer("bank_keys", torch.randn(c, m, dk))
+        self.register_buffer("bank_values", torch.randn(c, m, dv))
+        self.register_buffer("bank_ptr", torch.zeros(c, dtype=torch.long))
+        self.register_buffer("token_keys", torch.randn(c, dk))
+        self.register_buffer("token_values", torch.randn(c, dv))
+
+    def forward(self, x: torch.Tensor, scribble: torch.Tensor | None = None, *,
+                return_attention: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Segment ``x``; in training mode with a ``scribble`` (B, H, W) also update the reference set."""
+        feats = self.encoder(x)
+        f = feats[-1]
+        out: dict[str, torch.Tensor] = {"bottleneck": f}
+        kp, vp, kt, vt = self.pixel_key(f), self.pixel_value(f), self.token_key(f), self.token_value(f)
+        out.update(pixel_key=kp, pixel_value=vp, token_key=kt, token_value=vt)
+        hard = self.cfg.matching == "hard"
+        fused = []
+        if self.cfg.use_banks:
+            s, a = attend(kp, self.bank_keys.flatten(0, 1), self.bank_values.flatten(0, 1), hard=hard)
+            fused.append(torch.cat([vp, s], 1))
+            if return_attention:
+                out["pixel_attention"] = a
+        if self.cfg.use_tokens:
+            r, b = attend(kt, self.token_keys, self.token_values, hard=hard)
+            fused.append(torch.cat([vt, r], 1))
+            if return_attention:
+                out["token_attention"] = b
+        z = torch.stack(fused).sum(0) if fused else f
+        logits, dec = self.decoder(z, feats[:-1])
+        out.update(fused=z, decoder=dec)
+        if self.training and scribble is not None:
+            src = (kp, vp) if self.cfg.token_source == "pixel" else (kt, vt)
+            self.update_reference(scribble, kp, vp, *src)
+        return logits, out
+
+    def scribble_mask(self, scribble: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """(B, C, h, w) bool: which bottleneck locations each class's scribble selects."""
+        onehot = F.one_hot(scribble.long().clamp(0, self.num_classes), self.num_classes + 1)
+        onehot = onehot[..., : self.num_classes].permute(0, 3, 1, 2).float()
+        if self.cfg.faithful:
+            return F.interpolate(onehot, size=size, mode="bilinear", align_corners=True) == 1
+        return F.adaptive_max_pool2d(onehot, size) > 0
+
+    @torch.no_grad()
+    def update_reference(self, scribble: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
+                         tk: torch.Tensor, tv: torch.Tensor) -> None:
+        """Push scribbled (Kp, Vp) into the FIFO banks and move the EMA tokens (tk, tv source)."""
+        mask = self.scribble_mask(scribble, tuple(kp.shape[-2:]))
+        keys_all, vals_all = (t.detach().permute(0, 2, 3, 1).float() for t in (kp, vp))
+        tk_all, tv_all = (t.detach().permute(0, 2, 3, 1).float() for t in (tk, tv))
+        bank_k, bank_v, ptr = self.bank_keys.clone(), self.bank_values.clone(), self.bank_ptr.clone()
+        tok_k, tok_v = self.token_keys.clone(), self.token_values.clone()
+        m, mom = self.cfg.bank_size, self.cfg.momentum
+        for c in range(self.num_classes):
+            sel = mask[:, c]
+            keys, vals = keys_all[sel], vals_all[sel]
+            n = keys.shape[0]
+            if n:
+                keys, vals, k = keys[-m:], vals[-m:], min(n, m)
+                idx = (ptr[c] + torch.arange(k, device=ptr.device)) % m
+                bank_k[c, idx], bank_v[c, idx] = keys, vals
+                ptr[c] = (ptr[c] + k) % m
+                tok_k[c] = mom * tok_k[c] + (1 - mom) * tk_all[sel].mean(0)
+                tok_v[c] = mom * tok_v[c] + (1 - mom) * tv_all[sel].mean(0)
+            elif self.cfg.faithful:
+                tok_k[c], tok_v[c] = mom * tok_k[c], mom * tok_v[c]
+        # Rebind instead of writing in place: the old tensors are saved for this step's backward.
+        self.bank_keys, self.bank_values, self.bank_ptr = bank_k, bank_v, ptr
+        self.token_keys, self.token_values = tok_k, tok_v

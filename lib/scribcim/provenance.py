@@ -1,0 +1,72 @@
+"""Provenance: what a result was made from (commit, parameters, data, device, versions)."""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib.metadata as md
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGES = ("scribcim", "torch", "numpy", "scipy", "h5py", "medpy", "tqdm")
+
+
+def git_state(cwd: Path | None = None) -> dict[str, Any]:
+    """Commit hash and whether the work tree has uncommitted changes (None outside git)."""
+    def run(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+    commit = run("rev-parse", "HEAD")
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def device_info(device: str) -> dict[str, Any]:
+    dev = torch.device(device)
+    info: dict[str, Any] = {"device": str(dev), "platform": platform.platform(),
+                            "processor": platform.processor() or platform.machine(),
+                            "torch_threads": torch.get_num_threads()}
+    if dev.type == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(dev)
+    return info
+
+
+def data_checksums(dataset: str) -> dict[str, Any]:
+    """Digest of the packaged manifest the data was verified against (None for synthetic data)."""
+    if dataset == "phantom":
+        return {"dataset": dataset, "manifest_sha256": None, "note": "synthetic phantom"}
+    from .data.fetch import load_manifest
+    manifest = load_manifest(dataset)
+    text = "".join(f"{h}  {p}\n" for p, h in sorted(manifest.items()))
+    return {"dataset": dataset, "files": len(manifest),
+            "manifest_sha256": hashlib.sha256(text.encode()).hexdigest(), "verified": True}
+
+
+def provenance(config: dict[str, Any], *, device: str, dataset: str, repo: Path | None = None) -> dict[str, Any]:
+    """The provenance block written next to every run and summary."""
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git": git_state(repo),
+        "command": " ".join(sys.argv),
+        "config": config,
+        "data": data_checksums(dataset),
+        "device": device_info(device),
+        "versions": versions(),
+    }

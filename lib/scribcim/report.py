@@ -1,0 +1,50 @@
+"""Side-by-side tables of summaries (markdown), for the terminal and for ``results/``."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from .metrics import CLASS_NAMES
+
+
+def _fmt(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
+    mean, std = stat.get("mean"), stat.get("std")
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "best") -> str:
+    """Markdown table: one row per summary, Dice and HD95 (mm) per class and their foreground mean."""
+    head = ["method", "ckpt", "iter"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
+        [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "empty preds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summaries:
+        r = s["checkpoints"][checkpoint]
+        cls = r["classes"]
+        empties = sum(cls[c]["empty_predictions"] for c in CLASS_NAMES)
+        row = [s["method"], checkpoint, str(r["iteration"])]
+        row += [_fmt(cls[c]["dice"]) for c in CLASS_NAMES] + [_fmt(r["foreground_mean"]["dice"])]
+        row += [_fmt(cls[c]["hd95"], digits=1) for c in CLASS_NAMES] + [_fmt(r["foreground_mean"]["hd95"], digits=1)]
+        row.append(str(empties))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def load_summaries(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
+    return [json.loads(Path(p).read_text()) for p in paths]
+
+
+def full_report(summaries: Sequence[dict[str, Any]]) -> str:
+    """Tables for every checkpoint present in all summaries, with the test-set description."""
+    s0 = summaries[0]
+    out = [f"{s0['dataset'].upper()} fold {s0['fold']}, profile `{s0['profile']}`, "
+           f"{s0['checkpoints'][next(iter(s0['checkpoints']))]['num_cases']} {s0['part']} volumes; "
+           "mean ± std over volumes; HD95 in mm."]
+    for ck in ("best", "last"):
+        if all(ck in s["checkpoints"] for s in summaries):
+            label = "best on validation" if ck == "best" else "last iteration"
+            out += ["", f"Checkpoint: {label}", "", comparison_table(summaries, ck)]
+    return "\n".join(out)

@@ -1,0 +1,98 @@
+"""Run-folder bookkeeping: config and provenance files, JSON-lines metrics, TensorBoard, checkpoints."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = 1
+# Fields that may differ between an interrupted run and its resumption.
+RESUME_FREE = {"resume", "progress", "stop_after", "device", "num_threads", "data_root"}
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temporary file, then rename); NaN becomes null."""
+    def clean(o: Any) -> Any:
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(clean(obj), indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def check_run_dir(run_dir: Path, config: dict[str, Any]) -> None:
+    """Refuse to mix runs: an existing run folder must hold the same config (bar RESUME_FREE)."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    diff = sorted(k for k in set(old) | set(config)
+                  if k not in RESUME_FREE and old.get(k) != config.get(k))
+    if diff:
+        raise ConfigError(f"{path} was written with a different config ({', '.join(diff)}): "
+                          "choose another --run-dir or delete that folder")
+
+
+class MetricsLog:
+    """Appends one JSON line per record to ``metrics.jsonl`` and mirrors scalars to TensorBoard."""
+
+    def __init__(self, run_dir: Path, *, tensorboard: bool = True) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.writer = SummaryWriter(str(run_dir / "tb"))
+            except ImportError:  # tensorboard is optional at run time
+                log.warning("tensorboard not installed: no TensorBoard scalars")
+
+    def write(self, step: int, **scalars: float) -> None:
+        rec = {"iteration": step, **{k: float(v) for k, v in scalars.items()}}
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if self.writer is not None:
+            for k, v in scalars.items():
+                self.writer.add_scalar(k, float(v), step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+                    iteration: int, state: dict[str, Any]) -> None:
+    """Save model (buffers included), optimizer and loop state atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "iteration": iteration, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict() if optimizer is not None else None,
+                "state": state, "torch_rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (clear error for other formats)."""
+    if not path.is_file():
+        raise ConfigError(f"no checkpoint at {path}: train first (scribcim train ...) or check --run-dir")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:
+        raise ConfigError(f"cannot read checkpoint {path} ({type(exc).__name__}): it is corrupt, "
+                          "delete it and resume from another") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path} is not a scribcim checkpoint of format {CHECKPOINT_FORMAT}: "
+                          "retrain with this version")
+    return ckpt

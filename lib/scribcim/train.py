@@ -1,0 +1,179 @@
+"""The one training loop. Methods plug in through :mod:`scribcim.methods`.
+
+``train(config)`` loads the fold, builds the method's network, runs SGD with poly decay,
+validates on the validation patients (never the test patients), keeps ``latest.pt`` and
+``best.pt`` and returns a :class:`RunResult`. ``resume=True`` continues from
+``latest.pt``: batches are a function of (seed, iteration) and the dropout generator is
+reseeded every step, so a resumed run follows the uninterrupted one exactly on CPU.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import get_dataset, load_part, split_for
+from .data.fetch import resolve_data_root, verify
+from .data.slices import SliceSet, make_batch
+from .data.volumes import Volume
+from .inference import predict_labels
+from .methods import get_method
+from .metrics import fast_dice
+from .provenance import provenance
+from .runlog import MetricsLog, check_run_dir, load_checkpoint, save_checkpoint, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a finished (or stopped) run produced."""
+
+    run_dir: Path
+    iterations: int
+    finished: bool
+    best_iteration: int
+    best_val_dice: float
+    last_val_dice: float
+    wall_time_s: float
+
+
+def run_dir_for(config: TrainConfig) -> Path:
+    """``runs/<dataset>/<profile>/<method>/fold<k>/seed<s>`` unless ``config.run_dir`` is set."""
+    if config.run_dir:
+        return Path(config.run_dir)
+    return Path(config.runs_root) / config.dataset / config.profile / config.method / \
+        f"fold{config.fold}" / f"seed{config.seed}"
+
+
+def data_root_for(config: TrainConfig) -> Path | None:
+    """Resolved data root (None for synthetic datasets); verifies the files against the package sums."""
+    if not get_dataset(config.dataset).needs_root:
+        return None
+    root = resolve_data_root(config.data_root)
+    verify(config.dataset, root)
+    return root
+
+
+def set_determinism(config: TrainConfig) -> None:
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def poly_lr(base: float, iteration: int, max_iterations: int, power: float) -> float:
+    """Poly decay: base * (1 - it / max) ** power."""
+    return base * (1.0 - iteration / max_iterations) ** power
+
+
+def validate(model: torch.nn.Module, volumes: list[Volume], config: TrainConfig) -> float:
+    """Mean foreground Dice (3D, per volume, then averaged) on validation volumes."""
+    was_training = model.training
+    model.eval()
+    scores = [fast_dice(predict_labels(model, v.image, input_size=config.input_size, device=config.device,
+                                       bf16=config.bf16), v.label) for v in volumes]
+    model.train(was_training)
+    return float(np.nanmean(np.stack(scores))) if scores else float("nan")
+
+
+def train(config: TrainConfig) -> RunResult:
+    """Train one (dataset, method, fold, seed) run; see the module docstring."""
+    config.validate()
+    t0 = time.perf_counter()
+    set_determinism(config)
+    run_dir = run_dir_for(config)
+    cfg_dict = config.to_dict()
+    check_run_dir(run_dir, cfg_dict)
+    ckpt_dir = run_dir / "checkpoints"
+    latest = ckpt_dir / "latest.pt"
+    if latest.exists() and not config.resume:
+        from .errors import ConfigError
+        raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                          "or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    root = data_root_for(config)
+    split = split_for(config.dataset, config.fold, config.val_patients)
+    write_json(run_dir / "config.json", cfg_dict)
+    write_json(run_dir / "split.json", {"fold": split.fold, "train": split.train, "val": split.val,
+                                        "test": split.test})
+    write_json(run_dir / "provenance.json", provenance(cfg_dict, device=config.device, dataset=config.dataset))
+    slices = SliceSet.from_volumes(load_part(config.dataset, root, split, "train"))
+    val_volumes = load_part(config.dataset, root, split, "val")
+    log.info("run %s: %d training slices, %d validation volumes", run_dir, len(slices), len(val_volumes))
+
+    method = get_method(config.method)(config)
+    model = method.build_model().to(config.device)
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                          weight_decay=config.weight_decay)
+    start, best, best_it, last_val = 0, -math.inf, -1, float("nan")
+    if config.resume and latest.exists():
+        ckpt = load_checkpoint(latest, config.device)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start = ckpt["iteration"]
+        best, best_it, last_val = ckpt["state"]["best"], ckpt["state"]["best_iteration"], ckpt["state"]["last_val"]
+        log.info("resumed %s at iteration %d", run_dir, start)
+
+    metrics = MetricsLog(run_dir)
+    size = (config.input_size, config.input_size)
+    device_type = torch.device(config.device).type
+    stop = config.max_iterations if config.stop_after is None else min(config.max_iterations,
+                                                                        start + config.stop_after)
+    done = start
+
+    def checkpoint(path: Path) -> None:
+        save_checkpoint(path, model=model, optimizer=opt, iteration=done,
+                        state={"best": best, "best_iteration": best_it, "last_val": last_val})
+
+    model.train()
+    bar = tqdm(range(start, stop), initial=start, total=config.max_iterations, disable=not config.progress,
+               desc=f"{config.method} fold{config.fold}", mininterval=5.0, dynamic_ncols=True)
+    try:
+        for it in bar:
+            lr = poly_lr(config.lr, it, config.max_iterations, config.poly_power)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            batch = {k: v.to(config.device, non_blocking=True) for k, v in
+                     make_batch(slices, batch_size=config.batch_size, size=size, seed=config.seed,
+                                iteration=it).items()}
+            torch.manual_seed(config.seed * 1_000_003 + it)
+            with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=config.bf16):
+                loss, parts = method.loss(model, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done = it + 1
+            if done % config.log_every == 0 or done == config.max_iterations:
+                metrics.write(done, loss=loss.item(), lr=lr, **{k: v.item() for k, v in parts.items()})
+                bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{last_val:.3f}")
+            if done % config.val_every == 0 or done == config.max_iterations:
+                last_val = validate(model, val_volumes, config)
+                metrics.write(done, val_dice=last_val)
+                if last_val > best:
+                    best, best_it = last_val, done
+                    checkpoint(ckpt_dir / "best.pt")
+            if done % config.checkpoint_every == 0 or done == stop:
+                checkpoint(latest)
+    except KeyboardInterrupt:
+        log.warning("interrupted after iteration %d: saving %s (resume with --resume)", done, latest)
+        checkpoint(latest)
+        raise
+    finally:
+        bar.close()
+        metrics.close()
+    finished = done >= config.max_iterations
+    if finished:
+        checkpoint(ckpt_dir / "last.pt")
+    result = RunResult(run_dir=run_dir, iterations=done, finished=finished, best_iteration=best_it,
+                       best_val_dice=best, last_val_dice=last_val, wall_time_s=time.perf_counter() - t0)
+    write_json(run_dir / "train_result.json", {**result.__dict__, "run_dir": str(run_dir)})
+    return result

@@ -1,0 +1,25 @@
+"""Shared fixtures: the real data root (when SCRIBCIM_DATA is set) and small phantom configs."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def real_root() -> Path:
+    """The real data root from SCRIBCIM_DATA; skips the test when unset or lacking ACDC."""
+    root = os.environ.get("SCRIBCIM_DATA")
+    if not root or not (Path(root) / "ACDC" / "ACDC_training_volumes").is_dir():
+        pytest.skip("SCRIBCIM_DATA not set (or has no ACDC/): real-data test skipped")
+    return Path(root)
+
+
+@pytest.fixture
+def smoke_overrides(tmp_path: Path) -> dict:
+    """Config overrides for a few-iteration phantom run inside tmp_path."""
+    return dict(dataset="phantom", run_dir=str(tmp_path / "run"), progress=False, num_threads=1)

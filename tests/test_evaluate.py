@@ -1,0 +1,75 @@
+"""Evaluation: summary structure, per-case aggregation, empty predictions, slice-wise inference."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import scribcim.evaluate as ev
+from scribcim.config import make_config
+from scribcim.inference import predict_probs
+from scribcim.models import UNet
+from scribcim.report import full_report
+from scribcim.train import train
+
+
+@pytest.fixture
+def trained_run(smoke_overrides):
+    return train(make_config("smoke", method="cim", **smoke_overrides)).run_dir
+
+
+def test_summary_structure(trained_run, tmp_path):
+    """summary.json has both checkpoints, per-case and per-class stats, foreground mean and provenance."""
+    s = ev.evaluate(trained_run, results_dir=tmp_path / "res", progress=False)
+    on_disk = json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert on_disk["method"] == "cim" and on_disk["dataset"] == "phantom" and on_disk["fold"] == 1
+    assert on_disk["profile"] == "smoke" and "provenance" in on_disk
+    assert {"git", "config", "data", "device", "versions"} <= set(on_disk["provenance"])
+    for ck in ("best", "last"):
+        r = s["checkpoints"][ck]
+        assert r["num_cases"] == 4 == len(r["cases"])  # phantom fold 1 tests patients 1, 2 (two frames each)
+        assert {c["case"][:10] for c in r["cases"]} == {"patient001", "patient002"}
+        assert set(r["classes"]) == {"RV", "MYO", "LV"}
+        assert set(r["foreground_mean"]) == {"dice", "hd95", "asd"}
+        dice = [c["foreground_mean"]["dice"] for c in r["cases"]]
+        assert r["foreground_mean"]["dice"]["mean"] == pytest.approx(np.mean(dice))
+    assert "Dice MYO" in full_report([s])
+
+
+def test_empty_prediction_counted_not_zero(trained_run, monkeypatch):
+    """A model predicting only background gets Dice 0, NaN HD95 (null in JSON) and counted misses."""
+    monkeypatch.setattr(ev, "predict_labels", lambda model, image, **kw: np.zeros(image.shape, np.uint8))
+    s = ev.evaluate(trained_run, checkpoints=("last",), progress=False)
+    r = s["checkpoints"]["last"]
+    for name in ("RV", "MYO", "LV"):
+        assert r["classes"][name]["empty_predictions"] == 4
+        assert r["classes"][name]["dice"]["mean"] == 0.0
+        assert math.isnan(r["classes"][name]["hd95"]["mean"]) and r["classes"][name]["hd95"]["n"] == 0
+    saved = json.loads((trained_run / "summary.json").read_text())
+    assert saved["checkpoints"]["last"]["classes"]["LV"]["hd95"]["mean"] is None
+
+
+def test_empty_penalty_mode():
+    """With a penalty, a missed structure's distances become the penalty instead of NaN."""
+    gt = np.zeros((3, 8, 8), np.uint8)
+    gt[1, 2:5, 2:5] = 3
+    pred = np.zeros_like(gt)
+    row = ev.score_case("c", pred, gt, (10.0, 1.0, 1.0), empty_penalty=99.0)
+    assert row["classes"]["LV"]["hd95"] == 99.0 and row["classes"]["LV"]["dice"] == 0.0
+    assert math.isnan(row["classes"]["RV"]["dice"])  # absent in both: undefined, excluded
+    assert row["foreground_mean"]["dice"] == 0.0
+
+
+def test_predict_probs_maps_back_to_original_size():
+    """Slice-wise prediction returns (C, z, y, x) at the original size, probabilities summing to 1."""
+    net = UNet().eval()
+    image = np.random.default_rng(0).random((3, 37, 50)).astype(np.float32)
+    p = predict_probs(net, image, input_size=32, batch_size=2)
+    assert p.shape == (4, 3, 37, 50)
+    assert np.allclose(p.sum(0), 1.0, atol=1e-5)
+    with torch.no_grad():
+        direct = net(torch.from_numpy(image[:1, None, :32, :32].copy()))[0]
+    assert direct.shape == (1, 4, 32, 32)

@@ -1,0 +1,77 @@
+"""End-to-end training on the phantom: few-iteration runs, checkpoints, logs and resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from scribcim.config import make_config
+from scribcim.errors import ConfigError
+from scribcim.train import poly_lr, train
+
+
+def _losses(run_dir) -> dict[int, float]:
+    recs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["iteration"]: r["loss"] for r in recs if "loss" in r}
+
+
+@pytest.mark.parametrize("method", ["pce", "cim"])
+def test_few_iteration_run_writes_everything(method, smoke_overrides):
+    """A 4-iteration run leaves config, provenance, metrics, TensorBoard and the three checkpoints."""
+    res = train(make_config("smoke", method=method, **smoke_overrides))
+    d = res.run_dir
+    assert res.finished and res.iterations == 4
+    for name in ("config.json", "provenance.json", "split.json", "metrics.jsonl", "train_result.json"):
+        assert (d / name).is_file(), name
+    assert any((d / "tb").iterdir())
+    for ck in ("latest", "best", "last"):
+        assert (d / "checkpoints" / f"{ck}.pt").is_file()
+    prov = json.loads((d / "provenance.json").read_text())
+    assert {"git", "config", "data", "device", "versions"} <= set(prov)
+    assert prov["config"]["method"] == method
+    losses = _losses(d)
+    assert sorted(losses) == [1, 2, 3, 4] and all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert 0.0 <= res.best_val_dice <= 1.0 and res.best_iteration in (2, 4)
+
+
+def test_cim_buffers_saved_and_changed(smoke_overrides):
+    """The reference set is saved in checkpoints and moved by training (from scribbles)."""
+    res = train(make_config("smoke", method="cim", **smoke_overrides))
+    state = torch.load(res.run_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
+    for key in ("bank_keys", "bank_values", "bank_ptr", "token_keys", "token_values"):
+        assert key in state
+    assert int(state["bank_ptr"].sum()) > 0
+
+
+def test_resume_gives_same_next_losses(tmp_path, smoke_overrides):
+    """Stopping after 2 iterations and resuming reproduces the uninterrupted run's losses exactly."""
+    full = train(make_config("smoke", method="cim", **{**smoke_overrides, "run_dir": str(tmp_path / "a")}))
+    part = make_config("smoke", method="cim", stop_after=2, **{**smoke_overrides, "run_dir": str(tmp_path / "b")})
+    first = train(part)
+    assert first.iterations == 2 and not first.finished
+    resumed = train(make_config("smoke", method="cim", resume=True,
+                                **{**smoke_overrides, "run_dir": str(tmp_path / "b")}))
+    assert resumed.finished and resumed.iterations == 4
+    a, b = _losses(full.run_dir), _losses(resumed.run_dir)
+    assert a[3] == pytest.approx(b[3], abs=1e-6) and a[4] == pytest.approx(b[4], abs=1e-6)
+    wa = torch.load(full.run_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
+    wb = torch.load(resumed.run_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
+    for k in wa:
+        assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5), k
+
+
+def test_existing_run_needs_resume_and_same_config(smoke_overrides):
+    """A second run into the same folder is refused unless resumed, and a changed config always is."""
+    train(make_config("smoke", method="pce", **smoke_overrides))
+    with pytest.raises(ConfigError, match="--resume"):
+        train(make_config("smoke", method="pce", **smoke_overrides))
+    with pytest.raises(ConfigError, match="different config"):
+        train(make_config("smoke", method="pce", lr=0.5, resume=True, **smoke_overrides))
+
+
+def test_poly_lr():
+    """Poly decay starts at the base rate and reaches 0 at the end."""
+    assert poly_lr(0.01, 0, 100, 0.9) == 0.01
+    assert poly_lr(0.01, 50, 100, 0.9) == pytest.approx(0.01 * 0.5 ** 0.9)
+    assert poly_lr(0.01, 100, 100, 0.9) == 0.0
