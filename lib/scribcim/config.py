@@ -85,8 +85,12 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be cpu or cuda[:N], got {self.device!r}")
-        if self.matching not in ("soft", "hard"):
-            raise ConfigError(f"matching must be soft or hard, got {self.matching!r}")
+        from .models import CIMConfig
+        try:
+            CIMConfig(bank_size=self.bank_size, momentum=self.token_momentum, matching=self.matching,
+                      token_source=self.token_source)
+        except ValueError as exc:
+            raise ConfigError(f"bad CIM setting: {exc}") from None
         return self
 
     def to_dict(self) -> dict[str, Any]:
