@@ -8,6 +8,7 @@ reseeded every step, so a resumed run follows the uninterrupted one exactly on C
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -105,7 +106,12 @@ def train(config: TrainConfig) -> RunResult:
     write_json(run_dir / "config.json", cfg_dict)
     write_json(run_dir / "split.json", {"fold": split.fold, "train": split.train, "val": split.val,
                                         "test": split.test})
-    write_json(run_dir / "provenance.json", provenance(cfg_dict, device=config.device, dataset=config.dataset))
+    prov = provenance(cfg_dict, device=config.device, dataset=config.dataset)
+    if latest.exists():  # resuming: keep the original provenance, log this session beside it
+        with (run_dir / "resumes.jsonl").open("a") as fh:
+            fh.write(json.dumps(prov) + "\n")
+    else:
+        write_json(run_dir / "provenance.json", prov)
     slices = SliceSet.from_volumes(load_part(config.dataset, root, split, "train"))
     val_volumes = load_part(config.dataset, root, split, "val")
     log.info("run %s: %d training slices, %d validation volumes", run_dir, len(slices), len(val_volumes))

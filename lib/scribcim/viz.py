@@ -1,0 +1,74 @@
+"""Figures: training curves of runs and overlays of predictions on a test slice."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+from .data.volumes import UNLABELLED  # noqa: E402
+
+#: background transparent, RV blue, MYO green, LV red
+_RV, _MYO, _LV = (0.12, 0.47, 0.9, 0.55), (0.2, 0.8, 0.3, 0.55), (0.9, 0.2, 0.2, 0.55)
+LABEL_CMAP = ListedColormap([(0, 0, 0, 0), _RV, _MYO, _LV])
+#: scribbles: background strokes yellow, unlabelled (4) transparent
+SCRIBBLE_CMAP = ListedColormap([(1.0, 0.85, 0.1, 0.9), _RV[:3] + (0.95,), _MYO[:3] + (0.95,), _LV[:3] + (0.95,),
+                                (0, 0, 0, 0)])
+
+
+def read_metrics(run_dir: Path) -> tuple[list[dict], list[dict]]:
+    """(training records, validation records) of a run's ``metrics.jsonl``."""
+    recs = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line]
+    return [r for r in recs if "loss" in r], [r for r in recs if "val_dice" in r]
+
+
+def plot_curves(runs: Mapping[str, Path]) -> plt.Figure:
+    """Training loss and validation Dice against iteration, one line per run."""
+    fig, (ax_l, ax_v) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for label, run in runs.items():
+        train, val = read_metrics(run)
+        ax_l.plot([r["iteration"] for r in train], [r["loss"] for r in train], label=label, lw=1)
+        ax_v.plot([r["iteration"] for r in val], [r["val_dice"] for r in val], marker="o", ms=3, label=label)
+    ax_l.set(xlabel="iteration", ylabel="training loss", title="loss")
+    ax_v.set(xlabel="iteration", ylabel="mean foreground Dice", title="validation (3D, val patients)", ylim=(0, 1))
+    for ax in (ax_l, ax_v):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_overlays(image: np.ndarray, scribble: np.ndarray, label: np.ndarray,
+                  predictions: Mapping[str, np.ndarray], *, title: str = "") -> plt.Figure:
+    """One slice: image, scribble, ground truth and each prediction as colour overlays."""
+    panels = {"image": None, "scribble": scribble, "ground truth": label, **predictions}
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
+    for ax, (name, mask) in zip(np.atleast_1d(axes), panels.items()):
+        ax.imshow(image, cmap="gray")
+        if name == "scribble":
+            ax.imshow(mask, cmap=SCRIBBLE_CMAP, vmin=0, vmax=UNLABELLED, interpolation="nearest")
+        elif mask is not None:
+            ax.imshow(mask, cmap=LABEL_CMAP, vmin=0, vmax=3, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: Path, provenance: dict) -> Path:
+    """Save ``fig`` as PNG with a ``<name>.json`` provenance file beside it."""
+    from .runlog import write_json
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    write_json(path.with_suffix(".json"), provenance)
+    return path
