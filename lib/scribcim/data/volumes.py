@@ -98,7 +98,8 @@ def read_h5_volume(path: Path, spacing: tuple[float, float, float], *, case: str
         with h5py.File(path, "r") as f:
             missing = [k for k in ("image", "label", "scribble") if k not in f]
             if missing:
-                raise DataError(f"{path} lacks dataset(s) {missing}: wrong layout, re-fetch it with `scribcim fetch acdc`")
+                raise DataError(f"{path} lacks dataset(s) {missing}: wrong layout, "
+                                "re-fetch it with `scribcim fetch acdc`")
             image = np.asarray(f["image"][()], dtype=np.float32)
             label = np.asarray(f["label"][()], dtype=np.uint8)
             scribble = np.asarray(f["scribble"][()], dtype=np.uint8)

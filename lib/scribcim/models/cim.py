@@ -34,7 +34,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .unet import CHANNELS, DROPOUT, ConvBlock, UNet
 
