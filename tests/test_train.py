@@ -75,3 +75,27 @@ def test_poly_lr():
     assert poly_lr(0.01, 0, 100, 0.9) == 0.01
     assert poly_lr(0.01, 50, 100, 0.9) == pytest.approx(0.01 * 0.5 ** 0.9)
     assert poly_lr(0.01, 100, 100, 0.9) == 0.0
+
+
+def test_interrupt_saves_latest_and_resume_cleans_log(smoke_overrides, monkeypatch):
+    """Ctrl-C (or SIGTERM) mid-run saves latest.pt at the last finished iteration; resume drops stale log lines."""
+    import scribcim.train as tr
+    real = tr.make_batch
+
+    def flaky(*args, iteration, **kw):
+        if iteration == 2:
+            raise KeyboardInterrupt
+        return real(*args, iteration=iteration, **kw)
+
+    monkeypatch.setattr(tr, "make_batch", flaky)
+    cfg = make_config("smoke", method="pce", **smoke_overrides)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    run_dir = tr.run_dir_for(cfg)
+    assert torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=False)["iteration"] == 2
+    with (run_dir / "metrics.jsonl").open("a") as fh:  # as if a hard kill had logged iteration 3
+        fh.write(json.dumps({"iteration": 3, "loss": 123.0}) + "\n")
+    monkeypatch.setattr(tr, "make_batch", real)
+    res = train(make_config("smoke", method="pce", resume=True, **smoke_overrides))
+    assert res.finished and 123.0 not in _losses(run_dir).values()
+    assert (run_dir / "resumes.jsonl").is_file()

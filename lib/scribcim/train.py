@@ -8,9 +8,11 @@ reseeded every step, so a resumed run follows the uninterrupted one exactly on C
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,29 @@ def data_root_for(config: TrainConfig) -> Path | None:
     root = resolve_data_root(config.data_root)
     verify(config.dataset, root)
     return root
+
+
+def truncate_metrics(path: Path, iteration: int) -> None:
+    """Drop log records after ``iteration`` (written before a hard kill, about to be redone)."""
+    if path.is_file():
+        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["iteration"] <= iteration]
+        path.write_text("".join(ln + "\n" for ln in keep))
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM (a scheduler's or `timeout`'s stop) raises KeyboardInterrupt."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def set_determinism(config: TrainConfig) -> None:
@@ -128,6 +153,7 @@ def train(config: TrainConfig) -> RunResult:
         start = ckpt["iteration"]
         best, best_it, last_val = ckpt["state"]["best"], ckpt["state"]["best_iteration"], ckpt["state"]["last_val"]
         log.info("resumed %s at iteration %d", run_dir, start)
+        truncate_metrics(run_dir / "metrics.jsonl", start)
 
     metrics = MetricsLog(run_dir)
     size = (config.input_size, config.input_size)
@@ -143,6 +169,8 @@ def train(config: TrainConfig) -> RunResult:
     model.train()
     bar = tqdm(range(start, stop), initial=start, total=config.max_iterations, disable=not config.progress,
                desc=f"{config.method} fold{config.fold}", mininterval=5.0, dynamic_ncols=True)
+    signals = contextlib.ExitStack()
+    signals.enter_context(sigterm_as_interrupt())
     try:
         for it in bar:
             lr = poly_lr(config.lr, it, config.max_iterations, config.poly_power)
@@ -174,6 +202,7 @@ def train(config: TrainConfig) -> RunResult:
         checkpoint(latest)
         raise
     finally:
+        signals.close()
         bar.close()
         metrics.close()
     finished = done >= config.max_iterations
