@@ -1,4 +1,4 @@
-"""Command line: thin wrappers over the typed functions (fetch, train, evaluate, reproduce, report)."""
+"""Command line: thin wrappers over the typed functions (fetch, train, evaluate, predict, score, reproduce, report)."""
 from __future__ import annotations
 
 import argparse
@@ -58,8 +58,33 @@ def cmd_evaluate(ns: argparse.Namespace) -> None:
     from .evaluate import evaluate
     from .report import full_report
     s = evaluate(ns.run, checkpoints=ns.checkpoint, part=ns.part, data_root=ns.data_root, device=ns.device,
-                 results_dir=ns.results)
+                 results_dir=ns.results, save_predictions=ns.save_predictions)
     print(full_report([s]))
+
+
+def cmd_predict(ns: argparse.Namespace) -> None:
+    from .errors import DataError
+    from .predict import predict
+    res = predict(ns.run, ns.input, ns.output, checkpoint=ns.checkpoint, device=ns.device,
+                  batch_size=ns.batch_size, save_probs=ns.probs, progress=ns.progress)
+    print(f"{len(res.outputs)} label volume(s) in {ns.output} ({res.seconds_per_volume:.2f} s per volume)")
+    for _path, reason in res.failed:
+        print(f"failed: {reason}", file=sys.stderr)
+    if res.failed:
+        raise DataError(f"{len(res.failed)} of {len(res.failed) + len(res.outputs)} input(s) refused "
+                        "(listed above; the others were written): fix or remove them and rerun")
+
+
+def cmd_score(ns: argparse.Namespace) -> None:
+    from .report import fmt_stat
+    from .score import score
+    r = score(ns.pred, ns.dataset, data_root=ns.data_root, fold=ns.fold, part=ns.part,
+              empty_penalty=ns.empty_penalty, out_dir=ns.out, progress=ns.progress)
+    fg = r["foreground_mean"]
+    print(f"{r['num_cases']} case(s): foreground Dice {fmt_stat(fg['dice'])}, "
+          f"HD95 {fmt_stat(fg['hd95'], digits=2)} mm, ASD {fmt_stat(fg['asd'], digits=2)} mm; "
+          f"{len(r['missing_predictions'])} reference case(s) without a prediction, "
+          f"{len(r['unmatched_predictions'])} prediction(s) without a reference")
 
 
 def cmd_reproduce(ns: argparse.Namespace) -> None:
@@ -98,7 +123,37 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", dest="data_root", default=None)
     e.add_argument("--device", default=None)
     e.add_argument("--results", type=Path, default=None, help="also write summary.json here")
+    e.add_argument("--save-predictions", action="store_true",
+                   help="also write each prediction as NIfTI (x, y, z) to RUN/predictions/<checkpoint>/")
     e.set_defaults(func=cmd_evaluate)
+
+    from .io import ORIENTATION
+    pr = sub.add_parser("predict", help="segment NIfTI/HDF5 scans with a trained run",
+                        description=f"Segment scans with a trained run. {ORIENTATION} Outputs: "
+                        "<name>_seg.nii.gz (0 background, 1 RV, 2 MYO, 3 LV) with the input's shape and affine, "
+                        "and labels.json.")
+    pr.add_argument("--run", required=True, type=Path, help="run folder written by `scribcim train`")
+    pr.add_argument("--input", required=True, type=Path, help="a .nii/.nii.gz/.h5 file or a folder of them")
+    pr.add_argument("--output", required=True, type=Path, help="folder for the label volumes")
+    pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--batch-size", type=int, default=16, help="slices per forward pass")
+    pr.add_argument("--probs", action="store_true", help="also write <name>_prob.nii.gz (x, y, z, class)")
+    pr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    pr.set_defaults(func=cmd_predict)
+
+    sc = sub.add_parser("score", help="score a folder of predicted label volumes against expert labels",
+                        description=f"Score predictions named <case>.nii.gz or <case>_seg.nii.gz. {ORIENTATION} "
+                        "Writes score.json and score.csv.")
+    sc.add_argument("--pred", required=True, type=Path, help="folder of predicted label volumes (NIfTI)")
+    sc.add_argument("--dataset", default="acdc", choices=["acdc", "mscmr", "phantom"])
+    sc.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    sc.add_argument("--fold", type=int, default=None, help="only the cases of this fold's --part")
+    sc.add_argument("--part", default="test", choices=["val", "test"])
+    sc.add_argument("--empty-penalty", type=float, default=None, help="mm for a missed structure")
+    sc.add_argument("--out", type=Path, default=None, help="where score.json/score.csv go (default --pred)")
+    sc.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    sc.set_defaults(func=cmd_score)
 
     r = sub.add_parser("reproduce", help="the main job: train and evaluate methods on one fold, print the table")
     r.add_argument("--dataset", default="acdc")

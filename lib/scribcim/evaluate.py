@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 from .config import TrainConfig
 from .data import load_part, split_for
 from .inference import predict_labels
+from .io import (PRED_SUFFIX, normalise_volumes, read_run_info, spacing_affine, write_labels_json,
+                 write_nifti)
 from .methods import get_method
 from .metrics import CLASS_NAMES, volume_metrics
 from .provenance import provenance
@@ -83,10 +85,13 @@ def score_case(case: str, pred: np.ndarray, label: np.ndarray, spacing: tuple[fl
 
 def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last"), part: str = "test",
              data_root: str | None = None, device: str | None = None,
-             results_dir: Path | str | None = None, progress: bool = True) -> dict[str, Any]:
+             results_dir: Path | str | None = None, progress: bool = True,
+             save_predictions: bool = False) -> dict[str, Any]:
     """Score a run's checkpoints on the ``part`` volumes of its fold and write ``summary.json``.
 
     The summary goes to ``run_dir/summary.json`` and, if given, ``results_dir/summary.json``.
+    With ``save_predictions``, each prediction is also written as NIfTI (x, y, z) with the true
+    spacing to ``run_dir/predictions/<checkpoint>/<case>_seg.nii.gz``.
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -94,7 +99,9 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
         config.data_root = data_root
     device = device or config.device
     split = split_for(config.dataset, config.fold, config.val_patients)
-    volumes = load_part(config.dataset, data_root_for(config), split, part)
+    info = read_run_info(run_dir, config)
+    volumes = normalise_volumes(load_part(config.dataset, data_root_for(config), split, part),
+                                info["normalisation"])
     result: dict[str, Any] = {}
     for name in checkpoints:
         model, ckpt = load_model(run_dir, name, device)
@@ -102,6 +109,11 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
         for v in tqdm(volumes, desc=f"evaluate {config.method} [{name}]", disable=not progress, mininterval=5.0):
             pred = predict_labels(model, v.image, input_size=config.input_size, device=device)
             cases.append(score_case(v.case, pred, v.label, v.spacing, config.empty_penalty))
+            if save_predictions:
+                write_nifti(run_dir / "predictions" / name / f"{v.case}{PRED_SUFFIX}.nii.gz", pred,
+                            spacing_affine(v.spacing))
+        if save_predictions:
+            write_labels_json(run_dir / "predictions" / name, info["class_names"], checkpoint=name)
         result[name] = {"iteration": ckpt["iteration"], "val_dice": ckpt["state"].get("last_val")
                         if name != "best" else ckpt["state"].get("best"), **aggregate(cases), "cases": cases}
     summary = {"method": config.method, "dataset": config.dataset, "fold": config.fold,

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from .metrics import CLASS_NAMES
 
 
-def _fmt(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
+def fmt_stat(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
     mean, std = stat.get("mean"), stat.get("std")
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "n/a"
@@ -26,8 +26,9 @@ def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "bes
         cls = r["classes"]
         empties = sum(cls[c]["empty_predictions"] for c in CLASS_NAMES)
         row = [s["method"], checkpoint, str(r["iteration"])]
-        row += [_fmt(cls[c]["dice"]) for c in CLASS_NAMES] + [_fmt(r["foreground_mean"]["dice"])]
-        row += [_fmt(cls[c]["hd95"], digits=1) for c in CLASS_NAMES] + [_fmt(r["foreground_mean"]["hd95"], digits=1)]
+        row += [fmt_stat(cls[c]["dice"]) for c in CLASS_NAMES] + [fmt_stat(r["foreground_mean"]["dice"])]
+        row += [fmt_stat(cls[c]["hd95"], digits=1) for c in CLASS_NAMES]
+        row.append(fmt_stat(r["foreground_mean"]["hd95"], digits=1))
         row.append(str(empties))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from .data.fetch import resolve_data_root, verify
 from .data.slices import SliceSet, make_batch
 from .data.volumes import Volume
 from .inference import predict_labels
+from .io import make_run_info, normalise_volumes, read_run_info
 from .methods import get_method
 from .metrics import fast_dice
 from .provenance import provenance
@@ -131,14 +132,18 @@ def train(config: TrainConfig) -> RunResult:
     write_json(run_dir / "config.json", cfg_dict)
     write_json(run_dir / "split.json", {"fold": split.fold, "train": split.train, "val": split.val,
                                         "test": split.test})
+    # what `predict` needs besides config.json and the checkpoints; a resumed run keeps its own
+    run_info = read_run_info(run_dir, config) if latest.exists() else make_run_info(config)
+    write_json(run_dir / "run_info.json", run_info)
     prov = provenance(cfg_dict, device=config.device, dataset=config.dataset)
     if latest.exists():  # resuming: keep the original provenance, log this session beside it
         with (run_dir / "resumes.jsonl").open("a") as fh:
             fh.write(json.dumps(prov) + "\n")
     else:
         write_json(run_dir / "provenance.json", prov)
-    slices = SliceSet.from_volumes(load_part(config.dataset, root, split, "train"))
-    val_volumes = load_part(config.dataset, root, split, "val")
+    norm = run_info["normalisation"]  # identity on the ACDC HDF5 images (see scribcim.io)
+    slices = SliceSet.from_volumes(normalise_volumes(load_part(config.dataset, root, split, "train"), norm))
+    val_volumes = normalise_volumes(load_part(config.dataset, root, split, "val"), norm)
     log.info("run %s: %d training slices, %d validation volumes", run_dir, len(slices), len(val_volumes))
 
     method = get_method(config.method)(config)

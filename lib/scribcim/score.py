@@ -1,0 +1,120 @@
+"""Score a folder of predicted label volumes against a dataset's expert labels.
+
+Predictions are NIfTI label volumes in (x, y, z) (:data:`scribcim.io.ORIENTATION`) named
+``<case>.nii[.gz]`` or ``<case>_seg.nii[.gz]`` (what ``predict`` and ``evaluate
+--save-predictions`` write). Each is matched by case name to the dataset's dense label and
+scored with the project's metrics (:func:`scribcim.evaluate.score_case`, true spacing from the
+dataset) and aggregated with :func:`scribcim.evaluate.aggregate`, so scoring ``evaluate``'s own
+saved predictions gives ``evaluate``'s numbers exactly. Cases missing on either side are named.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .data import get_dataset, load_part, split_for
+from .data.fetch import resolve_data_root
+from .errors import ConfigError, DataError
+from .evaluate import METRICS, aggregate, score_case
+from .io import NIFTI_EXTS, PRED_SUFFIX, read_label_nifti, scan_name
+from .metrics import CLASS_NAMES
+from .runlog import write_json
+
+log = logging.getLogger(__name__)
+
+
+def prediction_files(pred_dir: Path) -> dict[str, Path]:
+    """Case name -> predicted label file in ``pred_dir`` (``_seg`` suffix optional)."""
+    if not pred_dir.is_dir():
+        raise DataError(f"{pred_dir} not found: pass the folder of predicted label volumes with --pred")
+    out: dict[str, Path] = {}
+    for p in sorted(pred_dir.iterdir()):
+        if p.name.startswith(".") or not p.name.endswith(NIFTI_EXTS):
+            continue
+        name = scan_name(p)
+        case = name[: -len(PRED_SUFFIX)] if name.endswith(PRED_SUFFIX) else name
+        if case in out:
+            raise DataError(f"{pred_dir} holds two predictions of {case} ({out[case].name}, {p.name}): keep one")
+        out[case] = p
+    if not out:
+        raise DataError(f"{pred_dir} holds no .nii or .nii.gz label volumes: run `scribcim predict` first")
+    return out
+
+
+def reference_volumes(dataset: str, data_root: str | None, fold: int | None, part: str) -> list[Any]:
+    """The dataset's volumes with dense labels: all cases, or the ``part`` of ``fold``."""
+    if dataset == "mscmr":
+        raise ConfigError("scoring against MS-CMRSeg is not implemented yet: use --dataset acdc")
+    spec = get_dataset(dataset)
+    root = resolve_data_root(data_root) if spec.needs_root else None
+    if fold is None:
+        return spec.loader(root, range(1, spec.num_patients + 1))
+    return load_part(dataset, root, split_for(dataset, fold), part)
+
+
+def score(pred_dir: Path | str, dataset: str = "acdc", *, data_root: str | None = None, fold: int | None = None,
+          part: str = "test", empty_penalty: float | None = None, out_dir: Path | str | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    """Score every prediction in ``pred_dir`` that has a reference case; write ``score.json`` and ``score.csv``.
+
+    Args:
+        pred_dir: Folder of predicted label volumes (NIfTI, x, y, z).
+        dataset: ``acdc`` (or ``phantom`` in tests).
+        data_root: Data root (else ``$SCRIBCIM_DATA``, else ``./data``).
+        fold: Restrict the reference to one fold's ``part``; None: every case of the dataset.
+        part: ``test`` or ``val`` (with ``fold``).
+        empty_penalty: Distance in mm for a missed structure (as in ``evaluate``).
+        out_dir: Where to write ``score.json``/``score.csv`` (default: ``pred_dir``).
+        progress: Show a progress bar.
+
+    Returns:
+        ``aggregate`` of the scored cases plus ``cases``, ``missing_predictions`` (reference
+        cases without a prediction) and ``unmatched_predictions`` (predictions with no reference).
+    """
+    pred_dir = Path(pred_dir)
+    preds = prediction_files(pred_dir)
+    refs = reference_volumes(dataset, data_root, fold, part)
+    ref_names = {v.case for v in refs}
+    unmatched = sorted(set(preds) - ref_names)
+    missing = [v.case for v in refs if v.case not in preds]
+    matched = [v for v in refs if v.case in preds]
+    if not matched:
+        raise DataError(f"no prediction in {pred_dir} matches a {dataset} case (e.g. {unmatched[:3]}): "
+                        "name files <case>.nii.gz or <case>_seg.nii.gz")
+    for what, names in (("prediction(s) with no reference case", unmatched),
+                        ("reference case(s) with no prediction", missing)):
+        if names:
+            log.warning("%d %s: %s%s", len(names), what, ", ".join(names[:10]), " ..." if len(names) > 10 else "")
+    cases = []
+    for v in tqdm(matched, desc="score", unit="volume", disable=not progress):
+        pred = read_label_nifti(preds[v.case])
+        if pred.shape != v.label.shape:
+            raise DataError(f"{preds[v.case]} has shape (z, y, x) {pred.shape}, the label of {v.case} has "
+                            f"{v.label.shape}: write predictions on the original grid, (x, y, z) in NIfTI")
+        cases.append(score_case(v.case, pred, v.label, v.spacing, empty_penalty))
+    result = {"dataset": dataset, "fold": fold, "part": part if fold is not None else None,
+              "pred_dir": str(pred_dir), "empty_penalty": empty_penalty, **aggregate(cases), "cases": cases,
+              "missing_predictions": missing, "unmatched_predictions": unmatched}
+    out = Path(out_dir) if out_dir is not None else pred_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "score.json", result)
+    write_csv(out / "score.csv", cases)
+    return result
+
+
+def write_csv(path: Path, cases: list[dict[str, Any]]) -> None:
+    """One row per case and class (plus ``foreground_mean``), atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case", "class", *METRICS])
+        for c in cases:
+            for name in CLASS_NAMES:
+                w.writerow([c["case"], name, *(c["classes"][name][m] for m in METRICS)])
+            w.writerow([c["case"], "foreground_mean", *(c["foreground_mean"][m] for m in METRICS)])
+    os.replace(tmp, path)
