@@ -148,6 +148,8 @@ def train(config: TrainConfig) -> RunResult:
 
     method = get_method(config.method)(config)
     model = method.build_model().to(config.device)
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           weight_decay=config.weight_decay)
     start, best, best_it, last_val = 0, -math.inf, -1, float("nan")
@@ -184,6 +186,7 @@ def train(config: TrainConfig) -> RunResult:
             batch = {k: v.to(config.device, non_blocking=True) for k, v in
                      make_batch(slices, batch_size=config.batch_size, size=size, seed=config.seed,
                                 iteration=it).items()}
+            batch["image"] = batch["image"].contiguous(memory_format=fmt)
             torch.manual_seed(config.seed * 1_000_003 + it)
             with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=config.bf16):
                 loss, parts = method.loss(model, batch)
