@@ -11,7 +11,7 @@ import pytest
 
 from scribcim.cli import main
 from scribcim.config import make_config
-from scribcim.errors import ConfigError, DataError
+from scribcim.errors import DataError
 from scribcim.evaluate import evaluate
 from scribcim.score import score
 from scribcim.train import train
@@ -72,8 +72,8 @@ def test_score_refuses_bad_predictions(evaluated, tmp_path, capsys):
     assert main(["score", "--pred", str(tmp_path / "trunc"), "--dataset", "phantom", "--fold", "1"]) == 2
     errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "patient001_frame01.nii.gz" in errors[0] and "truncated" in errors[0]
-    with pytest.raises(ConfigError, match="MS-CMRSeg"):
-        score(evaluated / "predictions" / "best", "mscmr", progress=False)
+    with pytest.raises(DataError, match="MSCMR"):  # no MSCMR data under this root
+        score(evaluated / "predictions" / "best", "mscmr", data_root=str(tmp_path / "none"), progress=False)
 
 
 def test_score_cli(evaluated, tmp_path, capsys):

@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("fetch", help="download (or copy with --from) a dataset and verify its checksums")
-    f.add_argument("dataset", choices=["acdc"])
+    f.add_argument("dataset", choices=["acdc", "mscmr"])
     f.add_argument("--from", dest="source", default=None, help="copy from this folder (same layout) instead")
     f.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
     f.add_argument("--if-missing", action="store_true", help="do nothing if the data root already verifies")

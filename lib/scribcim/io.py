@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .data.nifti import read_nifti_zyx, squeeze_to_3d
 from .data.volumes import ACDC_SPACING, Volume, read_spacing
 from .errors import ConfigError, DataError
 from .metrics import CLASS_NAMES
@@ -133,32 +134,19 @@ def list_inputs(path: Path | str) -> list[Path]:
     return files
 
 
-def _check_3d(arr: np.ndarray, path: Path) -> np.ndarray:
-    while arr.ndim > 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim != 3:
-        raise DataError(f"{path} holds a {arr.ndim}D array {tuple(arr.shape)}, expected one 3D volume: "
-                        "save a single 3D frame (stack 2D slices, or take one time point of a 4D cine)")
-    return arr
-
-
 def read_scan(path: Path | str) -> Scan:
     """Read a NIfTI (x, y, z) or HDF5 (z, y, x) scan into a :class:`Scan` (clear error if unreadable)."""
     path = Path(path)
     try:
         if path.name.endswith(".h5"):
             return _read_h5(path)
-        import nibabel as nib
-        img = nib.load(str(path))
-        data = _check_3d(np.asarray(img.dataobj, dtype=np.float32), path)
     except DataError:
         raise
     except Exception as exc:
         raise DataError(f"cannot read {path} ({type(exc).__name__}): the file is corrupt or truncated, "
                         "export it again") from None
-    dx, dy, dz = (float(s) for s in img.header.get_zooms()[:3])
-    return Scan(path, scan_name(path), np.ascontiguousarray(data.transpose(2, 1, 0)), (dz, dy, dx),
-                np.asarray(img.affine, dtype=float), img.header)
+    image, spacing, affine, header = read_nifti_zyx(path)
+    return Scan(path, scan_name(path), image, spacing, affine, header)
 
 
 def _read_h5(path: Path) -> Scan:
@@ -166,7 +154,7 @@ def _read_h5(path: Path) -> Scan:
     with h5py.File(path, "r") as f:
         if "image" not in f:
             raise DataError(f"{path} has no 'image' dataset: save the scan (z, y, x) as 'image'")
-        image = _check_3d(np.asarray(f["image"][()], dtype=np.float32), path)
+        image = squeeze_to_3d(np.asarray(f["image"][()], dtype=np.float32), path)
     spacing = (1.0, 1.0, 1.0)
     csv = path.parent.parent / Path(ACDC_SPACING).name
     name = scan_name(path)
@@ -212,15 +200,8 @@ def write_labels_json(folder: Path, class_names: Sequence[str], **extra: Any) ->
 
 def read_label_nifti(path: Path) -> np.ndarray:
     """A predicted label volume as (z, y, x) uint8 (clear error if unreadable or not integer labels)."""
-    try:
-        import nibabel as nib
-        data = _check_3d(np.asarray(nib.load(str(path)).dataobj), path)
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"cannot read {path} ({type(exc).__name__}): the file is corrupt or truncated, "
-                        "write it again") from None
+    data = read_nifti_zyx(path, dtype=np.float64)[0]
     if not np.all(np.isfinite(data)) or np.any(data != np.round(data)) or data.min() < 0 or data.max() > 255:
         raise DataError(f"{path} is not a label volume (values must be integers 0-255): "
                         "write labels, not probabilities")
-    return np.ascontiguousarray(data.astype(np.uint8).transpose(2, 1, 0))
+    return np.ascontiguousarray(data.astype(np.uint8))

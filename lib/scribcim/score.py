@@ -18,8 +18,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .data import get_dataset, load_part, split_for
+from .data.datasets import labelled_volumes
 from .data.fetch import resolve_data_root
-from .errors import ConfigError, DataError
+from .errors import DataError
 from .evaluate import METRICS, aggregate, score_case
 from .io import NIFTI_EXTS, PRED_SUFFIX, read_label_nifti, scan_name
 from .metrics import CLASS_NAMES
@@ -47,14 +48,11 @@ def prediction_files(pred_dir: Path) -> dict[str, Path]:
 
 
 def reference_volumes(dataset: str, data_root: str | None, fold: int | None, part: str) -> list[Any]:
-    """The dataset's volumes with dense labels: all cases, or the ``part`` of ``fold``."""
-    if dataset == "mscmr":
-        raise ConfigError("scoring against MS-CMRSeg is not implemented yet: use --dataset acdc")
-    spec = get_dataset(dataset)
-    root = resolve_data_root(data_root) if spec.needs_root else None
+    """The dataset's volumes with dense labels: all of them, or the ``part`` of ``fold``."""
+    root = resolve_data_root(data_root) if get_dataset(dataset).needs_root else None
     if fold is None:
-        return spec.loader(root, range(1, spec.num_patients + 1))
-    return load_part(dataset, root, split_for(dataset, fold), part)
+        return labelled_volumes(dataset, root)
+    return [v for v in load_part(dataset, root, split_for(dataset, fold), part) if v.label is not None]
 
 
 def score(pred_dir: Path | str, dataset: str = "acdc", *, data_root: str | None = None, fold: int | None = None,
@@ -64,7 +62,7 @@ def score(pred_dir: Path | str, dataset: str = "acdc", *, data_root: str | None 
 
     Args:
         pred_dir: Folder of predicted label volumes (NIfTI, x, y, z).
-        dataset: ``acdc`` (or ``phantom`` in tests).
+        dataset: ``acdc``, ``mscmr`` (or ``phantom`` in tests).
         data_root: Data root (else ``$SCRIBCIM_DATA``, else ``./data``).
         fold: Restrict the reference to one fold's ``part``; None: every case of the dataset.
         part: ``test`` or ``val`` (with ``fold``).

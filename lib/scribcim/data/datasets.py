@@ -1,4 +1,4 @@
-"""Datasets by name: which volumes form the train / val / test parts of a fold."""
+"""Datasets by name: how to split them and load the volumes of a split's part."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,24 +6,35 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import ConfigError
+from .mscmr import load_mscmr, mscmr_split
 from .phantom import phantom_volumes
-from .splits import Split, fold_split
+from .splits import DEFAULT_VAL_PATIENTS, Split, fold_split
 from .volumes import Volume, load_acdc
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to load a dataset: patient count, default validation size, loader."""
+    """How to split and load a dataset.
+
+    Attributes:
+        name: dataset name.
+        split: (fold, val_patients or None for the default) -> :class:`Split`.
+        loader: (data root, patient ids) -> volumes.
+        needs_root: False for synthetic data.
+    """
 
     name: str
-    num_patients: int
-    val_patients: int
+    split: Callable[[int, int | None], Split]
     loader: Callable[[Path | None, Sequence[int]], list[Volume]]
     needs_root: bool = True
 
 
-def _acdc(root: Path | None, patients: Sequence[int]) -> list[Volume]:
-    return load_acdc(root, patients=patients)
+def _acdc_split(fold: int, val: int | None) -> Split:
+    return fold_split(fold, num_patients=100, val_patients=DEFAULT_VAL_PATIENTS if val is None else val)
+
+
+def _phantom_split(fold: int, val: int | None) -> Split:
+    return fold_split(fold, num_patients=10, val_patients=2 if val is None else val)
 
 
 def _phantom(root: Path | None, patients: Sequence[int]) -> list[Volume]:
@@ -32,8 +43,9 @@ def _phantom(root: Path | None, patients: Sequence[int]) -> list[Volume]:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "acdc": DatasetSpec("acdc", 100, 8, _acdc),
-    "phantom": DatasetSpec("phantom", 10, 2, _phantom, needs_root=False),
+    "acdc": DatasetSpec("acdc", _acdc_split, lambda root, p: load_acdc(root, patients=p)),
+    "mscmr": DatasetSpec("mscmr", mscmr_split, load_mscmr),
+    "phantom": DatasetSpec("phantom", _phantom_split, _phantom, needs_root=False),
 }
 
 
@@ -45,9 +57,7 @@ def get_dataset(name: str) -> DatasetSpec:
 
 def split_for(name: str, fold: int, val_patients: int | None = None) -> Split:
     """The patient split of ``fold`` for dataset ``name``."""
-    spec = get_dataset(name)
-    return fold_split(fold, num_patients=spec.num_patients,
-                      val_patients=spec.val_patients if val_patients is None else val_patients)
+    return get_dataset(name).split(fold, val_patients)
 
 
 def load_part(name: str, root: Path | None, split: Split, part: str) -> list[Volume]:
@@ -55,3 +65,10 @@ def load_part(name: str, root: Path | None, split: Split, part: str) -> list[Vol
     if part not in ("train", "val", "test"):
         raise ConfigError(f"part must be train, val or test, got {part!r}")
     return get_dataset(name).loader(root, getattr(split, part))
+
+
+def labelled_volumes(name: str, root: Path | None) -> list[Volume]:
+    """Every volume of the dataset that has a dense label (for scoring outside a fold)."""
+    s = split_for(name, 1)
+    ids = sorted(set(s.train) | set(s.val) | set(s.test))
+    return [v for v in get_dataset(name).loader(root, ids) if v.label is not None]

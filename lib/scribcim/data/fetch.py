@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 ENV_VAR = "SCRIBCIM_DATA"
 CHUNK_SIZE = 1 << 20
 TIMEOUT_S = 60.0
-MANIFESTS: dict[str, str] = {"acdc": "acdc.sha256"}
+MANIFESTS: dict[str, str] = {"acdc": "acdc.sha256", "mscmr": "mscmr.sha256"}
 BASE_URLS: dict[str, str] = {
     "acdc": "https://raw.githubusercontent.com/HiLab-git/WSL4MIS/"
     "a594da8d99a42860bf1dad7cea02bd168e3683b1/data/",
+    "mscmr": "https://raw.githubusercontent.com/BWGZK/CycleMix/"
+    "76748303cdfa307a9ce1f5969d95f675a1cb9066/",
 }
 # Files with no download URL, shipped in the package instead (relpath -> resource name).
 PACKAGED: dict[str, str] = {"ACDC/spacing.csv": "acdc_spacing.csv"}
