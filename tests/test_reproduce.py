@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +20,8 @@ def test_reproduce_writes_results_and_figures(tmp_path, monkeypatch, capsys):
     assert [s["method"] for s in summaries] == ["pce", "cim"]
     for m in ("pce", "cim"):
         s = json.loads((tmp_path / f"results/phantom/smoke/{m}/fold1/seed2022/summary.json").read_text())
-        assert s["method"] == m and "provenance" in s and s["run_dir"].startswith("runs/")
+        assert s["method"] == m and "provenance" in s
+        assert Path(s["run_dir"]).resolve() == (tmp_path / f"runs/phantom/smoke/{m}/fold1/seed2022").resolve()
     table = (tmp_path / "results/phantom/smoke/fold1_table.md").read_text()
     assert "| pce | best |" in table and "| cim | last |" in table
     assert "Dice mean" in capsys.readouterr().out
@@ -38,3 +41,12 @@ def test_overlay_panels():
     lab = np.zeros((20, 20), np.uint8)
     fig = plot_overlays(img, np.full_like(lab, 4), lab, {"a": lab, "b": lab})
     assert [ax.get_title() for ax in fig.axes] == ["image", "scribble", "ground truth", "a", "b"]
+
+
+def test_run_dir_recorded_relative_to_repository_root(tmp_path):
+    """Inside a git work tree, a run folder is recorded relative to its root (from any cwd)."""
+    from scribcim.provenance import repo_relative
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    run = tmp_path / "runs" / "x"
+    run.mkdir(parents=True)
+    assert repo_relative(run) == "runs/x"

@@ -27,7 +27,7 @@ from .io import (PRED_SUFFIX, normalise_volumes, read_run_info, spacing_affine, 
                  write_nifti)
 from .methods import get_method
 from .metrics import CLASS_NAMES, volume_metrics
-from .provenance import provenance
+from .provenance import provenance, repo_relative
 from .runlog import load_checkpoint, write_json
 from .train import data_root_for
 
@@ -117,7 +117,8 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
         result[name] = {"iteration": ckpt["iteration"], "val_dice": ckpt["state"].get("last_val")
                         if name != "best" else ckpt["state"].get("best"), **aggregate(cases), "cases": cases}
     summary = {"method": config.method, "dataset": config.dataset, "fold": config.fold,
-               "profile": config.profile, "seed": config.seed, "part": part, "run_dir": str(run_dir),
+               "profile": config.profile, "seed": config.seed, "part": part,
+               "run_dir": repo_relative(run_dir),
                "empty_penalty": config.empty_penalty, "checkpoints": result,
                "provenance": {**provenance(config.to_dict(), device=device, dataset=config.dataset),
                               "train": _read_json(run_dir / "provenance.json"),

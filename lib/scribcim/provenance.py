@@ -28,6 +28,17 @@ def git_state(cwd: Path | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+def repo_relative(path: Path | str) -> str:
+    """``path`` relative to the root of the git work tree holding it, else absolute."""
+    path = Path(path).resolve()
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path if path.is_dir() else path.parent,
+                             capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return str(path.relative_to(Path(top).resolve()))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return str(path)
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:

@@ -76,7 +76,7 @@ def render_figures(summaries: Sequence[dict[str, Any]], runs: dict[str, Path], r
     z = vol.num_slices // 2
     preds = {}
     for s in summaries:
-        model, _ = load_model(Path(s["run_dir"]), "best")
+        model, _ = load_model(runs[s["method"]], "best")
         cfg = s["provenance"]["config"]
         preds[s["method"]] = predict_labels(model, vol.image, input_size=cfg["input_size"])[z]
     prov = {"git": git_state(), "summaries": {s["method"]: s["run_dir"] for s in summaries},
