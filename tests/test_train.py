@@ -16,7 +16,7 @@ def _losses(run_dir) -> dict[int, float]:
     return {r["iteration"]: r["loss"] for r in recs if "loss" in r}
 
 
-@pytest.mark.parametrize("method", ["pce", "cim"])
+@pytest.mark.parametrize("method", ["pce", "cim", "pce_dice", "pce_selfdice", "full", "dmpls"])
 def test_few_iteration_run_writes_everything(method, smoke_overrides):
     """A 4-iteration run leaves config, provenance, metrics, TensorBoard and the three checkpoints."""
     res = train(make_config("smoke", method=method, **smoke_overrides))

@@ -34,3 +34,26 @@ def self_dice(logits: torch.Tensor) -> torch.Tensor:
     probs = logits.float().softmax(1)
     pseudo = F.one_hot(probs.argmax(1), probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
     return soft_dice_loss(probs, pseudo.detach())
+
+
+def partial_dice(logits: torch.Tensor, scribble: torch.Tensor, *, ignore_index: int = UNLABELLED) -> torch.Tensor:
+    """Soft Dice restricted to scribbled pixels (the nnU-Net-style ignore-label Dice)."""
+    probs = logits.float().softmax(1)
+    mask = (scribble != ignore_index).unsqueeze(1).to(probs.dtype)
+    target = F.one_hot(scribble.long().clamp(0, probs.shape[1] - 1), probs.shape[1]).permute(0, 3, 1, 2)
+    return soft_dice_loss(probs * mask, target.to(probs.dtype) * mask)
+
+
+def dense_ce_dice(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """0.5 cross-entropy + 0.5 soft Dice against a dense label (full supervision)."""
+    probs = logits.float().softmax(1)
+    target = F.one_hot(label.long(), probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    return 0.5 * F.cross_entropy(logits.float(), label.long()) + 0.5 * soft_dice_loss(probs, target)
+
+
+def mixed_pseudo_label_dice(logits_a: torch.Tensor, logits_b: torch.Tensor, beta: float) -> torch.Tensor:
+    """DMPLS: Dice of both branches against argmax(beta * p_a + (1 - beta) * p_b), averaged."""
+    pa, pb = logits_a.float().softmax(1), logits_b.float().softmax(1)
+    pseudo = (beta * pa + (1.0 - beta) * pb).argmax(1).detach()
+    target = F.one_hot(pseudo, pa.shape[1]).permute(0, 3, 1, 2).to(pa.dtype)
+    return 0.5 * (soft_dice_loss(pa, target) + soft_dice_loss(pb, target))

@@ -10,8 +10,9 @@ from typing import Callable, ClassVar
 import torch
 from torch import nn
 
-from .losses import partial_ce, self_dice
+from .losses import dense_ce_dice, mixed_pseudo_label_dice, partial_ce, partial_dice, self_dice
 from .models import CIM, CIMConfig, UNet
+from .models.dual import DualDecoderUNet
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -33,6 +34,8 @@ class Method:
     """
 
     name: ClassVar[str] = ""
+    #: True for methods trained on dense labels (refused on scribble-only datasets)
+    needs_dense_labels: ClassVar[bool] = False
 
     def __init__(self, config) -> None:
         self.config = config
@@ -67,6 +70,59 @@ class CIMMethod(Method):
         logits, _ = model(batch["image"], batch["scribble"])
         ce, sd = partial_ce(logits, batch["scribble"]), self_dice(logits)
         return ce + self.config.self_dice_weight * sd, {"pce": ce.detach(), "self_dice": sd.detach()}
+
+
+@register("pce_dice")
+class PCEDice(Method):
+    """pCE + partial Dice on scribbled pixels (nnU-Net's ignore-label loss)."""
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, _ = model(batch["image"], batch["scribble"])
+        ce, dice = partial_ce(logits, batch["scribble"]), partial_dice(logits, batch["scribble"])
+        return ce + dice, {"pce": ce.detach(), "partial_dice": dice.detach()}
+
+
+@register("pce_selfdice")
+class PCESelfDice(Method):
+    """pCE + ``self_dice_weight`` * self-pseudo-label Dice on a plain UNet (CIM's loss without matching)."""
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, _ = model(batch["image"], batch["scribble"])
+        ce, sd = partial_ce(logits, batch["scribble"]), self_dice(logits)
+        return ce + self.config.self_dice_weight * sd, {"pce": ce.detach(), "self_dice": sd.detach()}
+
+
+@register("full")
+class Full(Method):
+    """Dense labels, 0.5 CE + 0.5 Dice: the fully supervised upper bound."""
+
+    needs_dense_labels = True
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, _ = model(batch["image"])
+        loss = dense_ce_dice(logits, batch["label"])
+        return loss, {"ce_dice": loss.detach()}
+
+
+@register("dmpls")
+class DMPLS(Method):
+    """Dual-branch mixed pseudo-label supervision (Luo et al., MICCAI 2022).
+
+    Main and auxiliary decoders (the latter on dropped-out features); pseudo-label from a
+    random convex mix of the two softmaxes; loss 0.5 (pCE1 + pCE2) + 0.5 * 0.5 (Dice1 + Dice2).
+    The mixing weight is drawn from torch's generator, which the loop reseeds every step.
+    """
+
+    def build_model(self) -> nn.Module:
+        return DualDecoderUNet(1, self.config.num_classes)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, feats = model(batch["image"], batch["scribble"])
+        aux = feats["aux_logits"]
+        ce = 0.5 * (partial_ce(logits, batch["scribble"]) + partial_ce(aux, batch["scribble"]))
+        beta = float(torch.rand(())) + 1e-10
+        dice = mixed_pseudo_label_dice(logits, aux, beta)
+        return ce + 0.5 * dice, {"pce": ce.detach(), "mpl_dice": dice.detach()}
 
 
 def get_method(name: str) -> type[Method]:

@@ -23,11 +23,13 @@ class SliceSet:
     scribbles: list[np.ndarray]
     labels: list[np.ndarray]
     cases: list[str]
+    dense_labels: bool = True
 
     @classmethod
     def from_volumes(cls, volumes: Sequence[Volume]) -> "SliceSet":
         out = cls([], [], [], [])
         for v in volumes:
+            out.dense_labels &= v.label is not None
             label = v.label if v.label is not None else np.zeros_like(v.scribble)
             for z in range(v.num_slices):
                 out.images.append(v.image[z])
