@@ -1,4 +1,7 @@
-"""Command line: thin wrappers over the typed functions (fetch, train, evaluate, predict, score, reproduce, report)."""
+"""Command line: thin wrappers over the typed functions.
+
+fetch, train, evaluate, predict, score, reproduce, report, scribbles.
+"""
 from __future__ import annotations
 
 import argparse
@@ -98,6 +101,13 @@ def cmd_report(ns: argparse.Namespace) -> None:
     print(full_report(load_summaries(ns.summaries)))
 
 
+def cmd_scribbles(ns: argparse.Namespace) -> None:
+    from .data.fetch import resolve_data_root
+    from .viz_scribbles import render_scribble_report
+    render_scribble_report(resolve_data_root(ns.data_root), ns.results, ns.figure)
+    print(f"wrote {ns.results / 'stats.md'} and {ns.figure}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scribcim", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -164,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--from", dest="source", default=None, help="fetch missing data from this folder")
     r.add_argument("--device", default="cpu")
     r.set_defaults(func=cmd_reproduce)
+
+    sb = sub.add_parser("scribbles", help="simulated scribble styles vs expert scribbles on ACDC: stats and figure")
+    sb.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    sb.add_argument("--results", type=Path, default=Path("results/acdc/scribbles"))
+    sb.add_argument("--figure", type=Path, default=Path("figures/acdc_scribble_styles.png"))
+    sb.set_defaults(func=cmd_scribbles)
 
     rep = sub.add_parser("report", help="print a side-by-side table of summary.json files")
     rep.add_argument("summaries", nargs="+", type=Path)
