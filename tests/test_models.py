@@ -355,22 +355,14 @@ def test_attend_hard_picks_argmax_value():
 
 # ---------------------------------------------------------------- ablations
 
-def test_no_banks():
-    """use_banks=False: no pixel attention even when requested, token attention still there, shapes right."""
-    net = _cim(use_banks=False).eval()
+@pytest.mark.parametrize("off,absent,present", [("use_banks", "pixel_attention", "token_attention"),
+                                                 ("use_tokens", "token_attention", "pixel_attention")])
+def test_one_matching_off(off, absent, present):
+    """One matching off: its attention is absent even when requested, the other's is there, shapes right."""
+    net = _cim(**{off: False}).eval()
     with torch.no_grad():
         logits, f = net(torch.randn(2, 1, 32, 32), return_attention=True)
-    assert "pixel_attention" not in f and "token_attention" in f
-    assert tuple(logits.shape) == (2, 4, 32, 32)
-    assert tuple(f["fused"].shape) == (2, 256, 2, 2)
-
-
-def test_no_tokens():
-    """use_tokens=False: no token attention even when requested, pixel attention still there, shapes right."""
-    net = _cim(use_tokens=False).eval()
-    with torch.no_grad():
-        logits, f = net(torch.randn(2, 1, 32, 32), return_attention=True)
-    assert "token_attention" not in f and "pixel_attention" in f
+    assert absent not in f and present in f
     assert tuple(logits.shape) == (2, 4, 32, 32)
     assert tuple(f["fused"].shape) == (2, 256, 2, 2)
 

@@ -43,7 +43,7 @@ class Method:
     def build_model(self) -> nn.Module:
         return UNet(in_channels=1, num_classes=self.config.num_classes)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Forward ``batch`` through ``model`` and return (loss, named parts as tensors)."""
         logits, _ = model(batch["image"], batch["scribble"])
         ce = partial_ce(logits, batch["scribble"])
@@ -55,9 +55,19 @@ class PCE(Method):
     """pCE only: the scribble-supervised baseline."""
 
 
+@register("pce_selfdice")
+class PCESelfDice(Method):
+    """pCE + ``self_dice_weight`` * self-pseudo-label Dice on a plain UNet (CIM's loss without matching)."""
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits, _ = model(batch["image"], batch["scribble"])
+        ce, sd = partial_ce(logits, batch["scribble"]), self_dice(logits)
+        return ce + self.config.self_dice_weight * sd, {"pce": ce.detach(), "self_dice": sd.detach()}
+
+
 @register("cim")
-class CIMMethod(Method):
-    """CIM network, loss pCE + ``self_dice_weight`` * self-pseudo-label Dice (paper: 0.5)."""
+class CIMMethod(PCESelfDice):
+    """CIM network with the same loss as ``pce_selfdice``: pCE + ``self_dice_weight`` * self-Dice (paper: 0.5)."""
 
     def build_model(self) -> nn.Module:
         c = self.config
@@ -66,30 +76,15 @@ class CIMMethod(Method):
             use_tokens=c.use_tokens, matching=c.matching, faithful=c.faithful,
             token_source=c.token_source))
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        logits, _ = model(batch["image"], batch["scribble"])
-        ce, sd = partial_ce(logits, batch["scribble"]), self_dice(logits)
-        return ce + self.config.self_dice_weight * sd, {"pce": ce.detach(), "self_dice": sd.detach()}
-
 
 @register("pce_dice")
 class PCEDice(Method):
     """pCE + partial Dice on scribbled pixels (nnU-Net's ignore-label loss)."""
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits, _ = model(batch["image"], batch["scribble"])
         ce, dice = partial_ce(logits, batch["scribble"]), partial_dice(logits, batch["scribble"])
         return ce + dice, {"pce": ce.detach(), "partial_dice": dice.detach()}
-
-
-@register("pce_selfdice")
-class PCESelfDice(Method):
-    """pCE + ``self_dice_weight`` * self-pseudo-label Dice on a plain UNet (CIM's loss without matching)."""
-
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        logits, _ = model(batch["image"], batch["scribble"])
-        ce, sd = partial_ce(logits, batch["scribble"]), self_dice(logits)
-        return ce + self.config.self_dice_weight * sd, {"pce": ce.detach(), "self_dice": sd.detach()}
 
 
 @register("full")
@@ -98,7 +93,7 @@ class Full(Method):
 
     needs_dense_labels = True
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits, _ = model(batch["image"])
         loss = dense_ce_dice(logits, batch["label"])
         return loss, {"ce_dice": loss.detach()}
@@ -116,7 +111,7 @@ class DMPLS(Method):
     def build_model(self) -> nn.Module:
         return DualDecoderUNet(1, self.config.num_classes)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits, feats = model(batch["image"], batch["scribble"])
         aux = feats["aux_logits"]
         ce = 0.5 * (partial_ce(logits, batch["scribble"]) + partial_ce(aux, batch["scribble"]))
