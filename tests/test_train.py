@@ -99,3 +99,46 @@ def test_interrupt_saves_latest_and_resume_cleans_log(smoke_overrides, monkeypat
     res = train(make_config("smoke", method="pce", resume=True, **smoke_overrides))
     assert res.finished and 123.0 not in _losses(run_dir).values()
     assert (run_dir / "resumes.jsonl").is_file()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(scribbles="nobody"), "expert"),
+    (dict(scribbles="centreline", inconsistency=1.5), r"\[0, 1\]"),
+    (dict(inconsistency=0.5), "simulated scribbles only"),
+    (dict(method="full", scribbles="centreline"), "dense labels"),
+])
+def test_bad_scribble_settings_are_refused(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        make_config("smoke", dataset="phantom", **bad)
+
+
+def test_training_on_simulated_scribbles(tmp_path):
+    """--scribbles/--inconsistency train on simulated scribbles, in their own run folder, written down."""
+    from scribcim.data import load_part, split_for
+    from scribcim.data.scribbles import simulate_volumes
+    from scribcim.train import training_volumes
+
+    cfg = make_config("smoke", method="pce", dataset="phantom", scribbles="centreline", inconsistency=1.0,
+                      scribble_seed=3, runs_root=str(tmp_path), progress=False, num_threads=1)
+    res = train(cfg)
+    assert res.finished
+    assert "sim-centreline-inc1.00-seed3" in res.run_dir.parts
+    record = json.loads((res.run_dir / "scribbles.json").read_text())
+    expert = load_part("phantom", None, split_for("phantom", cfg.fold), "train")
+    assert sorted(record["annotators"]) == sorted(v.case for v in expert)
+    assert all(name != "centreline" for name in record["annotators"].values())  # level 1: all switched
+    used = training_volumes(cfg, expert, res.run_dir)
+    again = simulate_volumes(expert, "centreline", 1.0, seed=3)
+    for u, a, e in zip(used, again, expert, strict=True):
+        assert (u.scribble == a.scribble).all() and (u.image == e.image).all()
+    assert any((u.scribble != e.scribble).any() for u, e in zip(used, expert, strict=True))
+
+
+def test_simulated_scribbles_need_dense_labels(tmp_path):
+    import dataclasses
+
+    from scribcim.data.phantom import phantom_volumes
+    from scribcim.train import training_volumes
+    vols = [dataclasses.replace(v, label=None) for v in phantom_volumes(2)]
+    with pytest.raises(ConfigError, match="no dense training labels"):
+        training_volumes(make_config("smoke", dataset="phantom", scribbles="free"), vols, tmp_path)

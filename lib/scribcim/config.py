@@ -70,6 +70,10 @@ class TrainConfig:
     matching: str = "soft"
     faithful: bool = False
     token_source: str = "pixel"
+    # training scribbles: "expert" or a simulated annotator (scribcim.data.scribbles.ANNOTATORS)
+    scribbles: str = "expert"
+    inconsistency: float = 0.0
+    scribble_seed: int = 0
     # evaluation
     empty_penalty: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +91,7 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be cpu or cuda[:N], got {self.device!r}")
+        validate_scribbles(self)
         from .models import CIMConfig
         try:
             CIMConfig(bank_size=self.bank_size, momentum=self.token_momentum, matching=self.matching,
@@ -105,6 +110,30 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s) {sorted(unknown)}")
         return cls(**d)
+
+
+def validate_scribbles(config: TrainConfig) -> None:
+    """Raise :class:`ConfigError` for a bad ``scribbles`` / ``inconsistency`` pair."""
+    from .data.scribbles import ANNOTATORS
+    if config.scribbles != "expert" and config.scribbles not in ANNOTATORS:
+        raise ConfigError(f"scribbles must be 'expert' or a simulated annotator {sorted(ANNOTATORS)}, "
+                          f"got {config.scribbles!r}")
+    if not 0.0 <= config.inconsistency <= 1.0:
+        raise ConfigError(f"inconsistency must be in [0, 1], got {config.inconsistency}")
+    if config.scribbles == "expert" and config.inconsistency:
+        raise ConfigError("inconsistency applies to simulated scribbles only: also pass --scribbles ANNOTATOR "
+                          "(e.g. centreline)")
+    from .methods import get_method
+    if config.scribbles != "expert" and get_method(config.method).needs_dense_labels:
+        raise ConfigError(f"method {config.method!r} trains on dense labels, so --scribbles has no effect: "
+                          "leave it at 'expert'")
+
+
+def scribble_variant(config: TrainConfig) -> str | None:
+    """None for expert scribbles, else the folder name of the simulated set, e.g. ``sim-centreline-inc0.50-seed0``."""
+    if config.scribbles == "expert":
+        return None
+    return f"sim-{config.scribbles}-inc{config.inconsistency:.2f}-seed{config.scribble_seed}"
 
 
 def make_config(profile: str = "quick", **overrides: Any) -> TrainConfig:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
+from .config import TrainConfig, scribble_variant
 from .data import get_dataset, load_part, split_for
 from .data.fetch import resolve_data_root, verify
 from .data.slices import SliceSet, make_batch
@@ -50,11 +50,35 @@ class RunResult:
 
 
 def run_dir_for(config: TrainConfig) -> Path:
-    """``runs/<dataset>/<profile>/<method>/fold<k>/seed<s>`` unless ``config.run_dir`` is set."""
+    """``runs/<dataset>/<profile>/[<variant>/]<method>/fold<k>/seed<s>`` unless ``config.run_dir`` is set.
+
+    ``<variant>`` (e.g. ``sim-centreline-inc0.50-seed0``) only for simulated training scribbles.
+    """
     if config.run_dir:
         return Path(config.run_dir)
-    return Path(config.runs_root) / config.dataset / config.profile / config.method / \
-        f"fold{config.fold}" / f"seed{config.seed}"
+    base = Path(config.runs_root) / config.dataset / config.profile
+    variant = scribble_variant(config)
+    return (base / variant if variant else base) / config.method / f"fold{config.fold}" / f"seed{config.seed}"
+
+
+def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path) -> list[Volume]:
+    """The training volumes with the scribbles the config asks for (expert, or simulated from dense labels).
+
+    Simulated sets are written down in ``run_dir/scribbles.json`` (which annotator drew each case).
+    """
+    if config.scribbles == "expert":
+        return volumes
+    from .data.scribbles import assign_annotators, simulate_volumes
+    from .errors import ConfigError
+    if any(v.label is None for v in volumes):
+        raise ConfigError(f"--scribbles {config.scribbles}: {config.dataset} has no dense training labels to "
+                          "simulate scribbles from; use --scribbles expert")
+    who = assign_annotators([v.case for v in volumes], config.scribbles, config.inconsistency,
+                            seed=config.scribble_seed)
+    write_json(run_dir / "scribbles.json", {"base": config.scribbles, "inconsistency": config.inconsistency,
+                                            "seed": config.scribble_seed,
+                                            "annotators": {c: a.name for c, a in sorted(who.items())}})
+    return simulate_volumes(volumes, config.scribbles, config.inconsistency, seed=config.scribble_seed)
 
 
 def data_root_for(config: TrainConfig) -> Path | None:
@@ -142,7 +166,8 @@ def train(config: TrainConfig) -> RunResult:
     else:
         write_json(run_dir / "provenance.json", prov)
     norm = run_info["normalisation"]  # identity on the ACDC HDF5 images (see scribcim.io)
-    slices = SliceSet.from_volumes(normalise_volumes(load_part(config.dataset, root, split, "train"), norm))
+    train_volumes = training_volumes(config, load_part(config.dataset, root, split, "train"), run_dir)
+    slices = SliceSet.from_volumes(normalise_volumes(train_volumes, norm))
     val_volumes = normalise_volumes(load_part(config.dataset, root, split, "val"), norm)
     log.info("run %s: %d training slices, %d validation volumes", run_dir, len(slices), len(val_volumes))
 
