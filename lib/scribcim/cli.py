@@ -1,6 +1,6 @@
 """Command line: thin wrappers over the typed functions.
 
-fetch, train, evaluate, predict, score, reproduce, report, scribbles.
+fetch, train, evaluate, predict, score, reproduce, report, scribbles, robustness.
 """
 from __future__ import annotations
 
@@ -108,6 +108,14 @@ def cmd_scribbles(ns: argparse.Namespace) -> None:
     print(f"wrote {ns.results / 'stats.md'} and {ns.figure}")
 
 
+def cmd_robustness(ns: argparse.Namespace) -> None:
+    from .robustness import render_robustness
+    out = render_robustness(ns.results, ns.figures, dataset=ns.dataset, profile=ns.profile, fold=ns.fold,
+                            seed=ns.seed, base=ns.base, methods=ns.methods)
+    print(out["table"].read_text())
+    print("wrote " + ", ".join(str(p) for p in out.values()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scribcim", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -180,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--results", type=Path, default=Path("results/acdc/scribbles"))
     sb.add_argument("--figure", type=Path, default=Path("figures/acdc_scribble_styles.png"))
     sb.set_defaults(func=cmd_scribbles)
+
+    ro = sub.add_parser("robustness", help="table and figure of Dice against scribble inconsistency, "
+                        "from committed summaries (no training)")
+    ro.add_argument("--results", type=Path, default=Path("results"))
+    ro.add_argument("--figures", type=Path, default=Path("figures"))
+    ro.add_argument("--dataset", default="acdc")
+    ro.add_argument("--profile", default="quick")
+    ro.add_argument("--fold", type=int, default=1)
+    ro.add_argument("--seed", type=int, default=2022)
+    ro.add_argument("--base", default="centreline", help="base annotator of the simulated scribbles")
+    ro.add_argument("--methods", nargs="+", default=["pce", "pce_selfdice", "dmpls", "cim"])
+    ro.set_defaults(func=cmd_robustness)
 
     rep = sub.add_parser("report", help="print a side-by-side table of summary.json files")
     rep.add_argument("summaries", nargs="+", type=Path)

@@ -1,0 +1,111 @@
+"""Every committed ``summary.json`` as one long table, with summary statistics and paired tests.
+
+:func:`case_table` reads ``results/**/summary.json`` into a :class:`pandas.DataFrame` with one
+row per (run, checkpoint, case, structure), where structure is RV, MYO, LV or ``mean`` (the
+foreground mean of the case). Runs are identified by what their config says (dataset,
+profile, method, fold, seed, training scribbles), never by folder names.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import DataError
+from .metrics import CLASS_NAMES
+
+log = logging.getLogger(__name__)
+RUN_KEYS = ["dataset", "profile", "scribbles", "inconsistency", "method", "fold", "seed"]
+METRICS = ["dice", "hd95", "asd"]
+
+
+def scribbles_label(scribbles: str, inconsistency: float) -> str:
+    """``expert`` or e.g. ``centreline@0.50`` (simulated base annotator at an inconsistency level)."""
+    return "expert" if scribbles == "expert" else f"{scribbles}@{inconsistency:.2f}"
+
+
+def summary_rows(summary: dict, source: str = "") -> list[dict]:
+    """Long-format rows of one summary (see module docstring)."""
+    cfg = summary["provenance"]["config"]
+    run = {"dataset": summary["dataset"], "profile": summary["profile"], "method": summary["method"],
+           "fold": summary["fold"], "seed": summary["seed"], "scribbles": cfg.get("scribbles", "expert"),
+           "inconsistency": float(cfg.get("inconsistency", 0.0)), "source": source}
+    run["training_scribbles"] = scribbles_label(run["scribbles"], run["inconsistency"])
+    rows = []
+    for ck, res in summary["checkpoints"].items():
+        for case in res["cases"]:
+            parts = {**{c: case["classes"][c] for c in CLASS_NAMES}, "mean": case["foreground_mean"]}
+            for structure, vals in parts.items():
+                rows.append({**run, "checkpoint": ck, "iteration": res["iteration"], "case": case["case"],
+                             "structure": structure, **{m: _num(vals.get(m)) for m in METRICS}})
+    return rows
+
+
+def _num(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def case_table(results_root: Path | str = "results") -> pd.DataFrame:
+    """Every ``summary.json`` under ``results_root`` as one long table (raises if there are none)."""
+    root = Path(results_root)
+    paths = sorted(root.rglob("summary.json"))
+    if not paths:
+        raise DataError(f"no summary.json under {root}: run `scribcim evaluate --results ...` or `make reproduce`")
+    rows = []
+    for p in paths:
+        try:
+            rows += summary_rows(json.loads(p.read_text()), source=str(p.relative_to(root)))
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise DataError(f"{p}: not a scribcim summary ({exc}); remove it or rerun `scribcim evaluate`") from None
+    return pd.DataFrame(rows)
+
+
+def mean_std_table(df: pd.DataFrame, metric: str = "dice", checkpoint: str = "best") -> pd.DataFrame:
+    """Mean, std and n over cases of ``metric``, per run and structure (wide: one row per run)."""
+    d = df[df.checkpoint == checkpoint]
+    keys = [k for k in RUN_KEYS + ["training_scribbles"] if k in d]
+    g = d.groupby(keys + ["structure"], dropna=False)[metric].agg(["mean", "std", "count"]).reset_index()
+    g["std"] = g["std"].fillna(0.0)
+    wide = g.pivot_table(index=keys, columns="structure", values=["mean", "std", "count"], dropna=False)
+    wide.columns = [f"{structure}_{stat}" for stat, structure in wide.columns]
+    order = [f"{s}_{st}" for s in [*CLASS_NAMES, "mean"] for st in ("mean", "std", "count")]
+    return wide[[c for c in order if c in wide.columns]].reset_index()
+
+
+def paired_wilcoxon(df: pd.DataFrame, methods: Sequence[str], *, metric: str = "dice", structure: str = "mean",
+                    checkpoint: str = "best", **where: object) -> pd.DataFrame:
+    """Two-sided Wilcoxon signed-rank tests between every pair of ``methods`` on their common cases.
+
+    ``where`` selects the runs (e.g. ``dataset="acdc", profile="quick", training_scribbles="expert"``);
+    each method must have exactly one run there. Cases missing or NaN in either are left out.
+    """
+    d = df[(df.checkpoint == checkpoint) & (df.structure == structure)]
+    for k, v in where.items():
+        d = d[d[k] == v]
+    per = {}
+    for m in methods:
+        dm = d[d.method == m]
+        if dm.empty:
+            raise DataError(f"no results for method {m!r} with {where}")
+        if dm.duplicated("case").any():
+            raise DataError(f"method {m!r} has several runs with {where}: narrow the selection")
+        per[m] = dm.set_index("case")[metric]
+    out = []
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            both = pd.concat([per[a], per[b]], axis=1, join="inner").dropna()
+            diff = both.iloc[:, 0] - both.iloc[:, 1]
+            p = float(stats.wilcoxon(both.iloc[:, 0], both.iloc[:, 1]).pvalue) if (diff != 0).any() else 1.0
+            out.append({"a": a, "b": b, "n": len(both), f"mean_{metric}_a": both.iloc[:, 0].mean(),
+                        f"mean_{metric}_b": both.iloc[:, 1].mean(), "mean_difference": float(diff.mean()),
+                        "a_better_cases": int((diff > 0).sum()), "p_value": p})
+    return pd.DataFrame(out)
+
+
+def fmt_mean_std(mean: float, std: float, digits: int = 3) -> str:
+    return "n/a" if np.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"

@@ -1,0 +1,122 @@
+"""Robustness to inconsistent scribbles: Dice against the inconsistency of simulated training scribbles.
+
+The grid (methods x {expert, simulated at several inconsistency levels}) is trained with
+``scribcim train --scribbles centreline --inconsistency L`` and evaluated with
+``scribcim evaluate --results ...`` (or the workflow's ``robustness`` target); this module
+only reads the committed summaries, tabulates them and draws the figure.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .errors import DataError  # noqa: E402
+from .provenance import git_state  # noqa: E402
+from .results import case_table, fmt_mean_std  # noqa: E402
+from .runlog import write_json  # noqa: E402
+from .viz import save_figure  # noqa: E402
+
+log = logging.getLogger(__name__)
+METHODS = ("pce", "pce_selfdice", "dmpls", "cim")
+LEVELS = (0.0, 0.5, 1.0)
+
+
+def robustness_cases(df: pd.DataFrame, *, dataset: str = "acdc", profile: str = "quick", fold: int = 1,
+                     seed: int = 2022, base: str = "centreline", checkpoint: str = "best",
+                     methods: Sequence[str] = METHODS) -> pd.DataFrame:
+    """Per-case foreground-mean rows of the grid: expert runs and simulated runs with annotator ``base``."""
+    d = df[(df.dataset == dataset) & (df.profile == profile) & (df.fold == fold) & (df.seed == seed)
+           & (df.checkpoint == checkpoint) & (df.structure == "mean") & df.method.isin(methods)
+           & df.scribbles.isin(["expert", base])]
+    if d.empty:
+        raise DataError(f"no {dataset}/{profile} fold {fold} results for {list(methods)}: train and evaluate the grid "
+                        "first (README, 'Robustness to inconsistent scribbles')")
+    return d.copy()
+
+
+def robustness_table(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> tuple[pd.DataFrame, str]:
+    """(numbers, markdown): mean ± std of per-case Dice for each method and training-scribble set."""
+    g = cases.groupby(["method", "scribbles", "inconsistency"])["dice"].agg(["mean", "std", "median", "count"])
+    g = g.reset_index()
+    cols = [("expert", 0.0)] + sorted({(b, i) for b, i in zip(g.scribbles, g.inconsistency) if b != "expert"},
+                                      key=lambda t: t[1])
+    head = ["method"] + ["expert" if b == "expert" else f"{b} inc {i:.2f}" for b, i in cols]
+    sims = [c for c in cols if c[0] != "expert"]
+    if len(sims) >= 2:
+        head.append(f"change {sims[0][1]:.2f} -> {sims[-1][1]:.2f}")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in [m for m in methods if m in set(g.method)]:
+        row = [m]
+        means = {}
+        for b, i in cols:
+            r = g[(g.method == m) & (g.scribbles == b) & (g.inconsistency == i)]
+            means[(b, i)] = float(r["mean"].iloc[0]) if len(r) else np.nan
+            row.append(fmt_mean_std(float(r["mean"].iloc[0]), float(r["std"].iloc[0])) if len(r) else "not run")
+        if len(sims) >= 2:
+            delta = means[sims[-1]] - means[sims[0]]
+            row.append("n/a" if np.isnan(delta) else f"{delta:+.3f}")
+        lines.append("| " + " | ".join(row) + " |")
+    return g, "\n".join(lines)
+
+
+def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> plt.Figure:
+    """Left: mean ± std Dice against inconsistency (expert at the left); right: per-case spread (box + points)."""
+    import seaborn as sns
+    methods = [m for m in methods if m in set(cases.method)]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.4]})
+    colours = dict(zip(methods, sns.color_palette("colorblind", len(methods)), strict=True))
+    offsets = dict(zip(methods, np.linspace(-0.03, 0.03, len(methods)), strict=True))
+    for m in methods:
+        dm = cases[cases.method == m]
+        sim = dm[dm.scribbles != "expert"].groupby("inconsistency")["dice"].agg(["mean", "std"])
+        ax.errorbar(sim.index + offsets[m], sim["mean"], yerr=sim["std"], marker="o", capsize=3,
+                    color=colours[m], label=m)
+        ex = dm[dm.scribbles == "expert"]["dice"]
+        if len(ex):
+            ax.errorbar([-0.3 + offsets[m]], [ex.mean()], yerr=[ex.std()], marker="s", capsize=3, color=colours[m])
+    levels = sorted(cases[cases.scribbles != "expert"].inconsistency.unique())
+    ax.set_xticks([-0.3, *levels], ["expert", *[f"{v:.2f}" for v in levels]])
+    ax.axvline(-0.15, color="0.7", lw=0.8)
+    ax.set(xlabel="inconsistency of simulated scribbles", ylabel="test Dice (foreground mean)",
+           title="mean ± std over test volumes")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    order = ["expert", *[lab for lab in sorted(cases.training_scribbles.unique()) if lab != "expert"]]
+    sns.boxplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
+                palette=colours, ax=bx, fliersize=0, linewidth=0.8)
+    sns.stripplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
+                  palette=colours, ax=bx, dodge=True, size=2.5, alpha=0.6, legend=False)
+    bx.set(xlabel="training scribbles", ylabel="test Dice per volume", title="spread over test volumes")
+    bx.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def render_robustness(results_root: Path | str = "results", figures: Path | str = "figures", *,
+                      dataset: str = "acdc", profile: str = "quick", fold: int = 1, seed: int = 2022,
+                      base: str = "centreline", methods: Sequence[str] = METHODS) -> dict[str, Path]:
+    """Write ``<results>/<dataset>/<profile>/robustness_fold<k>.{md,csv}`` and the figure (+ provenance)."""
+    cases = robustness_cases(case_table(results_root), dataset=dataset, profile=profile, fold=fold, seed=seed,
+                             base=base, methods=methods)
+    numbers, md = robustness_table(cases, methods)
+    dest = Path(results_root) / dataset / profile
+    stem = f"robustness_fold{fold}"
+    n = int(cases.groupby(["method", "training_scribbles"]).size().max())
+    text = (f"{dataset.upper()} fold {fold}, profile `{profile}`, seed {seed}: test Dice (foreground mean, best "
+            f"checkpoint on validation) of each method trained on expert scribbles and on scribbles simulated "
+            f"with base annotator `{base}` at each inconsistency level; mean ± std over {n} test volumes.\n\n" + md)
+    (dest / f"{stem}.md").write_text(text + "\n")
+    numbers.to_csv(dest / f"{stem}.csv", index=False, float_format="%.6f")
+    prov = {"git": git_state(), "made_by": "scribcim robustness (lib/scribcim/robustness.py:render_robustness)",
+            "summaries": sorted(cases.source.unique().tolist()), "base": base, "checkpoint": "best"}
+    write_json(dest / f"{stem}.json", prov)
+    fig = save_figure(plot_robustness(cases, methods), Path(figures) / f"{dataset}_{profile}_{stem}.png", prov)
+    return {"table": dest / f"{stem}.md", "csv": dest / f"{stem}.csv", "figure": fig}

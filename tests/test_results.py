@@ -1,0 +1,86 @@
+"""Results tables: the long case table, mean ± std, paired Wilcoxon tests, the robustness table and figure."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from scribcim.config import make_config
+from scribcim.errors import DataError
+from scribcim.evaluate import evaluate
+from scribcim.results import case_table, mean_std_table, paired_wilcoxon
+from scribcim.robustness import render_robustness, robustness_table
+from scribcim.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_case_table_matches_committed_summary():
+    """The long table of the committed results gives back each summary's own mean and std."""
+    df = case_table(REPO / "results")
+    path = REPO / "results/acdc/quick/cim/fold1/seed2022/summary.json"
+    s = json.loads(path.read_text())
+    rows = df[df.source == "acdc/quick/cim/fold1/seed2022/summary.json"]
+    assert len(rows) == len(s["checkpoints"]) * s["checkpoints"]["best"]["num_cases"] * 4
+    wide = mean_std_table(df)
+    cim = wide[(wide.method == "cim") & (wide.dataset == "acdc") & (wide.profile == "quick")
+               & (wide.training_scribbles == "expert")]
+    assert len(cim) == 1
+    fg = s["checkpoints"]["best"]["foreground_mean"]["dice"]
+    assert cim["mean_mean"].iloc[0] == pytest.approx(fg["mean"], abs=1e-9)
+    assert cim["mean_std"].iloc[0] == pytest.approx(fg["std"], rel=0.05)  # pandas: n-1, summary: n
+    assert cim["mean_count"].iloc[0] == fg["n"]
+
+
+def test_case_table_errors(tmp_path):
+    with pytest.raises(DataError, match="no summary.json"):
+        case_table(tmp_path)
+    (tmp_path / "summary.json").write_text("{}")
+    with pytest.raises(DataError, match="not a scribcim summary"):
+        case_table(tmp_path)
+
+
+def _toy(a: list[float], b: list[float]) -> pd.DataFrame:
+    rows = [{"method": m, "case": f"c{i}", "dice": v, "checkpoint": "best", "structure": "mean", "dataset": "x"}
+            for m, vals in (("a", a), ("b", b)) for i, v in enumerate(vals)]
+    return pd.DataFrame(rows)
+
+
+def test_paired_wilcoxon_against_scipy():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.6, 0.9, 12)
+    b = a - rng.uniform(-0.02, 0.1, 12)
+    res = paired_wilcoxon(_toy(list(a), list(b)), ["a", "b"], dataset="x").iloc[0]
+    assert res.n == 12 and res.a_better_cases == int((a > b).sum())
+    assert res.p_value == pytest.approx(stats.wilcoxon(a, b).pvalue)
+    assert res.mean_difference == pytest.approx(float(np.mean(a - b)))
+    same = paired_wilcoxon(_toy([0.5, 0.6], [0.5, 0.6]), ["a", "b"]).iloc[0]
+    assert same.p_value == 1.0 and same.a_better_cases == 0
+    with pytest.raises(DataError, match="no results"):
+        paired_wilcoxon(_toy([0.5], [0.5]), ["a", "zzz"])
+    with pytest.raises(DataError, match="several runs"):
+        paired_wilcoxon(pd.concat([_toy([0.5], [0.4])] * 2), ["a", "b"])
+
+
+def test_robustness_grid_on_phantom(tmp_path):
+    """Expert + two simulated levels on the phantom: table cells and the figure come from the runs."""
+    results = tmp_path / "results"
+    for scribbles, inc in (("expert", 0.0), ("centreline", 0.0), ("centreline", 1.0)):
+        cfg = make_config("smoke", dataset="phantom", method="pce", scribbles=scribbles, inconsistency=inc,
+                          runs_root=str(tmp_path / "runs"), progress=False, num_threads=1)
+        res = train(cfg)
+        sub = res.run_dir.relative_to(tmp_path / "runs")
+        evaluate(res.run_dir, checkpoints=("best",), results_dir=results / sub, progress=False)
+    out = render_robustness(results, tmp_path / "figures", dataset="phantom", profile="smoke", methods=("pce",))
+    assert out["figure"].is_file() and out["figure"].with_suffix(".json").is_file()
+    text = out["table"].read_text()
+    assert "| pce |" in text and "centreline inc 1.00" in text and "change 0.00 -> 1.00" in text
+    df = case_table(results)
+    numbers, _ = robustness_table(df[(df.structure == "mean")], ("pce",))
+    assert len(numbers) == 3
+    exp = df[(df.structure == "mean") & (df.training_scribbles == "expert")]["dice"].mean()
+    assert f"{exp:.3f}" in text.split("| pce |")[1].split("|")[0]
