@@ -9,7 +9,7 @@ import torch
 from scribcim.models import CIM, CIMConfig, UNet
 from scribcim.models.cim import attend
 
-BUFFERS = ("bank_keys", "bank_values", "bank_ptr", "token_keys", "token_values")
+BUFFERS = ("bank_keys", "bank_values", "bank_ptr", "token_keys", "token_values", "bank_source")
 UNLAB = 4
 
 
@@ -424,3 +424,29 @@ def test_cim_rejects_value_dim_mismatch():
     """2 * value_dim must equal the bottleneck width."""
     with pytest.raises(ValueError):
         CIM(1, 4, cim=CIMConfig(bank_size=4, value_dim=64))
+
+
+def test_bank_source_records_origin_of_each_entry():
+    """With an origin, every pushed entry records (iteration, batch position, slice, row, col); wraps with the FIFO."""
+    b, m = 2, 8
+    net = _cim(bank_size=m).train()
+    s, cells = _scribble_class2_three_blocks(b)
+    net(_image(b), s, origin=torch.tensor([[7, 30], [7, 41]]))
+    exp = [[7, i, (30, 41)[i], r, c] for i in range(b) for r, c in cells]
+    assert net.bank_source[2, :6].tolist() == exp
+    assert (net.bank_source[2, 6:] == -1).all() and (net.bank_source[[0, 1, 3]] == -1).all()
+    net(_image(b, seed=2), s, origin=torch.tensor([[8, 5], [8, 6]]))
+    assert net.bank_source[2, [6, 7, 0, 1, 2, 3], 0].tolist() == [8] * 6
+    assert net.bank_source[2, 4:6, 0].tolist() == [7, 7]   # not overwritten yet
+    net(_image(b, seed=3), s)                              # no origin: sources unknown
+    assert net.bank_source[2, [4, 5, 6, 7, 0, 1], 0].tolist() == [-1] * 6
+
+
+def test_checkpoint_without_bank_source_loads():
+    """State dicts written before bank_source existed still load; their sources read as unknown (-1)."""
+    net = _cim(seed=0)
+    sd = {k: v for k, v in net.state_dict().items() if k != "bank_source"}
+    fresh = _cim(seed=1)
+    fresh.bank_source.fill_(3)
+    fresh.load_state_dict(sd)
+    assert (fresh.bank_source == -1).all()

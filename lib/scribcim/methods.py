@@ -43,9 +43,13 @@ class Method:
     def build_model(self) -> nn.Module:
         return UNet(in_channels=1, num_classes=self.config.num_classes)
 
+    def forward(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """The training forward pass: (logits, features)."""
+        return model(batch["image"], batch["scribble"])
+
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Forward ``batch`` through ``model`` and return (loss, named parts as tensors)."""
-        logits, _ = model(batch["image"], batch["scribble"])
+        logits, _ = self.forward(model, batch)
         ce = partial_ce(logits, batch["scribble"])
         return ce, {"pce": ce.detach()}
 
@@ -60,7 +64,7 @@ class PCESelfDice(Method):
     """pCE + ``self_dice_weight`` * self-pseudo-label Dice on a plain UNet (CIM's loss without matching)."""
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, _ = model(batch["image"], batch["scribble"])
+        logits, _ = self.forward(model, batch)
         ce, sd = partial_ce(logits, batch["scribble"]), self_dice(logits)
         return ce + self.config.self_dice_weight * sd, {"pce": ce.detach(), "self_dice": sd.detach()}
 
@@ -76,13 +80,17 @@ class CIMMethod(PCESelfDice):
             use_tokens=c.use_tokens, matching=c.matching, faithful=c.faithful,
             token_source=c.token_source))
 
+    def forward(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """Also hands the batch's origin to the network, which records it with each bank entry."""
+        return model(batch["image"], batch["scribble"], origin=batch.get("origin"))
+
 
 @register("pce_dice")
 class PCEDice(Method):
     """pCE + partial Dice on scribbled pixels (nnU-Net's ignore-label loss)."""
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, _ = model(batch["image"], batch["scribble"])
+        logits, _ = self.forward(model, batch)
         ce, dice = partial_ce(logits, batch["scribble"]), partial_dice(logits, batch["scribble"])
         return ce + dice, {"pce": ce.detach(), "partial_dice": dice.detach()}
 
@@ -112,7 +120,7 @@ class DMPLS(Method):
         return DualDecoderUNet(1, self.config.num_classes)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, feats = model(batch["image"], batch["scribble"])
+        logits, feats = self.forward(model, batch)
         aux = feats["aux_logits"]
         ce = 0.5 * (partial_ce(logits, batch["scribble"]) + partial_ce(aux, batch["scribble"]))
         beta = float(torch.rand(())) + 1e-10

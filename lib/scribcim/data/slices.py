@@ -44,7 +44,8 @@ class SliceSet:
 
 def make_batch(slices: SliceSet, *, batch_size: int, size: tuple[int, int], seed: int,
                iteration: int, augment: bool = True) -> dict[str, torch.Tensor]:
-    """The batch of iteration ``iteration``: image (B,1,H,W) float32, scribble and label (B,H,W) int64."""
+    """The batch of iteration ``iteration``: image (B,1,H,W) float32, scribble and label (B,H,W) int64,
+    origin (B,2) int64 = (iteration, slice index) of each image."""
     rng = np.random.default_rng([seed, iteration])
     idx = rng.choice(len(slices), size=batch_size, replace=len(slices) < batch_size)
     imgs, scribs, labs = [], [], []
@@ -59,4 +60,5 @@ def make_batch(slices: SliceSet, *, batch_size: int, size: tuple[int, int], seed
         "image": torch.from_numpy(np.stack(imgs)[:, None].astype(np.float32)),
         "scribble": torch.from_numpy(np.stack(scribs).astype(np.int64)),
         "label": torch.from_numpy(np.stack(labs).astype(np.int64)),
+        "origin": torch.from_numpy(np.stack([np.full(len(idx), iteration), idx], 1).astype(np.int64)),
     }

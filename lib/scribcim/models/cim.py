@@ -11,7 +11,11 @@ pixel entries and one EMA class token. At every bottleneck location p:
 
 After the forward pass, in training mode and only when a scribble is given, the scribbled
 locations of each class (at bottleneck resolution) push their (Kp, Vp) into that class's
-bank and move its token: t <- momentum * t + (1 - momentum) * mean.
+bank and move its token: t <- momentum * t + (1 - momentum) * mean. When the batch's
+``origin`` (iteration, slice index per image) is given, ``bank_source`` records where each
+bank entry came from: (iteration, batch position, slice index, row, column at bottleneck
+resolution), -1 where unknown; batches are a function of (seed, iteration), so the exact
+augmented image an entry was taken from can be redrawn (see :mod:`scribcim.matching`).
 
 Differences between the default (corrected) behaviour and ``faithful=True`` (the released
 code):
@@ -118,10 +122,20 @@ class CIM(UNet):
         self.register_buffer("bank_ptr", torch.zeros(c, dtype=torch.long))
         self.register_buffer("token_keys", torch.randn(c, dk))
         self.register_buffer("token_values", torch.randn(c, dv))
+        self.register_buffer("bank_source", torch.full((c, m, 5), -1, dtype=torch.long))
 
-    def forward(self, x: torch.Tensor, scribble: torch.Tensor | None = None, *,
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
+        # checkpoints written before bank_source existed: their entries' sources are unknown (-1)
+        state_dict.setdefault(prefix + "bank_source", torch.full_like(self.bank_source, -1))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, x: torch.Tensor, scribble: torch.Tensor | None = None, *, origin: torch.Tensor | None = None,
                 return_attention: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Segment ``x``; in training mode with a ``scribble`` (B, H, W) also update the reference set."""
+        """Segment ``x``; in training mode with a ``scribble`` (B, H, W) also update the reference set.
+
+        ``origin`` (B, 2): (iteration, slice index) of each image, recorded in ``bank_source``.
+        ``return_attention`` adds ``pixel_attention`` (B, h*w, C*M) and ``token_attention`` (B, h*w, C).
+        """
         feats = self.encoder(x)
         f = feats[-1]
         out: dict[str, torch.Tensor] = {"bottleneck": f}
@@ -144,7 +158,7 @@ class CIM(UNet):
         out.update(fused=z, decoder=dec)
         if self.training and scribble is not None:
             src = (kp, vp) if self.cfg.token_source == "pixel" else (kt, vt)
-            self.update_reference(scribble, kp, vp, *src)
+            self.update_reference(scribble, kp, vp, *src, origin=origin)
         return logits, out
 
     def scribble_mask(self, scribble: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -157,9 +171,10 @@ class CIM(UNet):
 
     @torch.no_grad()
     def update_reference(self, scribble: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
-                         tk: torch.Tensor, tv: torch.Tensor) -> None:
+                         tk: torch.Tensor, tv: torch.Tensor, origin: torch.Tensor | None = None) -> None:
         """Push scribbled (Kp, Vp) into the FIFO banks and move the EMA tokens (tk, tv source)."""
         mask = self.scribble_mask(scribble, tuple(kp.shape[-2:]))
+        source = self.bank_source.clone()
         keys_all, vals_all = (t.detach().permute(0, 2, 3, 1).float() for t in (kp, vp))
         tk_all, tv_all = (t.detach().permute(0, 2, 3, 1).float() for t in (tk, tv))
         bank_k, bank_v, ptr = self.bank_keys.clone(), self.bank_values.clone(), self.bank_ptr.clone()
@@ -173,6 +188,7 @@ class CIM(UNet):
                 keys, vals, k = keys[-m:], vals[-m:], min(n, m)
                 idx = (ptr[c] + torch.arange(k, device=ptr.device)) % m
                 bank_k[c, idx], bank_v[c, idx] = keys, vals
+                source[c, idx] = self._sources(sel, origin)[-m:]
                 ptr[c] = (ptr[c] + k) % m
                 tok_k[c] = mom * tok_k[c] + (1 - mom) * tk_all[sel].mean(0)
                 tok_v[c] = mom * tok_v[c] + (1 - mom) * tv_all[sel].mean(0)
@@ -181,3 +197,13 @@ class CIM(UNet):
         # Rebind instead of writing in place: the old tensors are saved for this step's backward.
         self.bank_keys, self.bank_values, self.bank_ptr = bank_k, bank_v, ptr
         self.token_keys, self.token_values = tok_k, tok_v
+        self.bank_source = source
+
+    @staticmethod
+    def _sources(sel: torch.Tensor, origin: torch.Tensor | None) -> torch.Tensor:
+        """(n, 5) rows (iteration, batch position, slice index, row, col) of the selected locations."""
+        where = sel.nonzero()  # (n, 3): b, y, x, in the same order as boolean indexing
+        if origin is None:
+            return torch.full((where.shape[0], 5), -1, dtype=torch.long, device=sel.device)
+        o = origin.to(sel.device).long()[where[:, 0]]
+        return torch.cat([o[:, :1], where[:, :1], o[:, 1:2], where[:, 1:]], 1)
