@@ -73,3 +73,32 @@ def test_predict_probs_maps_back_to_original_size():
     with torch.no_grad():
         direct = net(torch.from_numpy(image[:1, None, :32, :32].copy()))[0]
     assert direct.shape == (1, 4, 32, 32)
+
+
+def test_display_inputs_written_beside_summary(trained_run, tmp_path):
+    """Results folders get the training log and the best checkpoint's middle-slice predictions (lossless)."""
+    from scribcim.data import load_part, split_for
+    from scribcim.display import decode_labels, encode_labels, read_display
+    from scribcim.inference import predict_labels
+    from scribcim.io import normalise_volumes, read_run_info
+    from scribcim.viz import read_metrics
+
+    ev.evaluate(trained_run, results_dir=tmp_path / "res", progress=False)
+    res = tmp_path / "res"
+    assert (res / "train_log.jsonl").read_text() == (trained_run / "metrics.jsonl").read_text()
+    assert read_metrics(res) == read_metrics(trained_run)
+    checkpoint, middles = read_display(res)
+    assert checkpoint == "best"
+    model, _ = ev.load_model(trained_run, "best")
+    cfg = ev.load_run_config(trained_run)
+    vols = normalise_volumes(load_part("phantom", None, split_for("phantom", 1), "test"),
+                             read_run_info(trained_run, cfg)["normalisation"])
+    assert sorted(middles) == sorted(v.case for v in vols)
+    v = vols[0]
+    z, pred = middles[v.case]
+    assert z == v.num_slices // 2
+    assert np.array_equal(pred, predict_labels(model, v.image, input_size=64)[z])
+    labels = np.random.default_rng(0).integers(0, 5, (37, 53))
+    assert np.array_equal(decode_labels(encode_labels(labels)), labels)
+    with pytest.raises(Exception, match="display.json not found"):
+        read_display(tmp_path)

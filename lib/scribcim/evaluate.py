@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .data import load_part, split_for
+from .display import DISPLAY, TRAIN_LOG, display_record
 from .inference import predict_labels
 from .io import (PRED_SUFFIX, normalise_volumes, read_run_info, spacing_affine, write_labels_json,
                  write_nifti)
@@ -89,7 +91,9 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
              save_predictions: bool = False) -> dict[str, Any]:
     """Score a run's checkpoints on the ``part`` volumes of its fold and write ``summary.json``.
 
-    The summary goes to ``run_dir/summary.json`` and, if given, ``results_dir/summary.json``.
+    The summary goes to ``run_dir/summary.json`` and, if given, ``results_dir/summary.json``, each
+    with ``display.json`` beside it (and ``results_dir`` a copy of the training log, see
+    :mod:`scribcim.display`).
     With ``save_predictions``, each prediction is also written as NIfTI (x, y, z) with the true
     spacing to ``run_dir/predictions/<checkpoint>/<case>_seg.nii.gz``.
     """
@@ -103,12 +107,15 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
     volumes = normalise_volumes(load_part(config.dataset, data_root_for(config), split, part),
                                 info["normalisation"])
     result: dict[str, Any] = {}
+    middles: dict[str, tuple[int, np.ndarray]] = {}
     for name in checkpoints:
         model, ckpt = load_model(run_dir, name, device)
         cases = []
         for v in tqdm(volumes, desc=f"evaluate {config.method} [{name}]", disable=not progress, mininterval=5.0):
             pred = predict_labels(model, v.image, input_size=config.input_size, device=device)
             cases.append(score_case(v.case, pred, v.label, v.spacing, config.empty_penalty))
+            if name == checkpoints[0]:
+                middles[v.case] = (v.num_slices // 2, pred[v.num_slices // 2])
             if save_predictions:
                 write_nifti(run_dir / "predictions" / name / f"{v.case}{PRED_SUFFIX}.nii.gz", pred,
                             spacing_affine(v.spacing))
@@ -123,10 +130,13 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
                "provenance": {**provenance(config.to_dict(), device=device, dataset=config.dataset),
                               "train": _read_json(run_dir / "provenance.json"),
                               "train_result": _read_json(run_dir / "train_result.json")}}
-    write_json(run_dir / "summary.json", summary)
-    if results_dir is not None:
-        Path(results_dir).mkdir(parents=True, exist_ok=True)
-        write_json(Path(results_dir) / "summary.json", summary)
+    display = display_record(checkpoints[0], middles)
+    for folder in [run_dir] + ([Path(results_dir)] if results_dir is not None else []):
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / "summary.json", summary)
+        write_json(folder / DISPLAY, display)
+        if folder != run_dir and (run_dir / "metrics.jsonl").is_file():
+            shutil.copyfile(run_dir / "metrics.jsonl", folder / TRAIN_LOG)
     return summary
 
 

@@ -14,14 +14,9 @@ from .inference import predict_labels
 from .provenance import git_state
 from .report import full_report
 from .runlog import write_json
-from .train import train
+from .train import results_dir_for, train
 
 log = logging.getLogger(__name__)
-
-
-def results_dir_for(dataset: str, profile: str, method: str, fold: int, seed: int, root: str = "results") -> Path:
-    """``results/<dataset>/<profile>/<method>/fold<k>/seed<s>``: where a run's summary is committed."""
-    return Path(root) / dataset / profile / method / f"fold{fold}" / f"seed{seed}"
 
 
 def reproduce(*, dataset: str = "acdc", fold: int = 1, profile: str = "quick",
@@ -42,7 +37,7 @@ def reproduce(*, dataset: str = "acdc", fold: int = 1, profile: str = "quick",
         t = time.perf_counter()
         res = train(cfg)
         runs[method] = res.run_dir
-        out = results_dir_for(dataset, profile, method, fold, cfg.seed, cfg.results_root)
+        out = results_dir_for(cfg)
         summaries.append(evaluate(res.run_dir, data_root=root, results_dir=out))
         timings[method] = round(time.perf_counter() - t, 1)
     table = full_report(summaries)

@@ -56,7 +56,12 @@ def run_dir_for(config: TrainConfig) -> Path:
     """
     if config.run_dir:
         return Path(config.run_dir)
-    base = Path(config.runs_root) / config.dataset / config.profile
+    return Path(config.runs_root) / results_dir_for(config).relative_to(config.results_root)
+
+
+def results_dir_for(config: TrainConfig) -> Path:
+    """Where a run's summary is committed: the run folder's path with ``results_root`` for ``runs_root``."""
+    base = Path(config.results_root) / config.dataset / config.profile
     variant = scribble_variant(config)
     return (base / variant if variant else base) / config.method / f"fold{config.fold}" / f"seed{config.seed}"
 

@@ -22,14 +22,15 @@ SCRIBBLE_CMAP = ListedColormap([(1.0, 0.85, 0.1, 0.9), _RV[:3] + (0.95,), _MYO[:
                                 (0, 0, 0, 0)])
 
 
-def read_metrics(run_dir: Path) -> tuple[list[dict], list[dict]]:
-    """(training records, validation records) of a run's ``metrics.jsonl``."""
-    recs = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line]
+def read_metrics(folder: Path) -> tuple[list[dict], list[dict]]:
+    """(training records, validation records) of a run's ``metrics.jsonl`` or a results folder's copy."""
+    from .display import train_log_path
+    recs = [json.loads(line) for line in train_log_path(folder).read_text().splitlines() if line]
     return [r for r in recs if "loss" in r], [r for r in recs if "val_dice" in r]
 
 
 def plot_curves(runs: Mapping[str, Path]) -> plt.Figure:
-    """Training loss and validation Dice against iteration, one line per run."""
+    """Training loss and validation Dice against iteration, one line per run (or results) folder."""
     fig, (ax_l, ax_v) = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, run in runs.items():
         train, val = read_metrics(run)
@@ -68,7 +69,7 @@ def save_figure(fig: plt.Figure, path: Path, provenance: dict) -> Path:
     from .runlog import write_json
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     write_json(path.with_suffix(".json"), provenance)
     return path
