@@ -1,15 +1,20 @@
-# scribcim: two commands on a fresh clone.
-#   make reproduce   train pce and cim (quick profile) on ACDC fold 1, evaluate, print the table
+# scribcim: commands on a fresh clone (each sets up .venv first; data root: $SCRIBCIM_DATA, else ./data).
+#   make reproduce   retrain pce and cim (quick profile) on ACDC fold 1, evaluate, print the table, figures
 #   make test        run the test suite
-# Both set up .venv first (make setup). The data root is $SCRIBCIM_DATA, else ./data.
+#   make dag         the same main job as a Snakemake DAG of notebook executions (skips runs with a summary)
+#   make robustness  the scribble-inconsistency grid (16 quick runs) and its figure, as a DAG
+#   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
+#   make figures     redraw every committed figure from committed results (+ data), no training
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FOLD   ?= 1
 PROFILE ?= quick
+CORES  ?= 1
+SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 
-.PHONY: setup reproduce test fetch clean-venv
+.PHONY: setup reproduce test fetch dag robustness paper figures clean-venv
 
 setup: $(STAMP)
 
@@ -24,6 +29,18 @@ fetch: setup
 
 reproduce: setup
 	$(BIN)/scribcim reproduce --dataset acdc --fold $(FOLD) --profile $(PROFILE) $(if $(FROM),--from $(FROM))
+
+dag: fetch
+	$(SNAKE)
+
+robustness: fetch
+	$(SNAKE) robustness
+
+paper: fetch
+	$(SNAKE) --configfile workflow/paper.yaml
+
+figures: setup
+	$(BIN)/scribcim figures
 
 test: setup
 	$(BIN)/python -m pytest -q

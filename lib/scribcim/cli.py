@@ -1,6 +1,6 @@
 """Command line: thin wrappers over the typed functions.
 
-fetch, train, evaluate, predict, score, reproduce, report, scribbles, robustness.
+fetch, train, evaluate, predict, score, reproduce, report, scribbles, robustness, figures.
 """
 from __future__ import annotations
 
@@ -116,6 +116,14 @@ def cmd_robustness(ns: argparse.Namespace) -> None:
     print("wrote " + ", ".join(str(p) for p in out.values()))
 
 
+def cmd_figures(ns: argparse.Namespace) -> None:
+    from .figures import make_figures
+    written = make_figures(ns.results, ns.figures, data_root=ns.data_root, scribble_stats=ns.scribble_stats)
+    print(f"{len(written)} figure(s) redrawn under {ns.figures}:")
+    for p in written:
+        print(f"  {p}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scribcim", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -200,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--base", default="centreline", help="base annotator of the simulated scribbles")
     ro.add_argument("--methods", nargs="+", default=["pce", "pce_selfdice", "dmpls", "cim"])
     ro.set_defaults(func=cmd_robustness)
+
+    fi = sub.add_parser("figures", help="redraw every committed figure from committed results (+ data), no training")
+    fi.add_argument("--results", type=Path, default=Path("results"))
+    fi.add_argument("--figures", type=Path, default=Path("figures"))
+    fi.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    fi.add_argument("--scribble-stats", action=argparse.BooleanOptionalAction, default=True,
+                    help="also redo the scribble statistics and styles figure (about 3 minutes)")
+    fi.set_defaults(func=cmd_figures)
 
     rep = sub.add_parser("report", help="print a side-by-side table of summary.json files")
     rep.add_argument("summaries", nargs="+", type=Path)

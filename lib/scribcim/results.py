@@ -20,7 +20,10 @@ from .errors import DataError
 from .metrics import CLASS_NAMES
 
 log = logging.getLogger(__name__)
-RUN_KEYS = ["dataset", "profile", "scribbles", "inconsistency", "method", "fold", "seed"]
+RUN_KEYS = ["dataset", "profile", "scribbles", "inconsistency", "settings", "method", "fold", "seed"]
+#: method settings that make a run a variant (an ablation) when they differ from TrainConfig's defaults
+SETTINGS = ["use_banks", "use_tokens", "matching", "bank_size", "token_momentum", "faithful", "token_source",
+            "self_dice_weight"]
 METRICS = ["dice", "hd95", "asd"]
 
 
@@ -29,12 +32,20 @@ def scribbles_label(scribbles: str, inconsistency: float) -> str:
     return "expert" if scribbles == "expert" else f"{scribbles}@{inconsistency:.2f}"
 
 
+def settings_label(config: dict) -> str:
+    """``""`` for default method settings, else e.g. ``"use_banks=False"`` (sorted, comma-separated)."""
+    from .config import TrainConfig
+    default = TrainConfig()
+    return ",".join(f"{k}={config[k]}" for k in SETTINGS if k in config and config[k] != getattr(default, k))
+
+
 def summary_rows(summary: dict, source: str = "") -> list[dict]:
     """Long-format rows of one summary (see module docstring)."""
     cfg = summary["provenance"]["config"]
     run = {"dataset": summary["dataset"], "profile": summary["profile"], "method": summary["method"],
            "fold": summary["fold"], "seed": summary["seed"], "scribbles": cfg.get("scribbles", "expert"),
-           "inconsistency": float(cfg.get("inconsistency", 0.0)), "source": source}
+           "inconsistency": float(cfg.get("inconsistency", 0.0)), "settings": settings_label(cfg),
+           "source": source}
     run["training_scribbles"] = scribbles_label(run["scribbles"], run["inconsistency"])
     rows = []
     for ck, res in summary["checkpoints"].items():
@@ -66,11 +77,11 @@ def case_table(results_root: Path | str = "results") -> pd.DataFrame:
 
 
 def mean_std_table(df: pd.DataFrame, metric: str = "dice", checkpoint: str = "best") -> pd.DataFrame:
-    """Mean, std and n over cases of ``metric``, per run and structure (wide: one row per run)."""
+    """Mean, std (as in summaries, :func:`pstd`) and n over cases of ``metric``, per run and structure (wide)."""
     d = df[df.checkpoint == checkpoint]
     keys = [k for k in RUN_KEYS + ["training_scribbles"] if k in d]
-    g = d.groupby(keys + ["structure"], dropna=False)[metric].agg(["mean", "std", "count"]).reset_index()
-    g["std"] = g["std"].fillna(0.0)
+    g = d.groupby(keys + ["structure"], dropna=False)[metric].agg(["mean", pstd, "count"]).reset_index()
+    g = g.rename(columns={"pstd": "std"})
     wide = g.pivot_table(index=keys, columns="structure", values=["mean", "std", "count"], dropna=False)
     wide.columns = [f"{structure}_{stat}" for stat, structure in wide.columns]
     order = [f"{s}_{st}" for s in [*CLASS_NAMES, "mean"] for st in ("mean", "std", "count")]
@@ -105,6 +116,12 @@ def paired_wilcoxon(df: pd.DataFrame, methods: Sequence[str], *, metric: str = "
                         f"mean_{metric}_b": both.iloc[:, 1].mean(), "mean_difference": float(diff.mean()),
                         "a_better_cases": int((diff > 0).sum()), "p_value": p})
     return pd.DataFrame(out)
+
+
+def pstd(values: pd.Series) -> float:
+    """Standard deviation over cases as ``evaluate`` reports it (population, NaN left out)."""
+    v = values.dropna().to_numpy(dtype=float)
+    return float(v.std()) if v.size else float("nan")
 
 
 def fmt_mean_std(mean: float, std: float, digits: int = 3) -> str:

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 
 from .errors import DataError  # noqa: E402
 from .provenance import git_state  # noqa: E402
-from .results import case_table, fmt_mean_std  # noqa: E402
+from .results import case_table, fmt_mean_std, pstd  # noqa: E402
 from .runlog import write_json  # noqa: E402
 from .viz import save_figure  # noqa: E402
 
@@ -35,7 +35,7 @@ def robustness_cases(df: pd.DataFrame, *, dataset: str = "acdc", profile: str = 
     """Per-case foreground-mean rows of the grid: expert runs and simulated runs with annotator ``base``."""
     d = df[(df.dataset == dataset) & (df.profile == profile) & (df.fold == fold) & (df.seed == seed)
            & (df.checkpoint == checkpoint) & (df.structure == "mean") & df.method.isin(methods)
-           & df.scribbles.isin(["expert", base])]
+           & df.scribbles.isin(["expert", base]) & (df.settings == "")]
     if d.empty:
         raise DataError(f"no {dataset}/{profile} fold {fold} results for {list(methods)}: train and evaluate the grid "
                         "first (README, 'Robustness to inconsistent scribbles')")
@@ -44,8 +44,8 @@ def robustness_cases(df: pd.DataFrame, *, dataset: str = "acdc", profile: str = 
 
 def robustness_table(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> tuple[pd.DataFrame, str]:
     """(numbers, markdown): mean ± std of per-case Dice for each method and training-scribble set."""
-    g = cases.groupby(["method", "scribbles", "inconsistency"])["dice"].agg(["mean", "std", "median", "count"])
-    g = g.reset_index()
+    g = cases.groupby(["method", "scribbles", "inconsistency"])["dice"].agg(["mean", pstd, "median", "count"])
+    g = g.reset_index().rename(columns={"pstd": "std"})
     cols = [("expert", 0.0)] + sorted({(b, i) for b, i in zip(g.scribbles, g.inconsistency) if b != "expert"},
                                       key=lambda t: t[1])
     head = ["method"] + ["expert" if b == "expert" else f"{b} inc {i:.2f}" for b, i in cols]
@@ -76,12 +76,13 @@ def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> pl
     offsets = dict(zip(methods, np.linspace(-0.03, 0.03, len(methods)), strict=True))
     for m in methods:
         dm = cases[cases.method == m]
-        sim = dm[dm.scribbles != "expert"].groupby("inconsistency")["dice"].agg(["mean", "std"])
+        sim = dm[dm.scribbles != "expert"].groupby("inconsistency")["dice"].agg(["mean", pstd])
+        sim = sim.rename(columns={"pstd": "std"})
         ax.errorbar(sim.index + offsets[m], sim["mean"], yerr=sim["std"], marker="o", capsize=3,
                     color=colours[m], label=m)
         ex = dm[dm.scribbles == "expert"]["dice"]
         if len(ex):
-            ax.errorbar([-0.3 + offsets[m]], [ex.mean()], yerr=[ex.std()], marker="s", capsize=3, color=colours[m])
+            ax.errorbar([-0.3 + offsets[m]], [ex.mean()], yerr=[pstd(ex)], marker="s", capsize=3, color=colours[m])
     levels = sorted(cases[cases.scribbles != "expert"].inconsistency.unique())
     ax.set_xticks([-0.3, *levels], ["expert", *[f"{v:.2f}" for v in levels]])
     ax.axvline(-0.15, color="0.7", lw=0.8)

@@ -181,6 +181,7 @@ def train(config: TrainConfig) -> RunResult:
         from .errors import ConfigError
         raise ConfigError(f"method {config.method!r} needs dense training labels, which {config.dataset} "
                           "does not have: choose a scribble-supervised method")
+    torch.manual_seed(config.seed)  # the initial weights are a function of the seed, not of what ran before
     model = method.build_model().to(config.device)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)

@@ -1,0 +1,247 @@
+"""Ablations of CIM: named config overrides, trained and evaluated on one fold, tabulated against cim and pce.
+
+Each ablation is a set of :class:`~scribcim.config.TrainConfig` overrides of the full ``cim``
+(:data:`ABLATIONS`); ``pce`` (no matching, no self-Dice term) is the reference at the other end. A run
+lives in ``<runs>/<dataset>/<profile>/ablation/<name>/fold<k>/seed<s>``, its summary in the same place
+under ``<results>``. The table reads the summaries under ``<results>/<dataset>/<profile>/ablation``
+and names each run by what its config says (:func:`identify`), never by its folder.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .config import TrainConfig, make_config  # noqa: E402
+from .errors import ConfigError, DataError  # noqa: E402
+from .evaluate import evaluate  # noqa: E402
+from .metrics import CLASS_NAMES  # noqa: E402
+from .provenance import git_state  # noqa: E402
+from .results import fmt_mean_std, summary_rows  # noqa: E402
+from .runlog import RESUME_FREE, write_json  # noqa: E402
+from .train import train  # noqa: E402
+from .viz import save_figure  # noqa: E402
+
+log = logging.getLogger(__name__)
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "cim": {}, "no_banks": {"use_banks": False}, "no_tokens": {"use_tokens": False},
+    "no_matching": {"use_banks": False, "use_tokens": False}, "hard_matching": {"matching": "hard"},
+    "bank_100": {"bank_size": 100}, "bank_4000": {"bank_size": 4000}, "momentum_0.9": {"token_momentum": 0.9},
+    "faithful_sampling": {"faithful": True}, "pce": {"method": "pce"},
+}
+#: the config fields that tell ablations apart (other values of them than an entry sets: no named ablation)
+FIELDS = ("method", "use_banks", "use_tokens", "matching", "bank_size", "token_momentum", "faithful", "token_source",
+          "self_dice_weight")
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig) if f.name in FIELDS}
+FREE = set(RESUME_FREE) | {"run_dir", "runs_root", "results_root"}  # may differ between compared runs
+STRUCTURES = (*CLASS_NAMES, "mean")
+
+
+def check_names(names: Sequence[str]) -> list[str]:
+    """``names`` as a list, or :class:`ConfigError` naming the unknown ones and listing the known ones."""
+    names = [names] if isinstance(names, str) else list(names)
+    if bad := [n for n in names if n not in ABLATIONS]:
+        raise ConfigError(f"unknown ablation(s) {bad}: choose from {list(ABLATIONS)}")
+    return list(dict.fromkeys(names))
+
+
+def with_reference(names: Sequence[str], include_pce: bool = True) -> list[str]:
+    """``names`` (checked) plus ``pce`` when asked and missing."""
+    names = check_names(names)
+    return names + ["pce"] if include_pce and "pce" not in names else names
+
+
+def ablation_values(name: str) -> dict[str, Any]:
+    """The values of :data:`FIELDS` an ablation runs with (defaults overridden by its entry)."""
+    return {**DEFAULTS, **ABLATIONS[check_names([name])[0]]}
+
+
+def identify(config: dict[str, Any]) -> str | None:
+    """The ablation a run's config is (pce: by method alone, its network ignores the CIM switches); else None."""
+    if config.get("method") == "pce":
+        return "pce"
+    return next((name for name in ABLATIONS if name != "pce" and all(config.get(k, DEFAULTS[k]) == v
+                                                                     for k, v in ablation_values(name).items())), None)
+
+
+def describe(name: str) -> str:
+    """``use_banks=False``-style text of an ablation's overrides (``-`` for the full cim)."""
+    return ", ".join(f"{k}={v}" for k, v in ABLATIONS[name].items()) or "-"
+
+
+def ablation_dir(root: Path | str, dataset: str, profile: str, name: str, fold: int, seed: int) -> Path:
+    """``<root>/<dataset>/<profile>/ablation/<name>/fold<k>/seed<s>`` (runs or results)."""
+    return Path(root) / dataset / profile / "ablation" / name / f"fold{fold}" / f"seed{seed}"
+
+
+def _config_diff(a: dict[str, Any], b: dict[str, Any], ignore: Sequence[str] = ()) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if k not in FREE and k not in ignore and a.get(k) != b.get(k))
+
+
+def _refuse_other_config(made_with: dict[str, Any], config: TrainConfig, where: Path) -> None:
+    if diff := _config_diff(made_with, config.to_dict()):
+        raise ConfigError(f"{where} was made with a different config ({', '.join(diff)}): delete it (and its run "
+                          "folder) or choose other runs_root/results_root")
+
+
+def summary_complete(path: Path, config: TrainConfig) -> bool:
+    """True if ``path`` is a summary of both checkpoints made with ``config``; ConfigError if made with another."""
+    if not path.is_file():
+        return False
+    try:
+        made_with, ckpts = (s := json.loads(path.read_text()))["provenance"]["config"], s["checkpoints"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        log.warning("%s is not a complete summary: it will be redone", path)
+        return False
+    _refuse_other_config(made_with, config, path)
+    return {"best", "last"} <= set(ckpts) and ckpts["last"]["iteration"] >= config.max_iterations
+
+
+def run_ablations(names: Sequence[str], *, dataset: str = "acdc", profile: str = "quick", fold: int = 1,
+                  seed: int = 2022, data_root: str | None = None, device: str = "cpu", runs_root: str = "runs",
+                  results_root: str = "results", train_missing: bool = True, **overrides: Any) -> pd.DataFrame:
+    """Train (resuming) and evaluate each ablation whose summary is missing; skip those already complete.
+
+    ``overrides`` are further TrainConfig fields shared by every run (e.g. ``max_iterations``); they may
+    not touch the fields the ablations set. With ``train_missing=False`` an unfinished run is only
+    reported. Returns one row per ablation: name, status (``complete``, ``trained``, ``evaluated``,
+    ``missing``, ``unfinished``), run_dir, summary.
+    """
+    names, rows = check_names(names), []
+    if clash := sorted(set(overrides) & {*FIELDS, "dataset", "profile", "fold", "seed", "run_dir", "resume"}):
+        raise ConfigError(f"overrides {clash} are set by the ablations or by run_ablations' own arguments")
+    for name in names:
+        run_dir = ablation_dir(runs_root, dataset, profile, name, fold, seed)
+        summary = ablation_dir(results_root, dataset, profile, name, fold, seed) / "summary.json"
+        cfg = make_config(profile, **{**overrides, **ablation_values(name)}, dataset=dataset, fold=fold, seed=seed,
+                          data_root=data_root, device=device, runs_root=str(runs_root),
+                          results_root=str(results_root), run_dir=str(run_dir), resume=True)
+        if summary_complete(summary, cfg):
+            status = "complete"
+            log.info("ablation %s: complete summary %s, skipped", name, summary)
+        elif not (finished := (run_dir / "checkpoints" / "last.pt").is_file()) and not train_missing:
+            status = "missing"
+            log.warning("ablation %s: no complete summary and train_missing=False: left out", name)
+        else:
+            if finished:  # (train() checks an unfinished run's config itself)
+                _refuse_other_config(json.loads((run_dir / "config.json").read_text()), cfg, run_dir)
+            status = "evaluated"
+            if not finished:
+                log.info("ablation %s: training %s", name, run_dir)
+                finished = train(cfg).finished
+                status = "trained" if finished else "unfinished"
+            if finished:
+                evaluate(run_dir, data_root=data_root, device=device, results_dir=summary.parent, progress=cfg.progress)
+        rows.append({"ablation": name, "change": describe(name), "status": status, "run_dir": str(run_dir),
+                     "summary": str(summary)})
+    return pd.DataFrame(rows)
+
+
+def ablation_cases(results_root: Path | str, dataset: str, profile: str, fold: int, seed: int,
+                   names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Long rows (:func:`scribcim.results.summary_rows`) of the ablation summaries of the fold (all, or ``names``)."""
+    root = Path(results_root) / dataset / profile / "ablation"
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted(root.rglob("summary.json")):
+        try:
+            s = json.loads(path.read_text())
+            key, cfg = (s["dataset"], s["profile"], s["fold"], s["seed"]), s["provenance"]["config"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}: not a scribcim summary ({exc}); remove it or rerun the ablation") from None
+        if key != (dataset, profile, fold, seed) or (names is not None and identify(cfg) not in check_names(names)):
+            continue
+        if (name := identify(cfg)) is None:
+            log.warning("%s: config matches no named ablation (%s); left out", path, {k: cfg.get(k) for k in FIELDS})
+            continue
+        if name in found:
+            raise DataError(f"{found[name][0]} and {path} are both ablation {name!r}: remove one")
+        if path.relative_to(root).parts[0] != name:
+            log.warning("%s sits in a folder not named %r, which its config says it is", path, name)
+        found[name] = (path, s)
+    if not found:
+        raise DataError(f"no ablation summaries of {dataset}/{profile} fold {fold} seed {seed} under {root}: "
+                        "run run_ablations first")
+    (ref, ref_s), *others = found.values()
+    for path, s in others:
+        if diff := _config_diff(ref_s["provenance"]["config"], s["provenance"]["config"], FIELDS):
+            log.warning("%s differs from %s in %s besides the ablation: not like for like", path, ref, diff)
+    rows = [{**r, "ablation": name} for name in ABLATIONS if name in found
+            for r in summary_rows(found[name][1], source=str(found[name][0].relative_to(Path(results_root))))]
+    return pd.DataFrame(rows)
+
+
+def ablation_table(results_root: Path | str, dataset: str, profile: str, fold: int, seed: int, *,
+                   names: Sequence[str] | None = None, checkpoint: str = "best") -> tuple[pd.DataFrame, str]:
+    """(numbers, markdown): mean ± std over test cases of Dice per class and mean, HD95 (mean), deltas vs cim/pce.
+
+    Deltas: mean foreground Dice of the ablation minus the reference's. Std: over cases, ddof 0 as in summaries.
+    """
+    df, rows = ablation_cases(results_root, dataset, profile, fold, seed, names).query("checkpoint == @checkpoint"), []
+    if df.empty:
+        raise DataError(f"no {checkpoint!r} checkpoint in the ablation summaries of {dataset}/{profile} fold {fold}")
+    for name, d in df.groupby("ablation", sort=False):
+        row: dict[str, Any] = {"ablation": name, "change": describe(name), "method": d.method.iloc[0],
+                               "iteration": int(d.iteration.iloc[0]), "cases": int(d.case.nunique()),
+                               "source": d.source.iloc[0]}
+        for st in STRUCTURES:
+            row[f"dice_{st}_mean"], row[f"dice_{st}_std"] = (v := d[d.structure == st].dice).mean(), v.std(ddof=0)
+        row["hd95_mean_mean"], row["hd95_mean_std"] = (hd := d[d.structure == "mean"].hd95).mean(), hd.std(ddof=0)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    means = dict(zip(out.ablation, out.dice_mean_mean))
+    for ref in ("cim", "pce"):
+        out[f"delta_vs_{ref}"] = out.dice_mean_mean - means.get(ref, np.nan)
+    head = ["ablation", "change", *(f"Dice {s}" for s in STRUCTURES), "HD95 mean (mm)", "Δ Dice vs cim",
+            "Δ Dice vs pce"]
+    lines = [f"{dataset.upper()} fold {fold}, profile `{profile}`, seed {seed}, checkpoint `{checkpoint}`: test "
+             f"Dice and HD95 (foreground mean), mean ± std over {int(out.cases.max())} volumes; Δ = difference "
+             "of mean Dice to the reference.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in out.itertuples():
+        cells = [r.ablation, r.change, *(fmt_mean_std(getattr(r, f"dice_{s}_mean"), getattr(r, f"dice_{s}_std"))
+                                         for s in STRUCTURES),
+                 fmt_mean_std(r.hd95_mean_mean, r.hd95_mean_std, 1),
+                 *("n/a" if np.isnan(x) else f"{x:+.3f}" for x in (r.delta_vs_cim, r.delta_vs_pce))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return out, "\n".join(lines)
+
+
+def plot_ablations(table: pd.DataFrame) -> plt.Figure:
+    """Grouped bars: mean Dice per ablation and structure, error bars one std over test cases."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table) + 2), 3.8))
+    x, width = np.arange(len(table)), 0.8 / len(STRUCTURES)
+    for i, st in enumerate(STRUCTURES):
+        ax.bar(x + (i - (len(STRUCTURES) - 1) / 2) * width, table[f"dice_{st}_mean"], width,
+               yerr=table[f"dice_{st}_std"].fillna(0), capsize=2, label=st, alpha=0.6 if st != "mean" else 1.0)
+    if "cim" in set(table.ablation):
+        ax.axhline(float(table.loc[table.ablation == "cim", "dice_mean_mean"].iloc[0]), color="k", ls="--", lw=0.8,
+                   label="cim mean")
+    ax.set_xticks(x, table.ablation, rotation=20)
+    ax.set(ylabel="test Dice", ylim=(0, 1), title="ablations of CIM (mean ± std over test volumes)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    fig.tight_layout()
+    return fig
+
+
+def save_ablations(out_dir: Path | str, table: pd.DataFrame, markdown: str, fig: plt.Figure | None = None,
+                   **provenance: Any) -> dict[str, Path]:
+    """Write ``ablation_table.md``, ``ablation_table.csv`` and ``ablation_dice.png`` (+ provenance JSON)."""
+    (out := Path(out_dir)).mkdir(parents=True, exist_ok=True)
+    paths = {"md": out / "ablation_table.md", "csv": out / "ablation_table.csv"}
+    paths["md"].write_text(markdown + "\n")
+    table.to_csv(paths["csv"], index=False, float_format="%.6f")
+    prov = {"git": git_state(), "made_by": "lib/scribcim/ablation.py (notebooks/03_ablation.ipynb)",
+            "summaries": table.source.tolist() if "source" in table else None, **provenance}
+    write_json(out / "ablation_table.json", prov)
+    if fig is not None:
+        paths["png"] = save_figure(fig, out / "ablation_dice.png", prov)
+    return paths

@@ -1,0 +1,215 @@
+"""A browser over a trained cim run (notebook 06): one static view per set of widget values.
+
+:meth:`Explorer.render` draws the whole view (a test slice with the chosen layers, the chosen pixel, and the
+top-k bank entries it matched, redrawn from their training batches), so the widget, papermill (no
+frontend) and the tests all produce the same figure. The pixel is chosen with two sliders (row, col):
+picking it by clicking on the image needs an extra widget package (ipympl or ipyevents), which the
+project does not install.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from matplotlib.colors import ListedColormap
+
+from .data import get_dataset, load_part, split_for
+from .data.fetch import resolve_data_root
+from .data.slices import SliceSet
+from .data.volumes import UNLABELLED, Volume
+from .errors import ConfigError
+from .evaluate import load_model
+from .inference import predict_labels
+from .io import normalise_volumes
+from .matching import (CLASS_COLOURS, default_pixel, draw_entry, match_pixel, median_case, redraw, run_meta,
+                       slice_attention, training_slices, upsample)
+from .provenance import git_state, repo_relative
+from .viz import LABEL_CMAP, SCRIBBLE_CMAP, plt, save_figure
+
+log = logging.getLogger(__name__)
+#: layers the view can show over the image
+LAYERS = ("scribble", "prediction", "ground truth", "error map", "attention")
+DEFAULT_LAYERS = ("prediction", "ground truth")
+ERROR_CMAP = ListedColormap([(0, 0, 0, 0), (1.0, 0.0, 1.0, 0.6)])
+
+
+class Explorer:
+    """A trained cim run, its test volumes (normalised as the run does) and cached predictions.
+
+    Args:
+        run_dir: a trained cim run folder. data_root: the data root (None: ``SCRIBCIM_DATA`` or ``./data``).
+        checkpoint: ``best`` or ``last``. device: where the model runs.
+    """
+
+    def __init__(self, run_dir: Path | str, *, data_root: str | Path | None = None, checkpoint: str = "best",
+                 device: str = "cpu") -> None:
+        self.run_dir, self.data_root, self.checkpoint, self.device = Path(run_dir), data_root, checkpoint, device
+        self.meta = run_meta(self.run_dir)
+        self.model, ckpt = load_model(self.run_dir, checkpoint, device)
+        self.iteration = int(ckpt["iteration"])
+        m = self.meta
+        root = resolve_data_root(data_root) if get_dataset(m["dataset"]).needs_root else None
+        vols = load_part(m["dataset"], root, split_for(m["dataset"], m["fold"], m["val_patients"]), "test")
+        self.volumes: dict[str, Volume] = {v.case: v for v in normalise_volumes(vols, m["normalisation"])}
+        self._pred: dict[str, np.ndarray] = {}
+        self._slices: SliceSet | None = None
+        log.info("explorer: %s [%s], %d test cases", self.run_dir, checkpoint, len(self.volumes))
+
+    @property
+    def cases(self) -> list[str]:
+        """The run's test cases."""
+        return sorted(self.volumes)
+
+    def prediction(self, case: str) -> np.ndarray:
+        """The label volume (z, y, x) the model predicts for ``case`` (as ``evaluate`` does; cached)."""
+        if case not in self._pred:
+            self._pred[case] = predict_labels(self.model, self.volumes[case].image,
+                                              input_size=self.meta["input_size"], device=self.device)
+        return self._pred[case]
+
+    @property
+    def slices(self) -> SliceSet:
+        """The run's training slices (read on first use), to redraw matched entries."""
+        if self._slices is None:
+            self._slices = training_slices(self.meta, self.data_root)
+        return self._slices
+
+    def default_view(self) -> dict[str, Any]:
+        """Widget values to start from: the median-Dice test case (first case without a summary), its middle
+        slice, and the centre of mass of its ground-truth LV."""
+        try:
+            case = median_case(self.run_dir, self.checkpoint)
+        except ConfigError:
+            case = self.cases[0]
+        vol = self.volumes[case]
+        z = vol.num_slices // 2
+        row, col = default_pixel(vol.label[z])
+        return {"case": case, "slice_index": z, "row": row, "col": col}
+
+    def view(self, case: str, slice_index: int, row: int, col: int, top_k: int = 4) -> dict[str, Any]:
+        """The numbers behind one view: the slice, its attention, the prediction and the pixel's match."""
+        if case not in self.volumes:
+            raise ConfigError(f"no test case {case!r}: choose one of {self.cases}")
+        vol = self.volumes[case]
+        z = min(max(int(slice_index), 0), vol.num_slices - 1)
+        h, w = vol.image.shape[1:]
+        pixel = (min(max(int(row), 0), h - 1), min(max(int(col), 0), w - 1))
+        att = slice_attention(self.model, vol.image[z], input_size=self.meta["input_size"], device=self.device)
+        return {"volume": vol, "slice_index": z, "pixel": pixel, "attention": att,
+                "match": match_pixel(att, pixel, top_k), "prediction": self.prediction(case)[z]}
+
+    def render(self, case: str | None = None, slice_index: int | None = None, *,
+               layers: Sequence[str] = DEFAULT_LAYERS, attention_class: int = 3, row: int | None = None,
+               col: int | None = None, top_k: int = 4) -> plt.Figure:
+        """One view: the slice with ``layers`` (any of :data:`LAYERS`; "attention" is the bank attention mass on
+        ``attention_class``), the pixel (row, col) and its ``top_k`` matched entries. None: :meth:`default_view`."""
+        bad = set(layers) - set(LAYERS)
+        if bad:
+            raise ConfigError(f"unknown layer(s) {sorted(bad)}: choose from {LAYERS}")
+        case = case or self.default_view()["case"]
+        if case not in self.volumes:
+            raise ConfigError(f"no test case {case!r}: choose one of {self.cases}")
+        vol = self.volumes[case]
+        z = min(max(vol.num_slices // 2 if slice_index is None else int(slice_index), 0), vol.num_slices - 1)
+        if row is None or col is None:
+            r0, c0 = default_pixel(vol.label[z])
+            row, col = (r0 if row is None else row), (c0 if col is None else col)
+        return self._draw(self.view(case, z, row, col, top_k), layers, attention_class)
+
+    def _draw(self, v: dict[str, Any], layers: Sequence[str], attention_class: int) -> plt.Figure:
+        vol, z, match, names = v["volume"], v["slice_index"], v["match"], self.meta["class_names"]
+        image, label, top = vol.image[z], vol.label[z], match["top_k"]
+        ncol = max(1, math.ceil(len(top) / 2))
+        fig = plt.figure(figsize=(5.0 + 2.4 * ncol, 6.0), layout="constrained")
+        grid = fig.add_gridspec(2, 1 + ncol, width_ratios=[2.2] + [1] * ncol)
+        ax = fig.add_subplot(grid[:, 0])
+        ax.imshow(image, cmap="gray")
+        if "attention" in layers:
+            amap = upsample(v["attention"].maps()["bank"][attention_class], image.shape, self.meta["input_size"])
+            im = ax.imshow(amap, cmap="magma", vmin=0, vmax=1, alpha=0.55, interpolation="nearest")
+            fig.colorbar(im, ax=ax, shrink=0.5, label=f"bank attention -> {names[attention_class]}")
+        if "prediction" in layers:
+            ax.imshow(v["prediction"], cmap=LABEL_CMAP, vmin=0, vmax=3, interpolation="nearest")
+        if "error map" in layers:
+            ax.imshow((v["prediction"] != label).astype(np.uint8), cmap=ERROR_CMAP, vmin=0, vmax=1,
+                      interpolation="nearest")
+        if "ground truth" in layers:
+            for k in range(1, len(names)):
+                if (label == k).any():
+                    ax.contour(label == k, levels=[0.5], colors=[CLASS_COLOURS[k % len(CLASS_COLOURS)]],
+                               linewidths=1.2)
+        if "scribble" in layers:
+            ax.imshow(vol.scribble[z], cmap=SCRIBBLE_CMAP, vmin=0, vmax=UNLABELLED, interpolation="nearest")
+        r, c = match["pixel"]
+        ax.plot(c, r, marker="+", color="cyan", ms=14, mew=2)
+        mass = " ".join(f"{n} {w:.2f}" for n, w in zip(names, match["class_mass"]))
+        tok = "" if match["token"] is None else "\ntoken: " + " ".join(
+            f"{n} {w:.2f}" for n, w in zip(names, match["token"]))
+        ax.set_title(f"{vol.case} z={z} ({', '.join(layers) or 'image'})\npixel ({r}, {c}) cell "
+                     f"{tuple(match['cell'])}\nbank mass: {mass}{tok}", fontsize=8)
+        ax.axis("off")
+        slices = self.slices if any(e["source"][0] >= 0 for e in top) else None
+        for i, e in enumerate(top):
+            sub = fig.add_subplot(grid[i // ncol, 1 + i % ncol])
+            drawn = redraw(slices, self.meta, e["source"], v["attention"].grid) if slices is not None else None
+            draw_entry(sub, e, drawn, names)
+        return fig
+
+    def provenance(self, **values: Any) -> dict[str, Any]:
+        """Provenance of a saved view: code version, run, checkpoint and the widget values."""
+        return {"git": git_state(Path(__file__).resolve().parent), "run_dir": repo_relative(self.run_dir),
+                "checkpoint": self.checkpoint, "iteration": self.iteration, "view": values}
+
+
+def show_figure(fig: plt.Figure, path: Path | str | None = None, provenance: dict | None = None) -> Path | None:
+    """Display ``fig`` in the notebook, save it (PNG + ``.json`` provenance) when ``path`` is given, and close it."""
+    from IPython.display import display
+    display(fig)
+    if path is None:
+        plt.close(fig)
+        return None
+    return save_figure(fig, Path(path), provenance or {})
+
+
+def explorer_widget(explorer: Explorer) -> Any:
+    """An ipywidgets panel over ``explorer``: case (Dropdown), slice (IntSlider), layers (Checkboxes), the
+    attention class, the pixel (row and col IntSliders) and top-k; every change redraws :meth:`Explorer.render`."""
+    import ipywidgets as w
+    from IPython.display import display
+    start, names = explorer.default_view(), explorer.meta["class_names"]
+    vol = explorer.volumes[start["case"]]
+    case = w.Dropdown(options=explorer.cases, value=start["case"], description="case")
+    z = w.IntSlider(value=start["slice_index"], min=0, max=vol.num_slices - 1, description="slice")
+    row = w.IntSlider(value=start["row"], min=0, max=vol.image.shape[1] - 1, description="row")
+    col = w.IntSlider(value=start["col"], min=0, max=vol.image.shape[2] - 1, description="col")
+    cls = w.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=min(3, len(names) - 1),
+                     description="attention")
+    top_k = w.IntSlider(value=4, min=1, max=12, description="top k")
+    layers = {n: w.Checkbox(value=n in DEFAULT_LAYERS, description=n, indent=False) for n in LAYERS}
+    out, busy = w.Output(), [False]
+
+    def draw(*_: Any) -> None:
+        if busy[0]:
+            return
+        fig = explorer.render(case.value, z.value, layers=[n for n, b in layers.items() if b.value],
+                              attention_class=cls.value, row=row.value, col=col.value, top_k=top_k.value)
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+
+    def new_case(_: Any) -> None:
+        busy[0] = True
+        v = explorer.volumes[case.value]
+        z.max, row.max, col.max = v.num_slices - 1, v.image.shape[1] - 1, v.image.shape[2] - 1
+        busy[0] = False
+        draw()
+
+    case.observe(new_case, "value")
+    for control in (z, row, col, cls, top_k, *layers.values()):
+        control.observe(draw, "value")
+    draw()
+    return w.VBox([w.HBox([case, z, cls, top_k]), w.HBox(list(layers.values())), w.HBox([row, col]), out])

@@ -1,0 +1,144 @@
+"""Every committed figure, redrawn from committed results (plus the data folder for images), no training.
+
+``scribcim figures`` / ``make figures`` calls :func:`make_figures`. A figure is redrawn when
+its inputs are committed; figures whose inputs are absent are skipped with a log line.
+Training curves come from the results folders' ``train_log.jsonl``, prediction overlays from
+``display.json`` (see :mod:`scribcim.display`), tables and plots from ``summary.json`` files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .data import load_part, split_for
+from .display import read_display
+from .errors import DataError
+from .matching import median_case
+from .provenance import git_state
+from .viz import plot_curves, plot_overlays, plt, save_figure
+
+log = logging.getLogger(__name__)
+
+
+def _summary(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise DataError(f"{path} not found: evaluate the run with --results {folder}")
+    return json.loads(path.read_text())
+
+
+def _fg_dice(summary: dict[str, Any], checkpoint: str) -> dict[str, float]:
+    return {c["case"]: c["foreground_mean"]["dice"] or 0.0 for c in summary["checkpoints"][checkpoint]["cases"]}
+
+
+def _test_volumes(summary: dict[str, Any], data_root: Path | None, cases: Sequence[str]) -> dict[str, Any]:
+    from .data.fetch import resolve_data_root
+    from .data.datasets import get_dataset
+    root = resolve_data_root(data_root) if get_dataset(summary["dataset"]).needs_root else None
+    vols = load_part(summary["dataset"], root, split_for(summary["dataset"], summary["fold"]), summary["part"])
+    found = {v.case: v for v in vols if v.case in set(cases)}
+    missing = sorted(set(cases) - set(found))
+    if missing:
+        raise DataError(f"cases {missing} are not in {summary['dataset']} fold {summary['fold']} {summary['part']}")
+    return found
+
+
+def overlays_figure(folders: dict[str, Path], data_root: Path | None = None, case: str | None = None
+                    ) -> tuple[plt.Figure, dict[str, Any]]:
+    """One test slice (the middle slice of ``case``, default the last run's median case): image,
+    scribble, ground truth and each run's prediction. Returns (figure, what was shown)."""
+    last = list(folders.values())[-1]
+    case = case or median_case(last, read_display(last)[0])
+    vol = _test_volumes(_summary(last), data_root, [case])[case]
+    preds, z = {}, None
+    for label, folder in folders.items():
+        _, middles = read_display(folder)
+        z, preds[label] = middles[case]
+    fig = plot_overlays(vol.image[z], vol.scribble[z], vol.label[z], preds,
+                        title=f"{case}, slice {z} (median-Dice test case of {list(folders)[-1]})")
+    return fig, {"case": case, "slice": z}
+
+
+def best_worst_figure(folder: Path, data_root: Path | None = None, n: int = 2) -> plt.Figure:
+    """Rows: the ``n`` best and ``n`` worst test cases of a run (image, scribble, prediction, ground truth)."""
+    checkpoint, middles = read_display(folder)
+    summary = _summary(folder)
+    dice = _fg_dice(summary, checkpoint)
+    ranked = sorted(dice, key=dice.get, reverse=True)
+    chosen = ranked[:n] + ranked[-n:]
+    vols = _test_volumes(summary, data_root, chosen)
+    fig, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.6 * len(chosen)))
+    from .viz import LABEL_CMAP, SCRIBBLE_CMAP, UNLABELLED
+    for row, case in zip(np.atleast_2d(axes), chosen, strict=True):
+        z, pred = middles[case]
+        v = vols[case]
+        layers = [(None, None), (v.scribble[z], SCRIBBLE_CMAP), (pred, LABEL_CMAP), (v.label[z], LABEL_CMAP)]
+        for ax, (name, (mask, cmap)) in zip(row, zip(["image", "scribble", "prediction", "ground truth"], layers,
+                                                     strict=True), strict=True):
+            ax.imshow(v.image[z], cmap="gray")
+            if mask is not None:
+                ax.imshow(mask, cmap=cmap, vmin=0, vmax=UNLABELLED if cmap is SCRIBBLE_CMAP else 3,
+                          interpolation="nearest")
+            ax.set_title(f"{name}" + (f"\n{case} z={z}, Dice {dice[case]:.3f}" if name == "image" else ""),
+                         fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def render_main_figures(folders: dict[str, Path], dest: Path, stem: str, data_root: Path | None = None
+                        ) -> list[Path]:
+    """``<stem>_curves.png`` and ``<stem>_overlays.png`` for the runs in ``folders`` (results or run folders)."""
+    fig, shown = overlays_figure(folders, data_root)
+    prov = {"git": git_state(), "inputs": {k: str(v) for k, v in folders.items()}, **shown,
+            "made_by": "scribcim figures (lib/scribcim/figures.py:render_main_figures)"}
+    return [save_figure(plot_curves(folders), dest / f"{stem}_curves.png", prov),
+            save_figure(fig, dest / f"{stem}_overlays.png", prov)]
+
+
+def render_matching_figures(record_path: Path, dest: Path, data_root: Path | None = None) -> list[Path]:
+    """The three figures of a matching record (notebook 05), redrawn from the record and the data folder."""
+    from . import matching
+    record = matching.load_record(record_path)
+    prov = {**record["provenance"], "record": str(record_path)}
+    stem = Path(record_path).stem
+    return [save_figure(matching.render_attention(record, data_root), dest / f"{stem}_attention.png", prov),
+            save_figure(matching.render_matches(record, data_root), dest / f"{stem}_matches.png", prov),
+            save_figure(matching.render_embedding(record), dest / f"{stem}_embedding.png", prov)]
+
+
+def make_figures(results: Path | str = "results", figures: Path | str = "figures", *,
+                 data_root: Path | str | None = None, scribble_stats: bool = True) -> list[Path]:
+    """Redraw every figure whose inputs are committed under ``results`` into ``figures``.
+
+    ``scribble_stats=False`` skips the scribble-style figure (it re-simulates 100 volumes, ~3 min).
+    """
+    from .results_report import render_results
+    from .robustness import render_robustness
+    results, figures = Path(results), Path(figures)
+    written: list[Path] = []
+    quick = results / "acdc" / "quick"
+    main = {m: quick / m / "fold1" / "seed2022" for m in ("pce", "cim")}
+    if all((f / "display.json").is_file() for f in main.values()):
+        written += render_main_figures(main, figures, "acdc_quick_fold1", data_root)
+    else:
+        log.info("skipping acdc_quick_fold1 curves/overlays: no display.json under %s", quick)
+    written += [p for p in render_results(results, results / "tables", figures) if p.suffix == ".png"]
+    try:
+        written.append(render_robustness(results, figures)["figure"])
+    except DataError as exc:
+        log.info("skipping the robustness figure: %s", exc)
+    for record in sorted(figures.glob("*.json")):
+        if "top_k" in json.loads(record.read_text()):  # a matching record (notebook 05), not a provenance file
+            written += render_matching_figures(record, figures, data_root)
+    if scribble_stats:
+        from .data.fetch import resolve_data_root
+        from .viz_scribbles import render_scribble_report
+        render_scribble_report(resolve_data_root(data_root), results / "acdc" / "scribbles",
+                               figures / "acdc_scribble_styles.png")
+        written.append(figures / "acdc_scribble_styles.png")
+    return written

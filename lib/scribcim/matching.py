@@ -1,0 +1,350 @@
+"""What a trained CIM network matched for a pixel of a test slice, and where the matched entries came from.
+
+Attention comes from the model's own forward (``return_attention=True``; :mod:`scribcim.models.cim`): per pixel,
+its cell, weights over all C*M bank entries (class-major), mass per class, top-k entries with their ``bank_source``
+and token weights; per-class maps; each top entry's augmented training image, redrawn with ``make_batch``. Slice
+pixel row r maps to input pixel floor((r + 0.5) * S / H) (the nearest resize of :mod:`scribcim.inference`), then to
+its cell (16 input pixels a side). A JSON record holds all a figure needs but images; ``render_*`` need no model.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import nn
+
+from .config import TrainConfig
+from .data import get_dataset, split_for
+from .data.augment import resize_nearest
+from .data.fetch import resolve_data_root
+from .data.slices import SliceSet, make_batch
+from .data.volumes import UNLABELLED, Volume
+from .errors import ConfigError
+from .evaluate import load_model, load_run_config
+from .io import normalise_volumes, read_run_info
+from .methods import get_method
+from .provenance import git_state, repo_relative, versions
+from .runlog import write_json
+from .viz import LABEL_CMAP, SCRIBBLE_CMAP, plt
+
+log = logging.getLogger(__name__)
+RECORD_FORMAT = 1
+META_FIELDS = ("dataset", "fold", "val_patients", "seed", "batch_size", "input_size", "method", "num_classes",
+               "bank_size", "scribbles", "inconsistency", "scribble_seed")
+CLASS_COLOURS = [(0.45, 0.45, 0.45)] + [tuple(c[:3]) for c in LABEL_CMAP.colors[1:]]
+
+
+def run_meta(run_dir: Path | str) -> dict[str, Any]:
+    """The run settings that images depend on (data, split, batches), class names and normalisation."""
+    config = load_run_config(Path(run_dir))
+    info = read_run_info(Path(run_dir), config)
+    return {**{k: getattr(config, k) for k in META_FIELDS}, **{k: info[k] for k in ("class_names", "normalisation")}}
+
+
+def _volumes(meta: dict[str, Any], data_root: str | Path | None, which: str | list[int]) -> list[Volume]:
+    spec, split = get_dataset(meta["dataset"]), split_for(meta["dataset"], meta["fold"], meta["val_patients"])
+    root = resolve_data_root(data_root) if spec.needs_root else None
+    return spec.loader(root, getattr(split, which) if isinstance(which, str) else which)
+
+
+def training_slices(meta: dict[str, Any], data_root: str | Path | None = None) -> SliceSet:
+    """The run's training slices built as :func:`scribcim.train.train` builds them (simulated scribbles redrawn)."""
+    vols = _volumes(meta, data_root, "train")
+    if meta["scribbles"] != "expert":
+        from .data.scribbles import simulate_volumes
+        vols = simulate_volumes(vols, meta["scribbles"], meta["inconsistency"], seed=meta["scribble_seed"])
+    return SliceSet.from_volumes(normalise_volumes(vols, meta["normalisation"]))
+
+
+def load_case(meta: dict[str, Any], case: str, data_root: str | Path | None = None,
+              patient: int | None = None) -> Volume:
+    """Test volume ``case`` of the run's fold (or of ``patient``), normalised as the run normalises."""
+    vols = _volumes(meta, data_root, "test" if patient is None else [patient])
+    found = [v for v in vols if v.case == case]
+    if not found:
+        raise ConfigError(f"no case {case!r} among the test cases of {meta['dataset']} fold {meta['fold']}: "
+                          f"choose one of {sorted(v.case for v in vols)}")
+    return normalise_volumes(found, meta["normalisation"])[0]
+
+
+def median_case(run_dir: Path | str, checkpoint: str = "best") -> str:
+    """The test case with the median foreground Dice in ``run_dir/summary.json`` (lower median)."""
+    path = Path(run_dir) / "summary.json"
+    cases = (json.loads(path.read_text()) if path.is_file() else {}).get("checkpoints", {}).get(checkpoint, {})
+    cases = cases.get("cases") or []
+    ranked = sorted((c for c in cases if c["foreground_mean"]["dice"] is not None),
+                    key=lambda c: (c["foreground_mean"]["dice"], c["case"]))
+    if not ranked:
+        raise ConfigError(f"{path} holds no scored cases of checkpoint {checkpoint!r}: run `scribcim evaluate "
+                          f"--run {run_dir}` first, or name a case")
+    return ranked[(len(ranked) - 1) // 2]["case"]
+
+
+def default_pixel(label: np.ndarray, cls: int = 3) -> tuple[int, int]:
+    """Centre of mass of class ``cls`` (LV) in a label slice; of the foreground, or the centre, if absent."""
+    for mask in (label == cls, label > 0):
+        if mask.any():
+            return tuple(int(round(v)) for v in ndimage.center_of_mass(mask))  # type: ignore[return-value]
+    log.warning("no foreground in this slice: using its centre as the pixel")
+    return label.shape[0] // 2, label.shape[1] // 2
+
+
+def _cells(n: int, size: int, grid: int) -> np.ndarray:
+    """Bottleneck cell of each of ``n`` slice pixels along one axis (via the input pixel the resize maps it to)."""
+    return np.minimum(((np.arange(n) + 0.5) * size / n).astype(np.int64), size - 1) * grid // size
+
+
+def upsample(maps: np.ndarray, shape: Sequence[int], input_size: int) -> np.ndarray:
+    """(..., h, w) bottleneck maps to (..., H, W): every slice pixel takes the value of its cell."""
+    return maps[..., _cells(shape[0], input_size, maps.shape[-2])[:, None],
+                _cells(shape[1], input_size, maps.shape[-1])[None, :]]
+
+
+@dataclass
+class SliceAttention:
+    """An eval-mode forward of a slice (H, W) = ``shape`` at bottleneck size (h, w) = ``grid``: bank weights
+    ``pixel`` (h*w, C*M; entry c*M + m), ``token`` (h*w, C) or None, pixel ``keys`` (h*w, Dk), ``sources`` (C, M, 5)."""
+
+    pixel: np.ndarray
+    token: np.ndarray | None
+    keys: np.ndarray
+    sources: np.ndarray
+    shape: tuple[int, int]
+    grid: tuple[int, int]
+    input_size: int
+
+    def cell_of(self, pixel: Sequence[int]) -> tuple[int, int]:
+        """Bottleneck cell (row, col) of a slice pixel (row, col)."""
+        if not all(0 <= int(p) < n for p, n in zip(pixel, self.shape)):
+            raise ConfigError(f"pixel {tuple(pixel)} lies outside the slice of shape {self.shape}")
+        return tuple(int(_cells(n, self.input_size, g)[int(p)]) for p, n, g in zip(pixel, self.shape, self.grid))
+
+    def maps(self) -> dict[str, np.ndarray | None]:
+        """Per cell: attention mass on each class's bank ("bank", (C, h, w)) and token weights ("token")."""
+        (h, w), c = self.grid, self.sources.shape[0]
+        return {"bank": self.pixel.reshape(h * w, c, -1).sum(-1).T.reshape(c, h, w),
+                "token": None if self.token is None else self.token.T.reshape(c, h, w)}
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
+
+
+@torch.no_grad()
+def slice_attention(model: nn.Module, image: np.ndarray, *, input_size: int,
+                    device: str | torch.device = "cpu") -> SliceAttention:
+    """Forward one normalised slice (H, W) through a CIM ``model`` in eval mode and keep its attention."""
+    if not hasattr(model, "bank_source") or not model.cfg.use_banks:
+        raise ConfigError("this run has no pixel banks to match (not a cim run, or use_banks=False)")
+    x = resize_nearest(image.astype(np.float32), (input_size, input_size))  # as inference.predict_probs
+    training = model.training
+    _, f = model.eval()(torch.from_numpy(np.ascontiguousarray(x[None, None])).to(device), return_attention=True)
+    model.train(training)
+    token = _np(f["token_attention"][0]) if "token_attention" in f else None
+    return SliceAttention(_np(f["pixel_attention"][0]), token, _np(f["pixel_key"][0].flatten(1).T),
+                          model.bank_source.cpu().numpy(), tuple(image.shape), tuple(f["pixel_key"].shape[-2:]),
+                          input_size)
+
+
+def match_pixel(att: SliceAttention, pixel: Sequence[int], top_k: int = 8) -> dict[str, Any]:
+    """One pixel's cell, weights over all C*M entries, per-class mass, token weights and ``top_k`` rows (rank,
+    entry index, class, slot, weight, ``bank_source``: iteration, batch position, slice, row, col; -1 unknown)."""
+    (r, c), m = att.cell_of(pixel), att.sources.shape[1]
+    q = r * att.grid[1] + c
+    weights = att.pixel[q]
+    order = np.argsort(-weights, kind="stable")[:top_k]
+    top = [{"rank": i + 1, "index": int(j), "class": int(j // m), "slot": int(j % m), "weight": float(weights[j]),
+            "source": [int(v) for v in att.sources.reshape(-1, 5)[j]]} for i, j in enumerate(order)]
+    return {"pixel": [int(pixel[0]), int(pixel[1])], "cell": [r, c], "weights": weights, "top_k": top,
+            "class_mass": weights.reshape(-1, m).sum(1), "token": None if att.token is None else att.token[q]}
+
+
+def redraw(slices: SliceSet, meta: dict[str, Any], source: Sequence[int], grid: Sequence[int]
+           ) -> dict[str, Any] | None:
+    """The augmented training image (S, S) a bank entry came from, its scribble, case and cell box; None if unknown."""
+    (it, b, idx, r, c), s = (int(v) for v in source), meta["input_size"]
+    if it < 0:
+        return None
+    batch = make_batch(slices, batch_size=meta["batch_size"], size=(s, s), seed=meta["seed"], iteration=it)
+    if int(batch["origin"][b, 1]) != idx:
+        log.warning("entry %s: the redrawn batch holds slice %d there; the data or split differ from the run's",
+                    list(source), int(batch["origin"][b, 1]))
+    return {"image": batch["image"][b, 0].numpy(), "scribble": batch["scribble"][b].numpy(), "case": slices.cases[idx],
+            "box": (c * s / grid[1] - 0.5, r * s / grid[0] - 0.5, s / grid[1], s / grid[0])}
+
+
+def initial_model(config: TrainConfig, slices: SliceSet, batches: int, device: str | torch.device = "cpu"
+                  ) -> nn.Module:
+    """"Before training": the run's network with its initial weights (``train`` seeds them with ``config.seed``;
+    runs made before that commit drew them unseeded), its reference set filled by train-mode forwards
+    (no optimiser step; BatchNorm statistics move as in training) over the run's first ``batches`` batches."""
+    method, s = get_method(config.method)(config), config.input_size
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(config.seed)
+        model = method.build_model().to(device).train()
+        for it in range(batches):
+            batch = make_batch(slices, batch_size=config.batch_size, size=(s, s), seed=config.seed, iteration=it)
+            torch.manual_seed(config.seed * 1_000_003 + it)
+            method.forward(model, {k: v.to(device) for k, v in batch.items()})
+    return model.eval()
+
+
+def embed(model: nn.Module, image: np.ndarray, label: np.ndarray, *, input_size: int, max_points: int = 600,
+          seed: int = 0, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """t-SNE (``random_state=seed``) of written bank keys (source known; all if none is; <= ``max_points`` with the
+    slice's cells, even per class) and the slice's pixel keys, classed by their cell's majority ground truth."""
+    att = slice_attention(model, image, input_size=input_size, device=device)
+    (nc, m), keep = att.sources.shape[:2], att.sources[..., 0].ravel() >= 0
+    keep = np.flatnonzero(keep if keep.any() else np.ones_like(keep))
+    bank_class = keep // m
+    (h, w), lab = att.grid, resize_nearest(label, (input_size, input_size)).astype(np.int64)
+    blocks = lab.reshape(h, input_size // h, w, -1)
+    test_class = np.stack([(blocks == k).sum((1, 3)) for k in range(nc)]).argmax(0).ravel()
+    rng = np.random.default_rng(seed)
+    per = max(1, (max_points - h * w) // nc)
+    pick = np.sort(np.concatenate([rng.permutation(np.flatnonzero(bank_class == k))[:per]
+                                   for k in range(nc)]))
+    x = np.concatenate([_np(model.bank_keys.flatten(0, 1)[keep[pick]]), att.keys]).astype(float)
+    xy, perp = np.zeros((len(x), 2)), None
+    if len(x) >= 5:
+        from sklearn.manifold import TSNE
+        perp = float(min(30.0, (len(x) - 1) / 3))
+        xy = np.round(TSNE(2, perplexity=perp, init="pca", random_state=seed).fit_transform(x).astype(float), 3)
+    return {"bank_xy": xy[:len(pick)].tolist(), "bank_class": bank_class[pick].tolist(),
+            "bank_index": keep[pick].tolist(), "test_xy": xy[len(pick):].tolist(), "test_class": test_class.tolist(),
+            "written_entries": int(len(keep)), "perplexity": perp}
+
+
+def build_record(run_dir: Path | str, *, data_root: str | Path | None = None, checkpoint: str = "best",
+                 case: str | None = None, slice_index: int | None = None, pixel: Sequence[int] | None = None,
+                 top_k: int = 8, embed_batches: int = 4, max_points: int = 600, device: str = "cpu") -> dict[str, Any]:
+    """Everything the matching figures need except images, for one test pixel of a trained cim run. Defaults: the
+    median-Dice test case of ``summary.json``, its middle slice, the centre of mass of its ground-truth LV.
+    ``embed_batches`` = 0 skips the t-SNE embedding (and loading the training data)."""
+    def rnd(a: Any) -> Any:
+        return None if a is None else np.round(np.asarray(a, dtype=np.float64), 4).tolist()
+    run_dir, meta = Path(run_dir), run_meta(run_dir)
+    model, ckpt = load_model(run_dir, checkpoint, device)
+    vol = load_case(meta, case or median_case(run_dir, checkpoint), data_root)
+    z = vol.num_slices // 2 if slice_index is None else int(slice_index)
+    if not 0 <= z < vol.num_slices:
+        raise ConfigError(f"slice_index {z} out of range: {vol.case} has {vol.num_slices} slices")
+    image, label, s = vol.image[z], vol.label[z], meta["input_size"]
+    att = slice_attention(model, image, input_size=s, device=device)
+    match, emb = match_pixel(att, default_pixel(label) if pixel is None else pixel, top_k), {}
+    if embed_batches > 0:
+        before = initial_model(load_run_config(run_dir), training_slices(meta, data_root), embed_batches, device)
+        emb = {name: embed(m, image, label, input_size=s, max_points=max_points, device=device)
+               for name, m in (("before", before), ("after", model))}
+    log.info("matching record: %s slice %d pixel %s -> cell %s", vol.case, z, match["pixel"], match["cell"])
+    return {"format": RECORD_FORMAT, "run_dir": repo_relative(run_dir), "checkpoint": checkpoint,
+            "iteration": ckpt["iteration"], "run": meta, "case": vol.case, "patient": vol.patient, "slice": z,
+            "shape": list(image.shape), "pixel": match["pixel"], "cell": match["cell"], "grid": list(att.grid),
+            "class_mass": rnd(match["class_mass"]), "token": rnd(match["token"]), "top_k": match["top_k"],
+            "maps": {k: rnd(v) for k, v in att.maps().items()},
+            "embedding": {"batches": embed_batches, "max_points": max_points, "models": emb,
+                          "note": f"before: initial_model, bank from {embed_batches} batches; after: {checkpoint}"},
+            "provenance": {"git": git_state(Path(__file__).resolve().parent), "run_dir": repo_relative(run_dir),
+                           "checkpoint": checkpoint, "versions": versions()}}
+
+
+def save_record(record: dict[str, Any], path: Path | str) -> Path:
+    """Write a record as JSON (atomically)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json(Path(path), record)
+    return Path(path)
+
+
+def load_record(path: Path | str) -> dict[str, Any]:
+    """Read a record written by :func:`save_record` (clear error for another format)."""
+    rec = json.loads(Path(path).read_text())
+    if rec.get("format") != RECORD_FORMAT:
+        raise ConfigError(f"{path} is not a matching record of format {RECORD_FORMAT}")
+    return rec
+
+
+def _show(ax: plt.Axes, image: np.ndarray, pixel: Sequence[int] | None = None, title: str = "") -> None:
+    ax.imshow(image, cmap="gray")
+    if pixel is not None:
+        ax.plot(pixel[1], pixel[0], marker="+", color="cyan", ms=12, mew=2)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def render_attention(record: dict[str, Any], data_root: str | Path | None = None) -> plt.Figure:
+    """The pixel's mass per class (bank solid, token hatched); per class, each cell's bank mass and token weight."""
+    meta, names, px, c = record["run"], record["run"]["class_names"], record["pixel"], len(record["run"]["class_names"])
+    image = load_case(meta, record["case"], data_root, record["patient"]).image[record["slice"]]
+    fig, axes = plt.subplots(2, c + 1, figsize=(2.5 * (c + 1), 5.2))
+    _show(axes[0, 0], image, px, f"{record['case']} z={record['slice']}\npixel {tuple(px)} cell {record['cell']}")
+    for i, (kind, values) in enumerate((("bank", record["class_mass"]), ("token", record["token"]))):
+        if values is not None:
+            axes[1, 0].bar(np.arange(c) + 0.4 * i - 0.2, values, 0.4, color=CLASS_COLOURS[:c], edgecolor="k",
+                           hatch="//" if i else None, label=kind)
+    axes[1, 0].set(xticks=np.arange(c), xticklabels=names, ylim=(0, 1), title="this pixel")
+    axes[1, 0].legend(fontsize=7)
+    for row, kind in enumerate(("bank", "token")):
+        maps = record["maps"][kind]
+        for k in range(c):
+            _show(axes[row, k + 1], image, px, f"{kind} attention -> {names[k]}" if maps else f"{kind}: not used")
+            if maps:
+                im = axes[row, k + 1].imshow(upsample(np.asarray(maps[k]), image.shape, meta["input_size"]),
+                                             cmap="magma", vmin=0, vmax=1, alpha=0.6, interpolation="nearest")
+    fig.tight_layout()
+    fig.colorbar(im, ax=axes[:, 1:], shrink=0.6, label="attention mass")
+    return fig
+
+
+def draw_entry(ax: plt.Axes, entry: dict[str, Any], drawn: dict[str, Any] | None, names: Sequence[str]) -> None:
+    """One matched entry: its redrawn training image and scribble, the matched cell outlined; or "source unknown"."""
+    from matplotlib.patches import Rectangle
+    head = f"#{entry['rank']} {names[entry['class']]} w={entry['weight']:.3f}"
+    if drawn is None:
+        _show(ax, np.ones((2, 2)), None, head)
+        ax.text(0.5, 0.5, "source unknown", ha="center", va="center", transform=ax.transAxes, fontsize=9)
+        return
+    _show(ax, drawn["image"], None, f"{head}\n{drawn['case']} (it {entry['source'][0]}, b {entry['source'][1]})")
+    ax.imshow(drawn["scribble"], cmap=SCRIBBLE_CMAP, vmin=0, vmax=UNLABELLED, interpolation="nearest")
+    ax.add_patch(Rectangle(drawn["box"][:2], *drawn["box"][2:], fill=False, ec="cyan", lw=2))
+
+
+def render_matches(record: dict[str, Any], data_root: str | Path | None = None,
+                   slices: SliceSet | None = None) -> plt.Figure:
+    """Top-k matched entries on their redrawn training images (``slices``: the run's; else read from the data)."""
+    meta, top = record["run"], record["top_k"]
+    if slices is None and any(e["source"][0] >= 0 for e in top):
+        slices = training_slices(meta, data_root)
+    ncol, nrow = min(4, max(1, len(top))), max(1, -(-len(top) // 4))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 3.2 * nrow), squeeze=False)
+    for ax in axes.flat[len(top):]:
+        ax.axis("off")
+    for ax, e in zip(axes.flat, top):
+        draw_entry(ax, e, redraw(slices, meta, e["source"], record["grid"]) if slices else None, meta["class_names"])
+    fig.suptitle(f"top {len(top)} entries matched by pixel {tuple(record['pixel'])} of {record['case']}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def render_embedding(record: dict[str, Any]) -> plt.Figure:
+    """t-SNE of bank keys (dots, by class) and the slice's pixel keys (stars, by ground-truth class), per model."""
+    models, names = record["embedding"]["models"], record["run"]["class_names"]
+    fig, axes = plt.subplots(1, max(1, len(models)), figsize=(5 * max(1, len(models)), 4.4), squeeze=False)
+    for ax, (name, e) in zip(axes[0], models.items()):
+        for kind, marker, size in (("bank", "o", 8), ("test", "*", 90)):
+            xy, cls = np.asarray(e[f"{kind}_xy"]).reshape(-1, 2), np.asarray(e[f"{kind}_class"], dtype=int)
+            for k in np.unique(cls):
+                ax.scatter(*xy[cls == k].T, s=size, marker=marker, color=CLASS_COLOURS[k % len(CLASS_COLOURS)],
+                           alpha=0.5 if kind == "bank" else 1.0, edgecolors="k" if kind == "test" else "none",
+                           linewidths=0.5, label=f"{kind} {names[k]}")
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(f"{name}: {len(e['bank_class'])} of {e['written_entries']} written bank entries, "
+                     f"{len(e['test_class'])} test cells", fontsize=8)
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,142 @@
+"""The results notebook's products: method tables per fold, paired tests, box/strip plots, written to disk.
+
+Everything is read from committed ``summary.json`` files (:func:`scribcim.results.case_table`),
+so ``make figures`` redraws these without training.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .errors import DataError
+from .metrics import CLASS_NAMES
+from .provenance import git_state
+from .results import case_table, fmt_mean_std, paired_wilcoxon, pstd
+from .runlog import write_json
+from .viz import save_figure
+
+log = logging.getLogger(__name__)
+ORDER = ("pce", "pce_dice", "pce_selfdice", "dmpls", "cim", "full")
+
+
+def main_runs(df: pd.DataFrame, *, dataset: str, profile: str, checkpoint: str = "best",
+              scribbles: str = "expert") -> pd.DataFrame:
+    """Rows of the main comparison: default settings, the given training scribbles, one checkpoint."""
+    d = df[(df.dataset == dataset) & (df.profile == profile) & (df.checkpoint == checkpoint)
+           & (df.training_scribbles == scribbles) & (df.settings == "")]
+    if d.empty:
+        raise DataError(f"no {dataset}/{profile} results with {scribbles} scribbles under the results folder")
+    return d
+
+
+def methods_in(d: pd.DataFrame) -> list[str]:
+    """Methods present, in the paper's order, others after."""
+    present = set(d.method)
+    return [m for m in ORDER if m in present] + sorted(present - set(ORDER))
+
+
+def method_table(d: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(numbers, markdown): per method and fold, mean ± std over cases of Dice/HD95/ASD per class and mean."""
+    rows, lines = [], []
+    head = ["method", "fold", "n"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
+        [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "ASD mean"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods_in(d):
+        for fold in sorted(d[d.method == m].fold.unique()):
+            dm = d[(d.method == m) & (d.fold == fold)]
+            row: dict = {"method": m, "fold": int(fold), "n": int(dm.case.nunique())}
+            cells = [m, str(fold), str(row["n"])]
+            for metric, structures, digits in (("dice", [*CLASS_NAMES, "mean"], 3),
+                                               ("hd95", [*CLASS_NAMES, "mean"], 1), ("asd", ["mean"], 1)):
+                for s in structures:
+                    v = dm[dm.structure == s][metric]
+                    row[f"{metric}_{s}_mean"], row[f"{metric}_{s}_std"] = v.mean(), pstd(v)
+                    cells.append(fmt_mean_std(v.mean(), pstd(v), digits))
+            rows.append(row)
+            lines.append("| " + " | ".join(cells) + " |")
+    return pd.DataFrame(rows), "\n".join(lines)
+
+
+def wilcoxon_table(d: pd.DataFrame, reference: str = "cim") -> tuple[pd.DataFrame, str]:
+    """Paired Wilcoxon signed-rank tests of ``reference`` against every other method, per fold (foreground Dice)."""
+    out = []
+    for fold in sorted(d.fold.unique()):
+        df_fold = d[d.fold == fold]
+        others = [m for m in methods_in(df_fold) if m != reference]
+        if reference not in set(df_fold.method) or not others:
+            continue
+        for m in others:
+            t = paired_wilcoxon(df_fold, [reference, m]).assign(fold=int(fold))
+            out.append(t)
+    if not out:
+        raise DataError(f"no fold has both {reference!r} and another method")
+    t = pd.concat(out, ignore_index=True)
+    lines = ["| fold | A | B | n | mean Dice A | mean Dice B | A - B | cases A better | p (Wilcoxon) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in t.itertuples():
+        lines.append(f"| {r.fold} | {r.a} | {r.b} | {r.n} | {r.mean_dice_a:.3f} | {r.mean_dice_b:.3f} | "
+                     f"{r.mean_difference:+.3f} | {r.a_better_cases} | {r.p_value:.2g} |")
+    return t, "\n".join(lines)
+
+
+def plot_method_boxes(d: pd.DataFrame, title: str = ""):
+    """Per-case foreground Dice and HD95 per method: box plots with the cases as points."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    order = methods_in(d)
+    fg = d[d.structure == "mean"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric, label in ((axes[0], "dice", "Dice (foreground mean)"), (axes[1], "hd95", "HD95 (mm)")):
+        sub = fg.dropna(subset=[metric])  # HD95 is undefined (NaN) for a case with an empty prediction
+        shown = [m for m in order if m in set(sub.method)]
+        if not shown:
+            ax.text(0.5, 0.5, f"no finite {metric} values", ha="center", transform=ax.transAxes)
+            continue
+        sns.boxplot(data=sub, x="method", y=metric, order=shown, ax=ax, color="0.85", fliersize=0, linewidth=0.8)
+        sns.stripplot(data=sub, x="method", y=metric, order=shown, ax=ax, size=3, alpha=0.6, hue="method",
+                      hue_order=shown, palette="colorblind", legend=False)
+        ax.set(xlabel="", ylabel=label)
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def render_results(results_root: Path | str = "results", tables_dir: Path | str = "results/tables",
+                   figures_dir: Path | str = "figures", *,
+                   comparisons: Sequence[tuple[str, str]] = (("acdc", "quick"),),
+                   reference: str = "cim", checkpoint: str = "best") -> list[Path]:
+    """Write ``all_runs.csv`` and, per (dataset, profile), the method table, Wilcoxon tests and box plot."""
+    from .results import mean_std_table
+    df = case_table(results_root)
+    tables, figures = Path(tables_dir), Path(figures_dir)
+    tables.mkdir(parents=True, exist_ok=True)
+    written = [tables / "all_runs.csv"]
+    mean_std_table(df, checkpoint=checkpoint).to_csv(written[0], index=False, float_format="%.6f")
+    prov = {"git": git_state(), "made_by": "notebooks/04_results.ipynb (lib/scribcim/results_report.py)",
+            "checkpoint": checkpoint}
+    for dataset, profile in comparisons:
+        d = main_runs(df, dataset=dataset, profile=profile, checkpoint=checkpoint)
+        stem = f"{dataset}_{profile}"
+        numbers, md = method_table(d)
+        numbers.to_csv(tables / f"{stem}_methods.csv", index=False, float_format="%.6f")
+        note = (f"{dataset.upper()} `{profile}` profile, expert scribbles, checkpoint `{checkpoint}`: mean ± std over "
+                "test volumes (3D, true spacing; HD95/ASD in mm).")
+        (tables / f"{stem}_methods.md").write_text(note + "\n\n" + md + "\n")
+        written += [tables / f"{stem}_methods.csv", tables / f"{stem}_methods.md"]
+        if reference in set(d.method) and d.method.nunique() > 1:
+            w, wmd = wilcoxon_table(d, reference)
+            w.to_csv(tables / f"{stem}_wilcoxon.csv", index=False, float_format="%.6g")
+            (tables / f"{stem}_wilcoxon.md").write_text(
+                f"Paired two-sided Wilcoxon signed-rank tests on per-volume foreground Dice ({dataset}, {profile}, "
+                f"{checkpoint}); no correction for multiple comparisons.\n\n{wmd}\n")
+            written += [tables / f"{stem}_wilcoxon.csv", tables / f"{stem}_wilcoxon.md"]
+        sources = sorted(d.source.unique().tolist())
+        write_json(tables / f"{stem}_provenance.json", {**prov, "summaries": sources})
+        written.append(save_figure(plot_method_boxes(d, f"{dataset.upper()} {profile}: per-volume test results"),
+                                   figures / f"{stem}_methods_box.png", {**prov, "summaries": sources}))
+    return written

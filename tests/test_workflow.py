@@ -1,0 +1,76 @@
+"""The Snakemake workflow: the jobs it plans, a two-job smoke DAG on real ACDC, and a failing job's notebook."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+def _snakemake(*args: str, tmp_path: Path, data_root: str | None = None, config: tuple[str, ...] = ()
+               ) -> subprocess.CompletedProcess:
+    """Run snakemake from the repository root with every output path under ``tmp_path`` (one --config list)."""
+    cfg = [f"results_root={tmp_path / 'results'}", f"runs_root={tmp_path / 'runs'}",
+           f"figures_dir={tmp_path / 'figures'}", *config] + ([f"data_root={data_root}"] if data_root else [])
+    return subprocess.run([str(SNAKEMAKE), "-s", "workflow/Snakefile", *args, "--config", *cfg], cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _job_counts(text: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: {rule: count}."""
+    block = text.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}
+
+
+def test_dry_run_lists_the_main_job(tmp_path):
+    out = _snakemake("-n", "--cores", "1", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    counts = _job_counts(out.stdout + out.stderr)
+    assert counts == {"all": 1, "results": 1, "train": 2, "total": 4}
+
+
+def test_dry_run_lists_the_robustness_grid(tmp_path):
+    out = _snakemake("-n", "--cores", "1", "robustness", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    counts = _job_counts(out.stdout + out.stderr)
+    assert counts["train"] == 4 and counts["train_simulated"] == 12 and counts["robustness_figure"] == 1
+    text = out.stdout + out.stderr
+    for level in ("0.00", "0.50", "1.00"):
+        assert f"sim-centreline-inc{level}-seed0/dmpls/fold1/seed2022/summary.json" in text
+
+
+@pytest.mark.realdata
+def test_smoke_dag_runs_and_is_not_rerun(tmp_path, real_root):
+    """Two jobs (one smoke training on real ACDC, the results notebook) write their artefacts; a rerun does nothing."""
+    out = _snakemake("--cores", "1", "--configfile", "workflow/smoke.yaml", tmp_path=tmp_path,
+                     data_root=str(real_root))
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "results/acdc/smoke/cim/fold1/seed2022"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["checkpoints"]["best"]["num_cases"] == 40 and "provenance" in summary
+    executed = json.loads((run / "executed.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["parameters"]["method"] == "cim"
+    assert any(o.get("output_type") == "display_data" for c in executed["cells"] for o in c.get("outputs", []))
+    table = (tmp_path / "results/tables/acdc_smoke_methods.md").read_text()
+    assert re.search(r"^\| cim \| 1 \| 40 \| ", table, re.M)
+    assert (tmp_path / "figures/acdc_smoke_methods_box.png").stat().st_size > 1000
+    again = _snakemake("--cores", "1", "--configfile", "workflow/smoke.yaml", tmp_path=tmp_path,
+                       data_root=str(real_root))
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_failed_job_keeps_its_notebook_with_the_error(tmp_path):
+    """A job that fails leaves no summary, but its executed notebook shows the error."""
+    out = _snakemake("--cores", "1", "--configfile", "workflow/smoke.yaml", tmp_path=tmp_path, config=(
+        "main={profile: smoke, datasets: [phantom], methods: [nosuchmethod], folds: [1], seeds: [1]}",))
+    assert out.returncode != 0
+    run = tmp_path / "results/phantom/smoke/nosuchmethod/fold1/seed1"
+    assert not (run / "summary.json").exists()
+    executed = (run / "executed.ipynb").read_text()
+    assert "unknown method 'nosuchmethod'" in executed
