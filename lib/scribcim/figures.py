@@ -112,10 +112,13 @@ def render_matching_figures(record_path: Path, dest: Path, data_root: Path | Non
 
 
 def make_figures(results: Path | str = "results", figures: Path | str = "figures", *,
-                 data_root: Path | str | None = None, scribble_stats: bool = True) -> list[Path]:
+                 data_root: Path | str | None = None, scribble_stats: bool = True,
+                 tables: Path | str | None = None) -> list[Path]:
     """Redraw every figure whose inputs are committed under ``results`` into ``figures``.
 
-    ``scribble_stats=False`` skips the scribble-style figure (it re-simulates 100 volumes, ~3 min).
+    The tables drawn alongside go to their usual places under ``results`` unless ``tables`` names
+    another folder (tests). ``scribble_stats=False`` skips the scribble-style figure (it
+    re-simulates 100 volumes, about 3 minutes).
     """
     from .results_report import render_results
     from .robustness import render_robustness
@@ -127,9 +130,10 @@ def make_figures(results: Path | str = "results", figures: Path | str = "figures
         written += render_main_figures(main, figures, "acdc_quick_fold1", data_root)
     else:
         log.info("skipping acdc_quick_fold1 curves/overlays: no display.json under %s", quick)
-    written += [p for p in render_results(results, results / "tables", figures) if p.suffix == ".png"]
+    written += [p for p in render_results(results, Path(tables) if tables else results / "tables", figures)
+                if p.suffix == ".png"]
     try:
-        written.append(render_robustness(results, figures)["figure"])
+        written.append(render_robustness(results, figures, tables=tables)["figure"])
     except DataError as exc:
         log.info("skipping the robustness figure: %s", exc)
     for record in sorted(figures.glob("*.json")):
@@ -138,7 +142,7 @@ def make_figures(results: Path | str = "results", figures: Path | str = "figures
     if scribble_stats:
         from .data.fetch import resolve_data_root
         from .viz_scribbles import render_scribble_report
-        render_scribble_report(resolve_data_root(data_root), results / "acdc" / "scribbles",
+        render_scribble_report(resolve_data_root(data_root), Path(tables) if tables else results / "acdc" / "scribbles",
                                figures / "acdc_scribble_styles.png")
         written.append(figures / "acdc_scribble_styles.png")
     return written

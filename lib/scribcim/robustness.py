@@ -103,12 +103,14 @@ def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> pl
 
 def render_robustness(results_root: Path | str = "results", figures: Path | str = "figures", *,
                       dataset: str = "acdc", profile: str = "quick", fold: int = 1, seed: int = 2022,
-                      base: str = "centreline", methods: Sequence[str] = METHODS) -> dict[str, Path]:
-    """Write ``<results>/<dataset>/<profile>/robustness_fold<k>.{md,csv}`` and the figure (+ provenance)."""
+                      base: str = "centreline", methods: Sequence[str] = METHODS,
+                      tables: Path | str | None = None) -> dict[str, Path]:
+    """Write ``<results>/<dataset>/<profile>/robustness_fold<k>.{md,csv,json}`` (or into ``tables``) and the figure."""
     cases = robustness_cases(case_table(results_root), dataset=dataset, profile=profile, fold=fold, seed=seed,
                              base=base, methods=methods)
     numbers, md = robustness_table(cases, methods)
-    dest = Path(results_root) / dataset / profile
+    dest = Path(tables) if tables else Path(results_root) / dataset / profile
+    dest.mkdir(parents=True, exist_ok=True)
     stem = f"robustness_fold{fold}"
     n = int(cases.groupby(["method", "training_scribbles"]).size().max())
     text = (f"{dataset.upper()} fold {fold}, profile `{profile}`, seed {seed}: test Dice (foreground mean, best "
