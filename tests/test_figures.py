@@ -43,6 +43,6 @@ def test_main_figures_from_results_folders(tmp_path):
     assert [p.name for p in paths] == ["phantom_smoke_curves.png", "phantom_smoke_overlays.png"]
     prov = json.loads(paths[1].with_suffix(".json").read_text())
     fig, shown = overlays_figure(folders)
-    assert shown == {"case": prov["case"], "slice": prov["slice"]}
+    assert shown == {"case": prov["case"], "slice": prov["slice"], "checkpoint": "best"}
     assert len(fig.axes) == 5  # image, scribble, ground truth, pce, cim
     assert len(best_worst_figure(folders["cim"], n=1).axes) == 2 * 4

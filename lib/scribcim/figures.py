@@ -52,7 +52,8 @@ def overlays_figure(folders: dict[str, Path], data_root: Path | None = None, cas
     """One test slice (the middle slice of ``case``, default the last run's median case): image,
     scribble, ground truth and each run's prediction. Returns (figure, what was shown)."""
     last = list(folders.values())[-1]
-    case = case or median_case(last, read_display(last)[0])
+    checkpoint = read_display(last)[0]
+    case = case or median_case(last, checkpoint)
     vol = _test_volumes(_summary(last), data_root, [case])[case]
     preds, z = {}, None
     for label, folder in folders.items():
@@ -60,7 +61,7 @@ def overlays_figure(folders: dict[str, Path], data_root: Path | None = None, cas
         z, preds[label] = middles[case]
     fig = plot_overlays(vol.image[z], vol.scribble[z], vol.label[z], preds,
                         title=f"{case}, slice {z} (median-Dice test case of {list(folders)[-1]})")
-    return fig, {"case": case, "slice": z}
+    return fig, {"case": case, "slice": z, "checkpoint": checkpoint}
 
 
 def best_worst_figure(folder: Path, data_root: Path | None = None, n: int = 2) -> plt.Figure:
