@@ -100,9 +100,14 @@ def test_slices_and_background_parameters(vols):
     half = simulate_volume(lab, Annotator("t", "centreline", slices=0.5))
     assert sum(bool((half[z] != UNLABELLED).any()) for z in range(4)) == 2
     assert _count(simulate_volume(lab, Annotator("t", "centreline", background=0)), 0) == 0
-    one = simulate_volume(lab, Annotator("t", "centreline", background=1))
-    two = simulate_volume(lab, Annotator("t", "centreline", background=2))
+    wide = np.pad(lab, ((0, 0), (90, 90), (90, 90)))  # room for the second background ring (40-76 px out)
+    one = simulate_volume(wide, Annotator("t", "centreline", background=1))
+    two = simulate_volume(wide, Annotator("t", "centreline", background=2))
     assert _count(two, 0) > _count(one, 0) > 0
+    fg = wide[0] > 0
+    dist = ndimage.distance_transform_edt(~fg)
+    assert 4 < dist[one[0] == 0].min() and dist[one[0] == 0].max() <= 40       # first ring
+    assert dist[(two[0] == 0) & (one[0] != 0)].min() > 20                     # the second lies farther out
 
 
 def test_empty_slice_and_bad_input():
