@@ -153,3 +153,12 @@ def test_initial_weights_depend_on_the_seed_only(tmp_path):
         return _losses(train(cfg).run_dir)[1]
     a, b, c = first_loss(1, "a"), first_loss(1, "b"), first_loss(2, "c")
     assert a == b and a != c
+
+
+def test_override_values_are_coerced_or_refused():
+    """String values from YAML/--config become the field's type; impossible ones are refused by name."""
+    cfg = make_config("smoke", num_threads="1", progress="false", lr="0.02", bank_size=8.0, device="cpu")
+    assert (cfg.num_threads, cfg.progress, cfg.lr, cfg.bank_size) == (1, False, 0.02, 8)
+    for bad in (dict(num_threads="two"), dict(progress="maybe"), dict(bank_size=2.5)):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            make_config("smoke", **bad)

@@ -8,6 +8,7 @@ chosen on the validation split (see README). ``smoke`` is for tests and CI noteb
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -136,6 +137,25 @@ def scribble_variant(config: TrainConfig) -> str | None:
     return f"sim-{config.scribbles}-inc{config.inconsistency:.2f}-seed{config.scribble_seed}"
 
 
+def coerce(name: str, value: Any) -> Any:
+    """``value`` as the type of field ``name`` (e.g. ``"1"`` from a YAML/CLI string to 1), else ConfigError."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    base = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+    if base not in (int, float, bool, str) or isinstance(value, base) and not (base is int and isinstance(value, bool)):
+        return value
+    text = str(value).strip().lower()
+    try:
+        if base is bool:
+            if text not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text in ("true", "1", "yes")
+        if base is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return base(float(text)) if base is int else base(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be {base.__name__}, got {value!r}") from None
+
+
 def make_config(profile: str = "quick", **overrides: Any) -> TrainConfig:
     """A :class:`TrainConfig` from a named profile plus field overrides.
 
@@ -149,5 +169,5 @@ def make_config(profile: str = "quick", **overrides: Any) -> TrainConfig:
     bad = set(overrides) - known
     if bad:
         raise ConfigError(f"unknown config field(s) {sorted(bad)}: see `scribcim train --help`")
-    values = {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
+    values = {**PROFILES[profile], **{k: coerce(k, v) for k, v in overrides.items() if v is not None}}
     return TrainConfig(profile=profile, **values).validate()

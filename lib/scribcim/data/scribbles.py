@@ -15,7 +15,8 @@ Styles (one stroke per connected part of each class in each annotated slice):
 the same style in rings around the heart (the ``k``-th in the ring 4+36k to 40+36k pixels
 away, about 6-60 mm for the first on ACDC: expert background strokes lie 10 / 21 / 51 mm from the
 heart at their 10th / 50th / 90th percentile; a ring only 4-16 px wide, as in the first version,
-left the far field without negative examples and models trained on it predicted heart far away). A pixel is only ever given the class it has in the dense label; everything not
+left the far field without negative examples and models trained on it predicted heart far
+away). A pixel is only ever given the class it has in the dense label; everything not
 scribbled is :data:`UNLABELLED` (4).
 
 An :class:`Annotator` is a named style with its parameters. :func:`simulate_volumes` draws a
