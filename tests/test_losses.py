@@ -125,3 +125,16 @@ def test_self_dice_confident_logits_near_zero():
     confident = 50.0 * _onehot(lab)
     assert self_dice(confident).item() == pytest.approx(0.0, abs=1e-4)
     assert self_dice(torch.zeros(1, 4, 2, 4)).item() > 0.5
+
+
+def test_partial_ce_equals_mean_over_scribbled_pixels_and_zero_without():
+    """The sync-free form equals torch's mean over non-ignored pixels; no scribble gives 0 with a graph."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 4, 8, 8, generator=g, requires_grad=True)
+    scribble = torch.full((2, 8, 8), 4, dtype=torch.long)
+    scribble[0, 2:4, 2:6] = 1
+    scribble[1, 5, :] = 0
+    ref = torch.nn.functional.cross_entropy(logits, scribble, ignore_index=4)
+    assert torch.allclose(partial_ce(logits, scribble), ref, rtol=1e-6, atol=1e-7)
+    none = partial_ce(logits, torch.full_like(scribble, 4))
+    assert none.item() == 0.0 and none.requires_grad

@@ -124,6 +124,30 @@ def cmd_figures(ns: argparse.Namespace) -> None:
         print(f"  {p}")
 
 
+def cmd_bench(ns: argparse.Namespace) -> None:
+    from .bench import format_bench, run_bench
+    res = run_bench(ns.device, size=ns.size, batches=ns.batch, steps=ns.steps, warmup=ns.warmup, bf16=ns.bf16,
+                    channels_last=ns.channels_last, data_root=ns.data_root, pack=ns.pack,
+                    pipeline_batches=ns.pipeline_batches, out=ns.out)
+    print(format_bench(res))
+    print(f"wrote {res['path']}")
+
+
+def cmd_pack(ns: argparse.Namespace) -> None:
+    import time
+
+    from .data.fetch import resolve_data_root
+    from .data.pack import pack_acdc, verify_pack
+    root = resolve_data_root(ns.data_root)
+    t0 = time.perf_counter()
+    if ns.verify_only:
+        r = verify_pack(ns.out, data_root=None if ns.no_source else root)
+    else:
+        r = pack_acdc(root, ns.out, codec=ns.codec)
+    print(f"{ns.out}: {r['volumes']} volumes, {r['bytes'] / 2**20:.1f} MiB ({r['bits_per_pixel']:.2f} bits/pixel, "
+          f"codec {r['codec']}), every array verified, sha256 {r['sha256']}, {time.perf_counter() - t0:.0f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scribcim", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -216,6 +240,31 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--scribble-stats", action=argparse.BooleanOptionalAction, default=True,
                     help="also redo the scribble statistics and styles figure (about 3 minutes)")
     fi.set_defaults(func=cmd_figures)
+
+    be = sub.add_parser("bench", help="time training steps (plain UNet pCE, cim, the released CIM step) and the "
+                        "input pipeline; writes JSON", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    be.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    be.add_argument("--size", type=int, default=256, help="input size (multiple of 16)")
+    be.add_argument("--batch", type=int, nargs="+", default=[6, 12], help="batch sizes")
+    be.add_argument("--steps", type=int, default=50, help="timed steps per trainer (median reported)")
+    be.add_argument("--warmup", type=int, default=10, help="untimed steps first")
+    be.add_argument("--bf16", action="store_true", help="bf16 autocast for our cim (also times cim_fp32)")
+    be.add_argument("--channels-last", action="store_true", help="NHWC for our cim (also times cim_fp32)")
+    be.add_argument("--data", dest="data_root", default=None, help="ACDC data root for real slices (else phantom)")
+    be.add_argument("--pack", type=Path, default=None, help="or a pack written by `scribcim pack`")
+    be.add_argument("--pipeline-batches", type=int, default=20, help="batches timed through make_batch")
+    be.add_argument("--out", type=Path, default=None, help="JSON path (default results/bench/<device>_<date>.json)")
+    be.set_defaults(func=cmd_bench)
+
+    from .data.pack import CODECS, DEFAULT_PACK
+    pk = sub.add_parser("pack", help="pack all ACDC volumes into one lossless file and verify it",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    pk.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    pk.add_argument("--out", type=Path, default=DEFAULT_PACK, help="pack file")
+    pk.add_argument("--codec", default="j2k", choices=CODECS, help="j2k (Pillow's OpenJPEG) or lzma (stdlib only)")
+    pk.add_argument("--verify-only", action="store_true", help="only decode --out and check it (and the source)")
+    pk.add_argument("--no-source", action="store_true", help="with --verify-only: checksums only, no HDF5 files")
+    pk.set_defaults(func=cmd_pack)
 
     rep = sub.add_parser("report", help="print a side-by-side table of summary.json files")
     rep.add_argument("summaries", nargs="+", type=Path)

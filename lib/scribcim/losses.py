@@ -10,11 +10,11 @@ from .data.volumes import UNLABELLED
 def partial_ce(logits: torch.Tensor, scribble: torch.Tensor, *, ignore_index: int = UNLABELLED) -> torch.Tensor:
     """Cross-entropy over scribbled pixels only (``ignore_index`` pixels get no gradient).
 
-    Returns 0 (with a graph) when a batch has no scribbled pixel.
+    Returns 0 (with a graph) when a batch has no scribbled pixel. No host synchronisation: the
+    mean is the sum over scribbled pixels divided by their count (at least 1), on the device.
     """
-    if not (scribble != ignore_index).any():
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.float(), scribble.long(), ignore_index=ignore_index)
+    total = F.cross_entropy(logits.float(), scribble.long(), ignore_index=ignore_index, reduction="sum")
+    return total / (scribble != ignore_index).sum().clamp(min=1)
 
 
 def soft_dice_loss(probs: torch.Tensor, target: torch.Tensor, *, smooth: float = 1e-5) -> torch.Tensor:

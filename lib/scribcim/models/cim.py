@@ -31,6 +31,14 @@ code):
 
 Both modes, like the released code, build the tokens from the *pixel* head features
 (``token_source="pixel"``); ``token_source="token"`` uses (Kt, Vt) instead, as a variant.
+
+Two implementations of the update give the same buffers: :meth:`CIM.update_reference` (the
+reference: a loop over classes with boolean-mask indexing, which synchronises with the host
+on a GPU) and :meth:`CIM.update_reference_fast` (fixed shapes, no ``.item()``, no branch on
+data: counts by sum, FIFO slots by cumsum, a gather into the banks, ``torch.where`` on class
+presence). ``CIMConfig.sync_free`` picks one; ``None`` (default) takes the fast one for CUDA
+tensors and the reference elsewhere. On CPU the two are bit-identical (tested); on a GPU the
+token means may differ in the last bits (another summation order).
 """
 from __future__ import annotations
 
@@ -55,6 +63,8 @@ class CIMConfig:
         faithful: reproduce the released code's sampling and absent-class update.
         token_source: ``"pixel"`` (released) or ``"token"`` head features feed the tokens.
         key_dim: key width; value_dim: value width (2 * value_dim must equal the bottleneck width).
+        sync_free: reference-set update without host synchronisation (True), the reference loop
+            (False), or the former on CUDA and the latter elsewhere (None). Same buffers either way.
     """
 
     bank_size: int = 1000
@@ -66,6 +76,7 @@ class CIMConfig:
     token_source: str = "pixel"
     key_dim: int = 32
     value_dim: int = 128
+    sync_free: bool | None = None
 
     def __post_init__(self) -> None:
         if self.matching not in ("soft", "hard"):
@@ -158,7 +169,9 @@ class CIM(UNet):
         out.update(fused=z, decoder=dec)
         if self.training and scribble is not None:
             src = (kp, vp) if self.cfg.token_source == "pixel" else (kt, vt)
-            self.update_reference(scribble, kp, vp, *src, origin=origin)
+            fast = kp.is_cuda if self.cfg.sync_free is None else self.cfg.sync_free
+            update = self.update_reference_fast if fast else self.update_reference
+            update(scribble, kp, vp, *src, origin=origin)
         return logits, out
 
     def scribble_mask(self, scribble: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -197,6 +210,53 @@ class CIM(UNet):
         # Rebind instead of writing in place: the old tensors are saved for this step's backward.
         self.bank_keys, self.bank_values, self.bank_ptr = bank_k, bank_v, ptr
         self.token_keys, self.token_values = tok_k, tok_v
+        self.bank_source = source
+
+    @torch.no_grad()
+    def update_reference_fast(self, scribble: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
+                              tk: torch.Tensor, tv: torch.Tensor, origin: torch.Tensor | None = None) -> None:
+        """:meth:`update_reference` with fixed shapes and no host synchronisation (same buffers).
+
+        Locations are numbered n = (b, y, x) in row-major order, as boolean indexing does. For class c
+        with ``count`` selected locations, the j-th selected one (in that order) is ``order[c, j]``;
+        the FIFO keeps the last k = min(count, M) of them, and bank slot s receives the
+        ((s - ptr) mod M)-th kept one when that is < k, else keeps its entry.
+        """
+        mask = self.scribble_mask(scribble, tuple(kp.shape[-2:]))  # (B, C, h, w)
+        b, c, h, w = mask.shape
+        n, m, mom, dev = b * h * w, self.cfg.bank_size, self.cfg.momentum, kp.device
+        sel = mask.permute(1, 0, 2, 3).reshape(c, n)
+        count = sel.sum(1)
+        rank = sel.long().cumsum(1) - 1  # rank of each selected location within its class
+        order = torch.zeros(c, n + 1, dtype=torch.long, device=dev)  # column n: dump for unselected
+        order.scatter_(1, torch.where(sel, rank, n), torch.arange(n, device=dev).expand(c, n))
+        order = order[:, :n]
+        keys, vals, t_keys, t_vals = (t.detach().permute(0, 2, 3, 1).reshape(n, -1).float() for t in (kp, vp, tk, tv))
+        k = count.clamp(max=m)
+        j = (torch.arange(m, device=dev) - self.bank_ptr[:, None]) % m  # (C, M)
+        written = (j < k[:, None]).unsqueeze(-1)
+        loc = order.gather(1, (count - k)[:, None].add(j).clamp(max=n - 1))  # (C, M) location per slot
+        if origin is None:
+            src = torch.full((n, 5), -1, dtype=torch.long, device=dev)
+        else:
+            pos = torch.arange(n, device=dev)
+            bb, o = pos // (h * w), origin.to(dev).long()
+            src = torch.stack([o[bb, 0], bb, o[bb, 1], pos // w % h, pos % w], 1)
+        bank_k = torch.where(written, keys[loc], self.bank_keys)
+        bank_v = torch.where(written, vals[loc], self.bank_values)
+        source = torch.where(written, src[loc], self.bank_source)
+        # token means: compact each class's selected rows to the front (zeros after), then sum over
+        # rows; on CPU this adds the same numbers in the same order as mean() over the selected rows
+        first = (torch.arange(n, device=dev) < count[:, None]).unsqueeze(-1)
+        present, denom = (count > 0)[:, None], count.clamp(min=1)[:, None]
+        tok = []
+        for old, feat in ((self.token_keys, t_keys), (self.token_values, t_vals)):
+            mean = torch.where(first, feat[order], 0.0).sum(1) / denom
+            absent = mom * old if self.cfg.faithful else old
+            tok.append(torch.where(present, mom * old + (1 - mom) * mean, absent))
+        # Rebind instead of writing in place: the old tensors are saved for this step's backward.
+        self.bank_keys, self.bank_values, self.bank_ptr = bank_k, bank_v, (self.bank_ptr + k) % m
+        self.token_keys, self.token_values = tok
         self.bank_source = source
 
     @staticmethod

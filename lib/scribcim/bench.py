@@ -1,0 +1,276 @@
+"""Training-step benchmark: plain UNet + pCE, our ``cim``, and a re-implementation of the released CIM step.
+
+In one process on one device, for each batch size: build each trainer, run ``warmup`` steps
+(excluded), then time ``steps`` steps (CUDA events on a GPU, ``time.perf_counter`` on the CPU,
+whose kernels run synchronously) and keep the median. Separately, time the input pipeline
+(:func:`scribcim.data.slices.make_batch` with augmentation, then the copy to the device) in
+slices per second, to compare with the slices per second a step consumes.
+
+Trainers (all SGD with momentum 0.9 and weight decay 1e-4, as the training loop):
+
+* ``plain``: :class:`scribcim.models.UNet` with partial cross-entropy (method ``pce``), fp32.
+* ``cim``: method ``cim`` exactly as ``scribcim train`` builds it (its update is the sync-free one
+  on CUDA, see :mod:`scribcim.models.cim`), with ``--bf16`` / ``--channels-last`` if asked;
+  ``cim_fp32`` (same, neither option) is added when either is.
+* ``released``: :class:`ReleasedCIM` and :func:`released_loss`, written from the description of the
+  released code's behaviour (not from its source): fp32, faithful sampling (bilinear ``== 1``),
+  Python-int queue pointers, boolean-mask indexing, a per-class Dice loss in a Python loop that
+  calls ``.item()`` per class. Each of these waits for the GPU.
+
+Ratios (``ratios`` block of the JSON, per batch size): ``cim_over_released`` and ``cim_over_plain``
+are ratios of median step times (below 1: ``cim`` is faster); ``pipeline_over_step`` is slices per
+second delivered by the pipeline over slices per second consumed by a ``cim`` step (above 1: the
+pipeline keeps up). On CUDA, ``syncs_per_step`` counts the synchronising calls of one step
+(``torch.cuda.set_sync_debug_mode``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .config import make_config
+from .data.slices import SliceSet, make_batch
+from .data.volumes import UNLABELLED
+from .methods import get_method
+from .models import CIM, CIMConfig
+from .provenance import device_info, git_state, versions
+
+
+class ReleasedCIM(CIM):
+    """CIM with the released code's reference-set update: host-side pointers and boolean-mask indexing.
+
+    Faithful sampling (bilinear resize of the one-hot scribble, ``== 1``) and zero means for absent
+    classes (their tokens decay). The queue pointers are Python integers (``self.ptrs``), so the
+    number of selected locations must come back to the host every step.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 4, *, bank_size: int = 1000,
+                 momentum: float = 0.99) -> None:
+        super().__init__(in_channels, num_classes,
+                         cim=CIMConfig(bank_size=bank_size, momentum=momentum, faithful=True, sync_free=False))
+        self.ptrs = [0] * num_classes
+
+    @torch.no_grad()
+    def update_reference(self, scribble: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
+                         tk: torch.Tensor, tv: torch.Tensor, origin: torch.Tensor | None = None) -> None:
+        m, mom = self.cfg.bank_size, self.cfg.momentum
+        onehot = torch.cat([(scribble == c).unsqueeze(1) for c in range(self.num_classes)], 1).float()
+        lab = F.interpolate(onehot, size=tuple(kp.shape[-2:]), mode="bilinear", align_corners=True)
+        keys, vals = kp.permute(0, 2, 3, 1).reshape(-1, kp.shape[1]), vp.permute(0, 2, 3, 1).reshape(-1, vp.shape[1])
+        tks, tvs = tk.permute(0, 2, 3, 1).reshape(-1, tk.shape[1]), tv.permute(0, 2, 3, 1).reshape(-1, tv.shape[1])
+        bank_k, bank_v = self.bank_keys.clone(), self.bank_values.clone()
+        tok_k, tok_v = self.token_keys.clone(), self.token_values.clone()
+        for c in range(self.num_classes):
+            sel = (lab[:, c] == 1).reshape(-1)
+            ck, cv = keys[sel].float(), vals[sel].float()  # boolean-mask indexing: the size comes from the GPU
+            n = ck.shape[0]
+            if n > 0:
+                ck, cv = ck[-m:], cv[-m:]
+                k, ptr = ck.shape[0], self.ptrs[c]
+                first = min(k, m - ptr)
+                bank_k[c, ptr:ptr + first], bank_v[c, ptr:ptr + first] = ck[:first], cv[:first]
+                if first < k:  # wrap around
+                    bank_k[c, :k - first], bank_v[c, :k - first] = ck[first:], cv[first:]
+                self.ptrs[c] = (ptr + k) % m
+                mean_k, mean_v = tks[sel].float().mean(0), tvs[sel].float().mean(0)
+            else:
+                mean_k, mean_v = torch.zeros_like(tok_k[c]), torch.zeros_like(tok_v[c])
+            tok_k[c] = mom * tok_k[c] + (1 - mom) * mean_k
+            tok_v[c] = mom * tok_v[c] + (1 - mom) * mean_v
+        self.bank_keys, self.bank_values, self.token_keys, self.token_values = bank_k, bank_v, tok_k, tok_v
+        self.bank_ptr = torch.tensor(self.ptrs, device=self.bank_ptr.device)
+
+
+def released_loss(logits: torch.Tensor, scribble: torch.Tensor, *, dice_weight: float = 0.5,
+                  smooth: float = 1e-5) -> tuple[torch.Tensor, list[float]]:
+    """pCE + ``dice_weight`` x Dice against the argmax pseudo-label, one class at a time with ``.item()``.
+
+    The same quantity as ``partial_ce + dice_weight * self_dice`` (up to summation order); returns the
+    loss and the per-class Dice values the released code logs.
+    """
+    ce = F.cross_entropy(logits, scribble.long(), ignore_index=UNLABELLED)
+    probs = logits.softmax(1)
+    pseudo = probs.argmax(1).detach()
+    target = torch.cat([(pseudo == c).unsqueeze(1) for c in range(probs.shape[1])], 1).float()
+    dice, per_class = 0.0, []
+    for c in range(probs.shape[1]):
+        p, t = probs[:, c], target[:, c]
+        loss_c = 1.0 - (2.0 * (p * t).sum() + smooth) / ((p * p).sum() + (t * t).sum() + smooth)
+        per_class.append(1.0 - loss_c.item())  # host synchronisation, once per class
+        dice = dice + loss_c
+    return ce + dice_weight * dice / probs.shape[1], per_class
+
+
+def make_trainer(kind: str, device: str, *, size: int, batch_size: int, bf16: bool = False,
+                 channels_last: bool = False, seed: int = 0) -> tuple[torch.nn.Module, Callable[[dict], torch.Tensor]]:
+    """(model, step) where ``step(batch)`` runs one SGD step of ``kind`` (plain, cim, released) and returns the loss."""
+    cfg = make_config("paper", method="pce" if kind == "plain" else "cim", input_size=size,
+                      batch_size=batch_size, device=device)
+    torch.manual_seed(seed)
+    if kind == "released":
+        model = ReleasedCIM(1, cfg.num_classes, bank_size=cfg.bank_size, momentum=cfg.token_momentum)
+        def loss_of(batch):
+            logits, _ = model(batch["image"], batch["scribble"])
+            return released_loss(logits, batch["scribble"], dice_weight=cfg.self_dice_weight)[0]
+    elif kind in ("plain", "cim"):
+        method = get_method(cfg.method)(cfg)
+        model = method.build_model()
+        def loss_of(batch):
+            return method.loss(model, batch)[0]
+    else:
+        raise ValueError(f"unknown trainer {kind!r}")
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device).to(memory_format=fmt).train()
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    dev_type = torch.device(device).type
+
+    def step(batch: dict) -> torch.Tensor:
+        with torch.autocast(device_type=dev_type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_of(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return model, step
+
+
+def _sync(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(step: Callable[[], object], device: str, *, steps: int, warmup: int) -> dict:
+    """Median (and p10, p90, mean wall) milliseconds per step after ``warmup`` untimed steps."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    cuda = torch.device(device).type == "cuda"
+    times, t0 = [], time.perf_counter()
+    if cuda:
+        ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(steps)]
+        for a, b in ev:
+            a.record()
+            step()
+            b.record()
+        _sync(device)
+        times = [a.elapsed_time(b) for a, b in ev]
+    else:
+        for _ in range(steps):
+            t = time.perf_counter()
+            step()
+            times.append(1e3 * (time.perf_counter() - t))
+    wall = 1e3 * (time.perf_counter() - t0) / steps
+    q = statistics.quantiles(times, n=10) if len(times) > 1 else [times[0]] * 9
+    return {"median_ms": statistics.median(times), "p10_ms": q[0], "p90_ms": q[-1], "mean_wall_ms": wall,
+            "steps": steps, "warmup": warmup}
+
+
+def count_syncs(step: Callable[[], object], device: str) -> int | None:
+    """Synchronising calls in one step (CUDA only; None elsewhere)."""
+    if torch.device(device).type != "cuda":
+        return None
+    _sync(device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message).lower() for w in caught)
+
+
+def time_pipeline(slices: SliceSet, device: str, *, batch_size: int, size: int, batches: int) -> dict:
+    """Slices per second from :func:`make_batch` (augmentation on) to tensors on ``device``."""
+    make_batch(slices, batch_size=batch_size, size=(size, size), seed=0, iteration=0)
+    _sync(device)
+    t0 = time.perf_counter()
+    for it in range(batches):
+        b = make_batch(slices, batch_size=batch_size, size=(size, size), seed=0, iteration=it + 1)
+        b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
+    _sync(device)
+    dt = time.perf_counter() - t0
+    return {"slices_per_s": batches * batch_size / dt, "ms_per_batch": 1e3 * dt / batches, "batches": batches}
+
+
+def bench_slices(data_root: Path | str | None = None, pack: Path | str | None = None) -> tuple[SliceSet, str]:
+    """Training slices for the pipeline and the timed batch: a pack, the ACDC data root, or the phantom."""
+    if pack is not None:
+        from .data.pack import load_pack
+        return SliceSet.from_volumes(load_pack(pack)), f"pack {pack}"
+    if data_root is not None:
+        from .data.volumes import load_acdc
+        return SliceSet.from_volumes(load_acdc(data_root)), f"ACDC under {data_root}"
+    from .data.phantom import phantom_volumes
+    return SliceSet.from_volumes(phantom_volumes(10)), "phantom (synthetic; timing only)"
+
+
+def run_bench(device: str = "cpu", *, size: int = 256, batches: Sequence[int] = (6, 12), steps: int = 50,
+              warmup: int = 10, bf16: bool = False, channels_last: bool = False, data_root: Path | str | None = None,
+              pack: Path | str | None = None, pipeline_batches: int = 20, out: Path | str | None = None,
+              command: str | None = None) -> dict:
+    """Run the benchmark, write the JSON to ``out`` (default ``results/bench/<device>_<date>.json``), return it."""
+    slices, source = bench_slices(data_root, pack)
+    kinds = ["plain", "released", "cim"] + (["cim_fp32"] if bf16 or channels_last else [])
+    timings: dict[str, dict[str, dict]] = {k: {} for k in kinds}
+    syncs: dict[str, dict[str, int | None]] = {k: {} for k in kinds}
+    pipeline, ratios = {}, {"cim_over_released": {}, "cim_over_plain": {}, "pipeline_over_step": {}}
+    for bs in batches:
+        batch = {k: v.to(device) for k, v in make_batch(slices, batch_size=bs, size=(size, size), seed=0,
+                                                         iteration=0).items()}
+        for kind in kinds:
+            opts = dict(bf16=bf16, channels_last=channels_last) if kind == "cim" else {}
+            step = make_trainer(kind.removesuffix("_fp32"), device, size=size, batch_size=bs, **opts)[1]
+            b = dict(batch, image=batch["image"].contiguous(memory_format=torch.channels_last)) \
+                if opts.get("channels_last") else batch
+            run = lambda s=step, x=b: s(x)  # noqa: E731
+            timings[kind][str(bs)] = time_steps(run, device, steps=steps, warmup=warmup)
+            syncs[kind][str(bs)] = count_syncs(run, device)
+        pipeline[str(bs)] = time_pipeline(slices, device, batch_size=bs, size=size, batches=pipeline_batches)
+        med = {k: timings[k][str(bs)]["median_ms"] for k in kinds}
+        ratios["cim_over_released"][str(bs)] = med["cim"] / med["released"]
+        ratios["cim_over_plain"][str(bs)] = med["cim"] / med["plain"]
+        ratios["pipeline_over_step"][str(bs)] = pipeline[str(bs)]["slices_per_s"] / (bs / (med["cim"] / 1e3))
+    result = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command if command is not None else " ".join(sys.argv),
+        "device": device_info(device), "torch": torch.__version__, "git": git_state(), "versions": versions(),
+        "settings": {"size": size, "batches": list(batches), "steps": steps, "warmup": warmup, "bf16": bf16,
+                     "channels_last": channels_last, "precision": {"plain": "fp32", "released": "fp32",
+                     "cim": "bf16 autocast" if bf16 else "fp32"}, "data": source,
+                     "pipeline_batches": pipeline_batches, "timer": "cuda events" if torch.device(device).type ==
+                     "cuda" else "perf_counter (CPU kernels are synchronous)"},
+        "medians_ms": {k: {bs: t["median_ms"] for bs, t in v.items()} for k, v in timings.items()},
+        "timings": timings, "syncs_per_step": syncs, "pipeline": pipeline, "ratios": ratios,
+        "ratios_note": "cim_over_*: median step time ratios (<1: cim faster); pipeline_over_step: pipeline "
+                       "slices/s over cim step slices/s (>1: the pipeline keeps up)",
+    }
+    if out is None:
+        out = Path("results/bench") / f"{torch.device(device).type}_{_dt.date.today().isoformat()}.json"
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    result["path"] = str(out)
+    return result
+
+
+def format_bench(result: dict) -> str:
+    """A few lines: median ms per trainer and batch, and the ratios."""
+    lines = [f"device {result['device'].get('gpu', result['device']['device'])}, torch {result['torch']}, "
+             f"size {result['settings']['size']}"]
+    for kind, per in result["medians_ms"].items():
+        lines.append(f"  {kind:9s} " + "  ".join(f"batch {bs}: {ms:8.2f} ms" for bs, ms in per.items()))
+    for bs, p in result["pipeline"].items():
+        lines.append(f"  pipeline  batch {bs}: {p['slices_per_s']:.1f} slices/s")
+    for name, per in result["ratios"].items():
+        lines.append(f"  {name:18s} " + "  ".join(f"batch {bs}: {r:.3f}" for bs, r in per.items()))
+    return "\n".join(lines)
