@@ -162,3 +162,17 @@ def test_override_values_are_coerced_or_refused():
     for bad in (dict(num_threads="two"), dict(progress="maybe"), dict(bank_size=2.5)):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             make_config("smoke", **bad)
+
+
+def test_resume_run_made_before_a_field_existed(smoke_overrides):
+    """A run whose config.json predates a field (absent = the field's default) still resumes."""
+    part = train(make_config("smoke", method="pce", stop_after=2, **smoke_overrides))
+    cfg_path = part.run_dir / "config.json"
+    old = json.loads(cfg_path.read_text())
+    for new_field in ("scribbles", "inconsistency", "scribble_seed", "device_data"):
+        old.pop(new_field, None)
+    cfg_path.write_text(json.dumps(old))
+    resumed = train(make_config("smoke", method="pce", resume=True, **smoke_overrides))
+    assert resumed.finished
+    with pytest.raises(ConfigError, match="different config"):
+        train(make_config("smoke", method="pce", resume=True, lr=0.5, **smoke_overrides))

@@ -4,7 +4,9 @@ In one process on one device, for each batch size: build each trainer, run ``war
 (excluded), then time ``steps`` steps (CUDA events on a GPU, ``time.perf_counter`` on the CPU,
 whose kernels run synchronously) and keep the median. Separately, time the input pipeline
 (:func:`scribcim.data.slices.make_batch` with augmentation, then the copy to the device) in
-slices per second, to compare with the slices per second a step consumes.
+slices per second, to compare with the slices per second a step consumes; and beside it the
+device pipeline (``--device-data``: :func:`scribcim.data.device_batches.make_device_batch` on slices
+already on the device; building them once is timed apart, ``build_s``).
 
 Trainers (all SGD with momentum 0.9 and weight decay 1e-4, as the training loop):
 
@@ -19,9 +21,9 @@ Trainers (all SGD with momentum 0.9 and weight decay 1e-4, as the training loop)
 
 Ratios (``ratios`` block of the JSON, per batch size): ``cim_over_released`` and ``cim_over_plain``
 are ratios of median step times (below 1: ``cim`` is faster); ``pipeline_over_step`` is slices per
-second delivered by the pipeline over slices per second consumed by a ``cim`` step (above 1: the
-pipeline keeps up). On CUDA, ``syncs_per_step`` counts the synchronising calls of one step
-(``torch.cuda.set_sync_debug_mode``).
+second delivered by the faster of the two pipelines (named in ``pipeline_best``: ``make_batch`` or
+``device``) over slices per second consumed by a ``cim`` step (above 1: the pipeline keeps up). On
+CUDA, ``syncs_per_step`` counts the synchronising calls of one step (``torch.cuda.set_sync_debug_mode``).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import make_config
+from .data.device_batches import DeviceSlices, make_device_batch
 from .data.slices import SliceSet, make_batch
 from .data.volumes import UNLABELLED
 from .methods import get_method
@@ -202,6 +205,24 @@ def time_pipeline(slices: SliceSet, device: str, *, batch_size: int, size: int, 
     return {"slices_per_s": batches * batch_size / dt, "ms_per_batch": 1e3 * dt / batches, "batches": batches}
 
 
+def time_device_pipeline(slices: SliceSet, device: str, *, batch_size: int, size: int, batches: int) -> dict:
+    """Slices per second from :func:`make_device_batch` (augmentation on); ``build_s``: the one-off upload."""
+    _sync(device)
+    t0 = time.perf_counter()
+    ds = DeviceSlices.from_slices(slices, size, device)
+    _sync(device)
+    build_s = time.perf_counter() - t0
+    make_device_batch(ds, batch_size=batch_size, seed=0, iteration=0)
+    _sync(device)
+    t0 = time.perf_counter()
+    for it in range(batches):
+        make_device_batch(ds, batch_size=batch_size, seed=0, iteration=it + 1)
+    _sync(device)
+    dt = time.perf_counter() - t0
+    return {"slices_per_s": batches * batch_size / dt, "ms_per_batch": 1e3 * dt / batches, "batches": batches,
+            "build_s": build_s, "slices": len(ds)}
+
+
 def bench_slices(data_root: Path | str | None = None, pack: Path | str | None = None) -> tuple[SliceSet, str]:
     """Training slices for the pipeline and the timed batch: a pack, the ACDC data root, or the phantom."""
     if pack is not None:
@@ -224,6 +245,8 @@ def run_bench(device: str = "cpu", *, size: int = 256, batches: Sequence[int] = 
     timings: dict[str, dict[str, dict]] = {k: {} for k in kinds}
     syncs: dict[str, dict[str, int | None]] = {k: {} for k in kinds}
     pipeline, ratios = {}, {"cim_over_released": {}, "cim_over_plain": {}, "pipeline_over_step": {}}
+    device_pipeline: dict[str, dict] = {}
+    pipeline_best: dict[str, str] = {}
     for bs in batches:
         batch = {k: v.to(device) for k, v in make_batch(slices, batch_size=bs, size=(size, size), seed=0,
                                                          iteration=0).items()}
@@ -236,10 +259,14 @@ def run_bench(device: str = "cpu", *, size: int = 256, batches: Sequence[int] = 
             timings[kind][str(bs)] = time_steps(run, device, steps=steps, warmup=warmup)
             syncs[kind][str(bs)] = count_syncs(run, device)
         pipeline[str(bs)] = time_pipeline(slices, device, batch_size=bs, size=size, batches=pipeline_batches)
+        device_pipeline[str(bs)] = time_device_pipeline(slices, device, batch_size=bs, size=size,
+                                                        batches=pipeline_batches)
         med = {k: timings[k][str(bs)]["median_ms"] for k in kinds}
         ratios["cim_over_released"][str(bs)] = med["cim"] / med["released"]
         ratios["cim_over_plain"][str(bs)] = med["cim"] / med["plain"]
-        ratios["pipeline_over_step"][str(bs)] = pipeline[str(bs)]["slices_per_s"] / (bs / (med["cim"] / 1e3))
+        rates = {"make_batch": pipeline[str(bs)]["slices_per_s"], "device": device_pipeline[str(bs)]["slices_per_s"]}
+        pipeline_best[str(bs)] = max(rates, key=rates.__getitem__)
+        ratios["pipeline_over_step"][str(bs)] = rates[pipeline_best[str(bs)]] / (bs / (med["cim"] / 1e3))
     result = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command if command is not None else " ".join(sys.argv),
@@ -250,9 +277,11 @@ def run_bench(device: str = "cpu", *, size: int = 256, batches: Sequence[int] = 
                      "pipeline_batches": pipeline_batches, "timer": "cuda events" if torch.device(device).type ==
                      "cuda" else "perf_counter (CPU kernels are synchronous)"},
         "medians_ms": {k: {bs: t["median_ms"] for bs, t in v.items()} for k, v in timings.items()},
-        "timings": timings, "syncs_per_step": syncs, "pipeline": pipeline, "ratios": ratios,
-        "ratios_note": "cim_over_*: median step time ratios (<1: cim faster); pipeline_over_step: pipeline "
-                       "slices/s over cim step slices/s (>1: the pipeline keeps up)",
+        "timings": timings, "syncs_per_step": syncs, "pipeline": pipeline, "device_pipeline": device_pipeline,
+        "pipeline_best": pipeline_best, "ratios": ratios,
+        "ratios_note": "cim_over_*: median step time ratios (<1: cim faster); pipeline_over_step: slices/s of the "
+                       "faster pipeline (pipeline_best: make_batch = `pipeline`, device = `device_pipeline`) over "
+                       "cim step slices/s (>1: the pipeline keeps up)",
     }
     if out is None:
         out = Path("results/bench") / f"{torch.device(device).type}_{_dt.date.today().isoformat()}.json"
@@ -270,7 +299,10 @@ def format_bench(result: dict) -> str:
     for kind, per in result["medians_ms"].items():
         lines.append(f"  {kind:9s} " + "  ".join(f"batch {bs}: {ms:8.2f} ms" for bs, ms in per.items()))
     for bs, p in result["pipeline"].items():
-        lines.append(f"  pipeline  batch {bs}: {p['slices_per_s']:.1f} slices/s")
+        dev = result.get("device_pipeline", {}).get(bs)
+        lines.append(f"  pipeline  batch {bs}: make_batch {p['slices_per_s']:.1f} slices/s"
+                     + (f", device {dev['slices_per_s']:.1f} slices/s" if dev else "")
+                     + (f" (best: {result['pipeline_best'][bs]})" if "pipeline_best" in result else ""))
     for name, per in result["ratios"].items():
         lines.append(f"  {name:18s} " + "  ".join(f"batch {bs}: {r:.3f}" for bs, r in per.items()))
     return "\n".join(lines)

@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--channels-last", action="store_true", help="NHWC for our cim (also times cim_fp32)")
     be.add_argument("--data", dest="data_root", default=None, help="ACDC data root for real slices (else phantom)")
     be.add_argument("--pack", type=Path, default=None, help="or a pack written by `scribcim pack`")
-    be.add_argument("--pipeline-batches", type=int, default=20, help="batches timed through make_batch")
+    be.add_argument("--pipeline-batches", type=int, default=20, help="batches timed through each input pipeline")
     be.add_argument("--out", type=Path, default=None, help="JSON path (default results/bench/<device>_<date>.json)")
     be.set_defaults(func=cmd_bench)
 

@@ -61,6 +61,9 @@ class TrainConfig:
     channels_last: bool = False
     deterministic: bool = False
     num_threads: int = 0
+    # keep the training slices on the device and augment there (scribcim.data.device_batches);
+    # other batches than make_batch's (torch's random stream, resize before augmentation)
+    device_data: bool = False
     # method
     num_classes: int = 4
     self_dice_weight: float = 0.5
@@ -92,6 +95,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be cpu or cuda[:N], got {self.device!r}")
+        if not isinstance(self.device_data, bool):
+            raise ConfigError(f"device_data must be true or false, got {self.device_data!r}")
         validate_scribbles(self)
         from .models import CIMConfig
         try:

@@ -1,6 +1,7 @@
 """Run-folder bookkeeping: config and provenance files, JSON-lines metrics, TensorBoard, checkpoints."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -38,7 +39,11 @@ def check_run_dir(run_dir: Path, config: dict[str, Any]) -> None:
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    old = json.loads(path.read_text())
+    from .config import TrainConfig
+    # a field added after the run was made counts as its default (the value the run effectively had)
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+                if f.default is not dataclasses.MISSING}
+    old = {**defaults, **json.loads(path.read_text())}
     diff = sorted(k for k in set(old) | set(config)
                   if k not in RESUME_FREE and old.get(k) != config.get(k))
     if diff:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, scribble_variant
 from .data import get_dataset, load_part, split_for
+from .data.device_batches import DeviceSlices, make_device_batch
 from .data.fetch import resolve_data_root, verify
 from .data.slices import SliceSet, make_batch
 from .data.volumes import Volume
@@ -199,6 +200,8 @@ def train(config: TrainConfig) -> RunResult:
 
     metrics = MetricsLog(run_dir)
     size = (config.input_size, config.input_size)
+    # --device-data: slices resident on the device, batches augmented there (still a function of (seed, it))
+    on_device = DeviceSlices.from_slices(slices, config.input_size, config.device) if config.device_data else None
     device_type = torch.device(config.device).type
     stop = config.max_iterations if config.stop_after is None else min(config.max_iterations,
                                                                         start + config.stop_after)
@@ -218,9 +221,12 @@ def train(config: TrainConfig) -> RunResult:
             lr = poly_lr(config.lr, it, config.max_iterations, config.poly_power)
             for group in opt.param_groups:
                 group["lr"] = lr
-            batch = {k: v.to(config.device, non_blocking=True) for k, v in
-                     make_batch(slices, batch_size=config.batch_size, size=size, seed=config.seed,
-                                iteration=it).items()}
+            if on_device is not None:
+                batch = make_device_batch(on_device, batch_size=config.batch_size, seed=config.seed, iteration=it)
+            else:
+                batch = {k: v.to(config.device, non_blocking=True) for k, v in
+                         make_batch(slices, batch_size=config.batch_size, size=size, seed=config.seed,
+                                    iteration=it).items()}
             batch["image"] = batch["image"].contiguous(memory_format=fmt)
             torch.manual_seed(config.seed * 1_000_003 + it)
             with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=config.bf16):
