@@ -36,9 +36,9 @@ def robustness_cases(df: pd.DataFrame, *, dataset: str = "acdc", profile: str = 
     d = df[(df.dataset == dataset) & (df.profile == profile) & (df.fold == fold) & (df.seed == seed)
            & (df.checkpoint == checkpoint) & (df.structure == "mean") & df.method.isin(methods)
            & df.scribbles.isin(["expert", base]) & (df.settings == "")]
-    if d.empty:
-        raise DataError(f"no {dataset}/{profile} fold {fold} results for {list(methods)}: train and evaluate the grid "
-                        "first (README, 'Robustness to inconsistent scribbles')")
+    if d.empty or (d.scribbles == "expert").all():
+        raise DataError(f"no {dataset}/{profile} fold {fold} results with simulated scribbles ({base}) for "
+                        f"{list(methods)}: run the grid first (`make robustness`)")
     return d.copy()
 
 
