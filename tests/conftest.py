@@ -23,3 +23,13 @@ def real_root() -> Path:
 def smoke_overrides(tmp_path: Path) -> dict:
     """Config overrides for a few-iteration phantom run inside tmp_path."""
     return dict(dataset="phantom", run_dir=str(tmp_path / "run"), progress=False, num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny convs are much faster single-threaded on a busy CPU; restore the setting afterwards."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -15,12 +15,7 @@ from scribcim.models import CIM, CIMConfig
 UNLAB = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _positive_numbers(block: dict) -> bool:

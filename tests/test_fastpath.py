@@ -21,12 +21,7 @@ BUFFERS = ("bank_keys", "bank_values", "bank_ptr", "token_keys", "token_values",
 UNLAB = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _scribble(b, h, w, g, *, density, classes=(0, 1, 2, 3), block=4):

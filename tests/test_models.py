@@ -13,13 +13,7 @@ BUFFERS = ("bank_keys", "bank_values", "bank_ptr", "token_keys", "token_values",
 UNLAB = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are much faster single-threaded on a busy CPU; restore the setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cim(seed=0, **cfg):
