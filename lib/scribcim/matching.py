@@ -55,10 +55,9 @@ def _volumes(meta: dict[str, Any], data_root: str | Path | None, which: str | li
 
 def training_slices(meta: dict[str, Any], data_root: str | Path | None = None) -> SliceSet:
     """The run's training slices built as :func:`scribcim.train.train` builds them (simulated scribbles redrawn)."""
-    vols = _volumes(meta, data_root, "train")
-    if meta["scribbles"] != "expert":
-        from .data.scribbles import simulate_volumes
-        vols = simulate_volumes(vols, meta["scribbles"], meta["inconsistency"], seed=meta["scribble_seed"])
+    from .data.scribbles import training_scribbles
+    vols = training_scribbles(_volumes(meta, data_root, "train"), meta["scribbles"], meta["inconsistency"],
+                              seed=meta["scribble_seed"])
     return SliceSet.from_volumes(normalise_volumes(vols, meta["normalisation"]))
 
 

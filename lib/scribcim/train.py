@@ -72,9 +72,9 @@ def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path) 
 
     Simulated sets are written down in ``run_dir/scribbles.json`` (which annotator drew each case).
     """
+    from .data.scribbles import assign_annotators, training_scribbles
     if config.scribbles == "expert":
         return volumes
-    from .data.scribbles import assign_annotators, simulate_volumes
     from .errors import ConfigError
     if any(v.label is None for v in volumes):
         raise ConfigError(f"--scribbles {config.scribbles}: {config.dataset} has no dense training labels to "
@@ -84,7 +84,7 @@ def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path) 
     write_json(run_dir / "scribbles.json", {"base": config.scribbles, "inconsistency": config.inconsistency,
                                             "seed": config.scribble_seed,
                                             "annotators": {c: a.name for c, a in sorted(who.items())}})
-    return simulate_volumes(volumes, config.scribbles, config.inconsistency, seed=config.scribble_seed)
+    return training_scribbles(volumes, config.scribbles, config.inconsistency, seed=config.scribble_seed)
 
 
 def data_root_for(config: TrainConfig) -> Path | None:

@@ -240,3 +240,12 @@ def simulate_volumes(volumes: Sequence[Volume], base: str = "centreline", incons
              len(volumes), base, inconsistency, seed)
     return [dataclasses.replace(v, scribble=simulate_volume(v.label, who[v.case], seed=seed, case=v.case))
             for v in volumes]
+
+
+def training_scribbles(volumes: Sequence[Volume], scribbles: str = "expert", inconsistency: float = 0.0, *,
+                       seed: int = 0) -> list[Volume]:
+    """The volumes a run trains on: unchanged for ``"expert"``, else with scribbles simulated by base
+    annotator ``scribbles`` at ``inconsistency`` (see :func:`simulate_volumes`)."""
+    if scribbles == "expert":
+        return list(volumes)
+    return simulate_volumes(volumes, scribbles, inconsistency, seed=seed)
