@@ -123,6 +123,9 @@ def test_training_on_simulated_scribbles(tmp_path):
     res = train(cfg)
     assert res.finished
     assert "sim-centreline-inc1.00-seed3" in res.run_dir.parts
+    from scribcim.evaluate import evaluate
+    evaluate(res.run_dir, checkpoints=("best",), results_dir=tmp_path / "res", progress=False)
+    assert (tmp_path / "res" / "scribbles.json").read_text() == (res.run_dir / "scribbles.json").read_text()
     record = json.loads((res.run_dir / "scribbles.json").read_text())
     expert = load_part("phantom", None, split_for("phantom", cfg.fold), "train")
     assert sorted(record["annotators"]) == sorted(v.case for v in expert)

@@ -137,6 +137,8 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
         write_json(folder / DISPLAY, display)
         if folder != run_dir and (run_dir / "metrics.jsonl").is_file():
             shutil.copyfile(run_dir / "metrics.jsonl", folder / TRAIN_LOG)
+        if folder != run_dir and (run_dir / "scribbles.json").is_file():  # who drew each simulated volume
+            shutil.copyfile(run_dir / "scribbles.json", folder / "scribbles.json")
     return summary
 
 
