@@ -138,3 +138,25 @@ def test_real_acdc_full_pack_under_64_mib(real_root, tmp_path):
     print(f"full ACDC pack: {report['bytes'] / MIB:.1f} MiB, {report['bits_per_pixel']:.2f} bits/pixel, "
           f"{time.perf_counter() - t0:.0f} s")
     assert report["volumes"] == 200 and report["bytes"] < 64 * MIB
+
+
+@pytest.mark.realdata
+def test_pack_as_data_root(real_root, tmp_path):
+    """A pack file given as the ACDC data root loads the same volumes; verify() refuses an incomplete one."""
+    from scribcim.data import get_dataset
+    from scribcim.data.fetch import verify
+    from scribcim.data.pack import pack_acdc
+    from scribcim.errors import DataError
+
+    cases = ["patient003_frame01", "patient003_frame15", "patient004_frame01", "patient004_frame15"]
+    pack = Path(pack_acdc(real_root, tmp_path / "p.zip", codec="lzma", cases=cases)["path"])
+    from_pack = get_dataset("acdc").loader(pack, [3, 4])
+    from_files = get_dataset("acdc").loader(real_root, [3, 4])
+    assert [v.case for v in from_pack] == [v.case for v in from_files] == cases
+    for a, b in zip(from_pack, from_files, strict=True):
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.scribble, b.scribble)
+        assert np.array_equal(a.label, b.label) and a.spacing == b.spacing
+    with pytest.raises(DataError, match="lacks 196 ACDC case"):
+        verify("acdc", pack)
+    with pytest.raises(DataError, match="only ACDC"):
+        verify("mscmr", pack)

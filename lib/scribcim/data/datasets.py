@@ -33,6 +33,14 @@ def _acdc_split(fold: int, val: int | None) -> Split:
     return fold_split(fold, num_patients=100, val_patients=DEFAULT_VAL_PATIENTS if val is None else val)
 
 
+def _acdc(root: Path | None, patients: Sequence[int]) -> list[Volume]:
+    """ACDC volumes from the data folder, or from a lossless pack file given as the data root."""
+    if root is not None and Path(root).is_file():
+        from .pack import load_pack
+        return load_pack(root, patients=patients)
+    return load_acdc(root, patients=patients)
+
+
 def _phantom_split(fold: int, val: int | None) -> Split:
     return fold_split(fold, num_patients=10, val_patients=2 if val is None else val)
 
@@ -43,7 +51,7 @@ def _phantom(root: Path | None, patients: Sequence[int]) -> list[Volume]:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "acdc": DatasetSpec("acdc", _acdc_split, lambda root, p: load_acdc(root, patients=p)),
+    "acdc": DatasetSpec("acdc", _acdc_split, _acdc),
     "mscmr": DatasetSpec("mscmr", mscmr_split, load_mscmr),
     "phantom": DatasetSpec("phantom", _phantom_split, _phantom, needs_root=False),
 }

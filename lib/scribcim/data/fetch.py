@@ -99,6 +99,10 @@ def verify(dataset: str, root: str | os.PathLike[str] | None = None, *, quick: b
     """
     root = resolve_data_root(root)
     manifest = load_manifest(dataset)
+    if root.is_file():  # a lossless pack (scribcim pack) standing in for the folder
+        from .pack import check_pack_covers
+        check_pack_covers(root, dataset, [Path(rel).stem for rel in manifest if rel.endswith(".h5")])
+        return
     for top in sorted({rel.split("/", 1)[0] for rel in manifest}):
         if not (root / top).is_dir():
             raise DataError(

@@ -195,3 +195,21 @@ def verify_pack(path: Path | str, data_root: Path | str | None = None) -> dict:
     pixels, size = sum(v.image.size for v in volumes), path.stat().st_size
     return {"volumes": len(volumes), "pixels": pixels, "bytes": size, "bits_per_pixel": 8 * size / max(pixels, 1),
             "codec": codec, "sha256": sha256_file(path)}
+
+
+def check_pack_covers(path: Path | str, dataset: str, wanted: Iterable[str]) -> None:
+    """Quick check (manifest only) that a pack used as a data root holds every case of ``wanted``;
+    the arrays themselves are checked against their SHA-256 when they are decoded."""
+    path = Path(path)
+    if dataset != "acdc":
+        raise DataError(f"{path} is a pack file: only ACDC can be read from a pack; point the data root at a "
+                        f"folder holding {dataset}")
+    try:
+        with zipfile.ZipFile(path) as z:
+            have = {e["case"] for e in _read_manifest(z, path)["cases"]}
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read pack {path} ({exc}): {_fix(path)}") from None
+    missing = sorted(set(wanted) - have)
+    if missing:
+        raise DataError(f"pack {path} lacks {len(missing)} ACDC case(s), e.g. {missing[:3]}: pack all of them "
+                        f"(`scribcim pack --data ROOT --out {path}`)")
