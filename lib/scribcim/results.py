@@ -82,7 +82,7 @@ def mean_std_table(df: pd.DataFrame, metric: str = "dice", checkpoint: str = "be
     keys = [k for k in RUN_KEYS + ["training_scribbles"] if k in d]
     g = d.groupby(keys + ["structure"], dropna=False)[metric].agg(["mean", pstd, "count"]).reset_index()
     g = g.rename(columns={"pstd": "std"})
-    wide = g.pivot_table(index=keys, columns="structure", values=["mean", "std", "count"], dropna=False)
+    wide = g.pivot(index=keys, columns="structure", values=["mean", "std", "count"])
     wide.columns = [f"{structure}_{stat}" for stat, structure in wide.columns]
     order = [f"{s}_{st}" for s in [*CLASS_NAMES, "mean"] for st in ("mean", "std", "count")]
     return wide[[c for c in order if c in wide.columns]].reset_index()

@@ -16,7 +16,7 @@ from .metrics import CLASS_NAMES
 from .provenance import git_state
 from .results import case_table, fmt_mean_std, paired_wilcoxon, pstd
 from .runlog import write_json
-from .viz import save_figure
+from .viz import fixed_jitter, save_figure
 
 log = logging.getLogger(__name__)
 ORDER = ("pce", "pce_dice", "pce_selfdice", "dmpls", "cim", "full")
@@ -96,8 +96,9 @@ def plot_method_boxes(d: pd.DataFrame, title: str = ""):
             ax.text(0.5, 0.5, f"no finite {metric} values", ha="center", transform=ax.transAxes)
             continue
         sns.boxplot(data=sub, x="method", y=metric, order=shown, ax=ax, color="0.85", fliersize=0, linewidth=0.8)
-        sns.stripplot(data=sub, x="method", y=metric, order=shown, ax=ax, size=3, alpha=0.6, hue="method",
-                      hue_order=shown, palette="colorblind", legend=False)
+        with fixed_jitter():
+            sns.stripplot(data=sub, x="method", y=metric, order=shown, ax=ax, size=3, alpha=0.6, hue="method",
+                          hue_order=shown, palette="colorblind", legend=False)
         ax.set(xlabel="", ylabel=label)
         ax.grid(alpha=0.3, axis="y")
     if title:

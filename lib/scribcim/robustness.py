@@ -22,7 +22,7 @@ from .errors import DataError  # noqa: E402
 from .provenance import git_state  # noqa: E402
 from .results import case_table, fmt_mean_std, pstd  # noqa: E402
 from .runlog import write_json  # noqa: E402
-from .viz import save_figure  # noqa: E402
+from .viz import fixed_jitter, save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 METHODS = ("pce", "pce_selfdice", "dmpls", "cim")
@@ -93,8 +93,9 @@ def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> pl
     order = ["expert", *[lab for lab in sorted(cases.training_scribbles.unique()) if lab != "expert"]]
     sns.boxplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
                 palette=colours, ax=bx, fliersize=0, linewidth=0.8)
-    sns.stripplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
-                  palette=colours, ax=bx, dodge=True, size=2.5, alpha=0.6, legend=False)
+    with fixed_jitter():
+        sns.stripplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
+                      palette=colours, ax=bx, dodge=True, size=2.5, alpha=0.6, legend=False)
     bx.set(xlabel="training scribbles", ylabel="test Dice per volume", title="spread over test volumes")
     bx.grid(alpha=0.3, axis="y")
     fig.tight_layout()

@@ -29,7 +29,7 @@ from .data.scribble_stats import scribble_stats  # noqa: E402
 from .data.volumes import UNLABELLED, Volume  # noqa: E402
 from .errors import ConfigError  # noqa: E402
 from .provenance import git_state  # noqa: E402
-from .viz import LABEL_CMAP, SCRIBBLE_CMAP, save_figure  # noqa: E402
+from .viz import LABEL_CMAP, SCRIBBLE_CMAP, fixed_jitter, save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 #: display order; label value of each class
@@ -166,7 +166,8 @@ def plot_coverage(table: pd.DataFrame) -> plt.Figure:
             a.axis("off")
         return fig
     sns.boxplot(data=long, x="cls", y="coverage_pct", order=list(CLASSES), ax=ax, fliersize=0, color="0.85")
-    sns.stripplot(data=long, x="cls", y="coverage_pct", order=list(CLASSES), ax=ax, size=2.5, alpha=0.6)
+    with fixed_jitter():
+        sns.stripplot(data=long, x="cls", y="coverage_pct", order=list(CLASSES), ax=ax, size=2.5, alpha=0.6)
     ax.set(xlabel="class", ylabel="scribbled / labelled pixels (%)", title="per volume")
     pat = patient_summary(table).melt(id_vars="patient", value_vars=[f"{c}_coverage_pct" for c in CLASSES],
                                       var_name="cls", value_name="coverage_pct").dropna()

@@ -1,9 +1,10 @@
 """Figures: training curves of runs and overlays of predictions on a test slice."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import matplotlib
 
@@ -62,6 +63,18 @@ def plot_overlays(image: np.ndarray, scribble: np.ndarray, label: np.ndarray,
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+@contextlib.contextmanager
+def fixed_jitter(seed: int = 0) -> Iterator[None]:
+    """Seed numpy's global generator inside the block (seaborn's strip-plot jitter draws from it), then
+    restore it: figures with jittered points come out the same on every run."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def save_figure(fig: plt.Figure, path: Path, provenance: dict) -> Path:
