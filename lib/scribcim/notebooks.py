@@ -35,10 +35,11 @@ def parameters_of(path: Path | str) -> dict[str, Any]:
 
 
 def execute(name: str, output: Path | str, parameters: dict[str, Any] | None = None, *,
-            cwd: Path | str = REPO, progress: bool = False) -> Path:
+            cwd: Path | str = REPO, progress: bool = False, cell_timeout: int | None = 900) -> Path:
     """Run ``notebooks/<name>.ipynb`` with papermill, writing the executed copy to ``output``.
 
-    Unknown parameter names are refused (papermill would only warn). On failure papermill has
+    Unknown parameter names are refused (papermill would only warn). A cell running longer than
+    ``cell_timeout`` seconds fails the execution instead of waiting forever. On failure papermill has
     already written ``output`` with the error shown in the failing cell; the exception is re-raised.
     """
     import papermill as pm
@@ -51,7 +52,7 @@ def execute(name: str, output: Path | str, parameters: dict[str, Any] | None = N
     output.parent.mkdir(parents=True, exist_ok=True)
     log.info("executing %s -> %s with %s", src.name, output, params)
     pm.execute_notebook(str(src), str(output), parameters=params, kernel_name=KERNEL, cwd=str(cwd),
-                        progress_bar=progress)
+                        progress_bar=progress, execution_timeout=cell_timeout)
     return output
 
 
