@@ -19,7 +19,7 @@ from .display import read_display
 from .errors import DataError
 from .matching import median_case
 from .provenance import git_state
-from .viz import plot_curves, plot_overlays, plt, save_figure
+from .viz import draw_panel, plot_curves, plot_overlays, plt, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +73,13 @@ def best_worst_figure(folder: Path, data_root: Path | None = None, n: int = 2) -
     chosen = ranked[:n] + ranked[-n:]
     vols = _test_volumes(summary, data_root, chosen)
     fig, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.6 * len(chosen)))
-    from .viz import LABEL_CMAP, SCRIBBLE_CMAP, UNLABELLED
     for row, case in zip(np.atleast_2d(axes), chosen, strict=True):
         z, pred = middles[case]
         v = vols[case]
-        layers = [(None, None), (v.scribble[z], SCRIBBLE_CMAP), (pred, LABEL_CMAP), (v.label[z], LABEL_CMAP)]
-        for ax, (name, (mask, cmap)) in zip(row, zip(["image", "scribble", "prediction", "ground truth"], layers,
-                                                     strict=True), strict=True):
-            ax.imshow(v.image[z], cmap="gray")
-            if mask is not None:
-                ax.imshow(mask, cmap=cmap, vmin=0, vmax=UNLABELLED if cmap is SCRIBBLE_CMAP else 3,
-                          interpolation="nearest")
-            ax.set_title(f"{name}" + (f"\n{case} z={z}, Dice {dice[case]:.3f}" if name == "image" else ""),
-                         fontsize=8)
-            ax.axis("off")
+        panels = [("image", None), ("scribble", v.scribble[z]), ("prediction", pred), ("ground truth", v.label[z])]
+        for ax, (name, mask) in zip(row, panels, strict=True):
+            title = name + (f"\n{case} z={z}, Dice {dice[case]:.3f}" if name == "image" else "")
+            draw_panel(ax, v.image[z], mask, scribble=name == "scribble", title=title, fontsize=8)
     fig.tight_layout()
     return fig
 

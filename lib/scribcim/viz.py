@@ -46,19 +46,24 @@ def plot_curves(runs: Mapping[str, Path]) -> plt.Figure:
     return fig
 
 
+def draw_panel(ax: plt.Axes, image: np.ndarray, mask: np.ndarray | None = None, *, scribble: bool = False,
+               title: str = "", fontsize: int = 9) -> None:
+    """One overlay panel: the grey image, a label map (or a scribble, 4 = unlabelled) over it, a title."""
+    ax.imshow(image, cmap="gray")
+    if mask is not None:
+        cmap, vmax = (SCRIBBLE_CMAP, UNLABELLED) if scribble else (LABEL_CMAP, 3)
+        ax.imshow(mask, cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
+    ax.set_title(title, fontsize=fontsize)
+    ax.axis("off")
+
+
 def plot_overlays(image: np.ndarray, scribble: np.ndarray, label: np.ndarray,
                   predictions: Mapping[str, np.ndarray], *, title: str = "") -> plt.Figure:
     """One slice: image, scribble, ground truth and each prediction as colour overlays."""
     panels = {"image": None, "scribble": scribble, "ground truth": label, **predictions}
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
     for ax, (name, mask) in zip(np.atleast_1d(axes), panels.items()):
-        ax.imshow(image, cmap="gray")
-        if name == "scribble":
-            ax.imshow(mask, cmap=SCRIBBLE_CMAP, vmin=0, vmax=UNLABELLED, interpolation="nearest")
-        elif mask is not None:
-            ax.imshow(mask, cmap=LABEL_CMAP, vmin=0, vmax=3, interpolation="nearest")
-        ax.set_title(name, fontsize=9)
-        ax.axis("off")
+        draw_panel(ax, image, mask, scribble=name == "scribble", title=name, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
