@@ -1,0 +1,53 @@
+"""scribcim.notebooks: how notebooks are executed (parameters checked, no shared kernel history, cell time limit)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from scribcim import notebooks
+from scribcim.errors import ConfigError
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch) -> Path:
+    """A notebook folder with one notebook: a ``parameters`` cell and a cell reporting the kernel's history state."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    params = nbformat.v4.new_code_cell("wait = 0.0")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import time\ntime.sleep(wait)\nprint('history', get_ipython().history_manager.enabled)")]
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nbformat.write(nb, folder / "tiny.ipynb")
+    monkeypatch.setattr(notebooks, "NOTEBOOKS", folder)
+    return folder / "tiny.ipynb"
+
+
+def _stdout(path: Path) -> str:
+    cells = nbformat.read(path, as_version=4).cells
+    return "".join(o.get("text", "") for c in cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_executed_kernel_keeps_no_history(tiny, tmp_path):
+    out = notebooks.execute("tiny", tmp_path / "out" / "tiny.ipynb", {"wait": 0.0}, cwd=tmp_path)
+    assert "history False" in _stdout(out)
+    assert not notebooks.has_outputs(tiny) and notebooks.has_outputs(out)
+
+
+def test_unknown_parameter_and_missing_notebook_are_refused(tiny, tmp_path):
+    with pytest.raises(ConfigError, match="no parameter"):
+        notebooks.execute("tiny", tmp_path / "x.ipynb", {"wiat": 1.0})
+    with pytest.raises(ConfigError, match="tiny"):
+        notebooks.notebook_path("tnyi")
+
+
+def test_a_cell_over_the_time_limit_fails_instead_of_waiting(tiny, tmp_path):
+    from nbclient.exceptions import CellTimeoutError
+    out = tmp_path / "slow.ipynb"
+    with pytest.raises(CellTimeoutError, match="timed out"):
+        notebooks.execute("tiny", out, {"wait": 60.0}, cwd=tmp_path, cell_timeout=2)
+    slow = nbformat.read(out, as_version=4).cells[-1]  # the executed copy shows where it stopped
+    assert [o.get("ename") for o in slow.outputs] == ["KeyboardInterrupt"]
