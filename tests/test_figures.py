@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_make_figures_redraws_committed_figures(tmp_path, real_root):
     """Every figure make_figures can redraw quickly equals the committed PNG byte for byte."""
     written = make_figures(REPO / "results", tmp_path / "figures", data_root=real_root, scribble_stats=False,
-                           tables=tmp_path / "tables")
+                           tables=tmp_path / "tables", records=REPO / "figures")
     compared = [p.name for p in written if (REPO / "figures" / p.name).is_file()]
     assert "acdc_quick_methods_box.png" in compared
     for name in compared:

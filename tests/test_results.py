@@ -13,7 +13,7 @@ from scribcim.config import make_config
 from scribcim.errors import DataError
 from scribcim.evaluate import evaluate
 from scribcim.results import case_table, mean_std_table, paired_wilcoxon
-from scribcim.robustness import render_robustness, robustness_table
+from scribcim.robustness import coverage_markdown, render_robustness, robustness_table, training_coverage
 from scribcim.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,6 +84,31 @@ def test_robustness_grid_on_phantom(tmp_path):
     assert len(numbers) == 3
     exp = df[(df.structure == "mean") & (df.training_scribbles == "expert")]["dice"].mean()
     assert f"{exp:.3f}" in text.split("| pce |")[1].split("|")[0]
+
+
+def test_training_coverage_weights_each_annotator_by_the_volumes_it_drew(tmp_path):
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"rows": [
+        {"source": "expert", "coverage_pct": {"BG": 1.0, "RV": 10.0, "MYO": 12.0, "LV": 8.0}},
+        {"source": "centreline", "coverage_pct": {"BG": 1.0, "RV": 4.0, "MYO": 14.0, "LV": 5.0}},
+        {"source": "free", "coverage_pct": {"BG": 1.0, "RV": 16.0, "MYO": 30.0, "LV": 14.0}}]}))
+    runs = {"sim0/pce": {"a": "centreline", "b": "centreline", "c": "centreline", "d": "centreline"},
+            "sim1/pce": {"a": "centreline", "b": "free", "c": "free", "d": "free"}}
+    for name, drawn in runs.items():
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "scribbles.json").write_text(json.dumps({"annotators": drawn}))
+    cases = pd.DataFrame({"scribbles": ["expert", "centreline", "centreline", "centreline"],
+                          "inconsistency": [0.0, 0.0, 1.0, 1.0],
+                          "source": ["expert/pce/summary.json", "sim0/pce/summary.json", "sim1/pce/summary.json",
+                                     "sim1/pce/summary.json"]})
+    cov = training_coverage(cases, tmp_path, stats)
+    assert list(cov.scribbles) == ["expert", "centreline", "centreline"]
+    assert cov.RV.tolist() == pytest.approx([10.0, 4.0, (4.0 + 3 * 16.0) / 4])
+    assert cov["mean"].iloc[0] == pytest.approx(10.0)
+    assert "| centreline inc 1.00 | 13.00 |" in coverage_markdown(cov)
+    assert training_coverage(cases, tmp_path, tmp_path / "missing.json") is None
+    (tmp_path / "sim1/pce/scribbles.json").write_text(json.dumps({"annotators": {"a": "boundary"}}))
+    assert training_coverage(cases, tmp_path, stats) is None  # an annotator without measured coverage
 
 
 def test_results_report_from_committed_summaries(tmp_path):

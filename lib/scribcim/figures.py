@@ -107,11 +107,12 @@ def render_matching_figures(record_path: Path, dest: Path, data_root: Path | Non
 
 def make_figures(results: Path | str = "results", figures: Path | str = "figures", *,
                  data_root: Path | str | None = None, scribble_stats: bool = True,
-                 tables: Path | str | None = None) -> list[Path]:
+                 tables: Path | str | None = None, records: Path | str | None = None) -> list[Path]:
     """Redraw every figure whose inputs are committed under ``results`` into ``figures``.
 
     The tables drawn alongside go to their usual places under ``results`` unless ``tables`` names
-    another folder (tests). ``scribble_stats=False`` skips the scribble-style figure (it
+    another folder (tests); matching records (notebook 05) are read from ``records`` (default:
+    ``figures`` itself). ``scribble_stats=False`` skips the scribble-style figure (it
     re-simulates 100 volumes, about 3 minutes).
     """
     from .results_report import render_results
@@ -130,7 +131,7 @@ def make_figures(results: Path | str = "results", figures: Path | str = "figures
         written.append(render_robustness(results, figures, tables=tables)["figure"])
     except DataError as exc:
         log.info("skipping the robustness figure: %s", exc)
-    for record in sorted(figures.glob("*.json")):
+    for record in sorted(Path(records or figures).glob("*.json")):
         if "top_k" in json.loads(record.read_text()):  # a matching record (notebook 05), not a provenance file
             written += render_matching_figures(record, figures, data_root)
     if scribble_stats:

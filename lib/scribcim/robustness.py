@@ -7,7 +7,9 @@ only reads the committed summaries, tabulates them and draws the figure.
 """
 from __future__ import annotations
 
+import json
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -67,6 +69,55 @@ def robustness_table(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> t
     return g, "\n".join(lines)
 
 
+def training_coverage(cases: pd.DataFrame, results_root: Path | str, stats: Path | str) -> pd.DataFrame | None:
+    """Estimated scribble coverage (% of each class's pixels) of the training scribbles of each grid column.
+
+    For simulated levels: each annotator's coverage measured by ``scribcim scribbles`` (``stats``, the
+    style against expert comparison) weighted by the number of training volumes it drew
+    (``scribbles.json`` beside each summary); for expert scribbles, the experts' measured coverage.
+    None (with a log line) when the statistics or a run's ``scribbles.json`` are missing.
+    """
+    stats = Path(stats)
+    if not stats.is_file():
+        log.info("no scribble statistics at %s (scribcim scribbles): coverage not estimated", stats)
+        return None
+    cover = {r["source"]: r["coverage_pct"] for r in json.loads(stats.read_text())["rows"]}
+    rows = []
+    for (b, inc), runs in cases.groupby(["scribbles", "inconsistency"]):
+        drawn: Counter = Counter()
+        for source in sorted(runs.source.unique()):
+            if b == "expert":
+                drawn["expert"] += 1
+                continue
+            path = Path(results_root) / source
+            path = path.parent / "scribbles.json"
+            if not path.is_file():
+                log.info("no %s: coverage not estimated", path)
+                return None
+            drawn.update(json.loads(path.read_text())["annotators"].values())
+        unknown = set(drawn) - set(cover)
+        if unknown:
+            log.info("annotators %s not in %s: coverage not estimated", sorted(unknown), stats)
+            return None
+        total = sum(drawn.values())
+        row = {"scribbles": b, "inconsistency": float(inc)}
+        for c in ("RV", "MYO", "LV"):
+            row[c] = sum(n * cover[a][c] for a, n in drawn.items()) / total
+        row["mean"] = float(np.mean([row[c] for c in ("RV", "MYO", "LV")]))
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["scribbles", "inconsistency"], key=lambda s: s.map(
+        lambda v: (v != "expert") if isinstance(v, str) else v))
+
+
+def coverage_markdown(cov: pd.DataFrame) -> str:
+    """The coverage estimate as a markdown table, one row per training-scribble set."""
+    lines = ["| training scribbles | RV % | MYO % | LV % | mean % |", "|---|---|---|---|---|"]
+    for r in cov.itertuples():
+        name = "expert" if r.scribbles == "expert" else f"{r.scribbles} inc {r.inconsistency:.2f}"
+        lines.append(f"| {name} | {r.RV:.2f} | {r.MYO:.2f} | {r.LV:.2f} | {r.mean:.2f} |")
+    return "\n".join(lines)
+
+
 def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> plt.Figure:
     """Left: mean ± std Dice against inconsistency (expert at the left); right: per-case spread (box + points)."""
     import seaborn as sns
@@ -106,7 +157,11 @@ def render_robustness(results_root: Path | str = "results", figures: Path | str 
                       dataset: str = "acdc", profile: str = "quick", fold: int = 1, seed: int = 2022,
                       base: str = "centreline", methods: Sequence[str] = METHODS,
                       tables: Path | str | None = None) -> dict[str, Path]:
-    """Write ``<results>/<dataset>/<profile>/robustness_fold<k>.{md,csv,json}`` (or into ``tables``) and the figure."""
+    """Write ``<results>/<dataset>/<profile>/robustness_fold<k>.{md,csv,json}`` (or into ``tables``) and the figure.
+
+    The table is followed by the estimated coverage of each column's training scribbles when the
+    scribble statistics (``<results>/<dataset>/scribbles/stats.json``) are there.
+    """
     cases = robustness_cases(case_table(results_root), dataset=dataset, profile=profile, fold=fold, seed=seed,
                              base=base, methods=methods)
     numbers, md = robustness_table(cases, methods)
@@ -117,6 +172,15 @@ def render_robustness(results_root: Path | str = "results", figures: Path | str 
     text = (f"{dataset.upper()} fold {fold}, profile `{profile}`, seed {seed}: test Dice (foreground mean, best "
             f"checkpoint on validation) of each method trained on expert scribbles and on scribbles simulated "
             f"with base annotator `{base}` at each inconsistency level; mean ± std over {n} test volumes.\n\n" + md)
+    stats = Path(results_root) / dataset / "scribbles" / "stats.json"
+    cov = training_coverage(cases, results_root, stats)
+    if cov is not None:
+        shown = (Path(Path(results_root).name) / stats.relative_to(results_root)).as_posix()
+        text += ("\n\nEstimated scribble coverage of the training scribbles (% of each class's pixels): each "
+                 f"annotator's coverage measured in `{shown}` (100 "
+                 "ACDC volumes), weighted by the training volumes it drew (`scribbles.json` beside each summary). "
+                 "Inconsistency also changes how much is marked.\n\n" + coverage_markdown(cov))
+        cov.to_csv(dest / f"{stem}_coverage.csv", index=False, float_format="%.4f")
     (dest / f"{stem}.md").write_text(text + "\n")
     numbers.to_csv(dest / f"{stem}.csv", index=False, float_format="%.6f")
     prov = {"git": git_state(), "made_by": "scribcim robustness (lib/scribcim/robustness.py:render_robustness)",
