@@ -28,7 +28,7 @@ def test_case_table_matches_committed_summary():
     assert len(rows) == len(s["checkpoints"]) * s["checkpoints"]["best"]["num_cases"] * 4
     wide = mean_std_table(df)
     cim = wide[(wide.method == "cim") & (wide.dataset == "acdc") & (wide.profile == "quick")
-               & (wide.training_scribbles == "expert")]
+               & (wide.training_scribbles == "expert") & (wide.seed == 2022)]
     assert len(cim) == 1
     fg = s["checkpoints"]["best"]["foreground_mean"]["dice"]
     assert cim["mean_mean"].iloc[0] == pytest.approx(fg["mean"], abs=1e-9)
@@ -124,6 +124,12 @@ def test_results_report_from_committed_summaries(tmp_path):
     assert f"{fg['mean']:.3f} ± {fg['std']:.3f}" in row
     w = pd.read_csv(tmp_path / "tables/acdc_quick_wilcoxon.csv")
     assert set(w.a) == {"cim"} and "pce" in set(w.b) and (w.n == 40).all()
+    m = pd.read_csv(tmp_path / "tables/acdc_quick_methods.csv")
+    for seed in (2022, 2023):  # seeds are rows of their own, never pooled, and paired only within a seed
+        s = json.loads((REPO / f"results/acdc/quick/cim/fold1/seed{seed}/summary.json").read_text())
+        got = m[(m.method == "cim") & (m.seed == seed)].dice_mean_mean
+        assert got.item() == pytest.approx(s["checkpoints"]["best"]["foreground_mean"]["dice"]["mean"])
+        assert set(w[w.seed == seed].b) <= {r.method for r in m[m.seed == seed].itertuples()}
 
 
 def test_box_plot_with_undefined_distances():

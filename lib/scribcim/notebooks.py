@@ -17,9 +17,6 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 KERNEL = "python3"
-# Executed notebooks keep no IPython history: concurrent jobs (a Snakemake DAG, a cluster with a shared
-# home directory) would otherwise all write one SQLite file, a known source of lock waits on NFS.
-KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
 
 
 def notebook_path(name: str) -> Path:
@@ -55,8 +52,7 @@ def execute(name: str, output: Path | str, parameters: dict[str, Any] | None = N
     output.parent.mkdir(parents=True, exist_ok=True)
     log.info("executing %s -> %s with %s", src.name, output, params)
     pm.execute_notebook(str(src), str(output), parameters=params, kernel_name=KERNEL, cwd=str(cwd),
-                        progress_bar=progress, execution_timeout=cell_timeout,
-                        extra_arguments=list(KERNEL_ARGUMENTS))
+                        progress_bar=progress, execution_timeout=cell_timeout)
     return output
 
 

@@ -39,16 +39,19 @@ def methods_in(d: pd.DataFrame) -> list[str]:
 
 
 def method_table(d: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """(numbers, markdown): per method and fold, mean ± std over cases of Dice/HD95/ASD per class and mean."""
+    """(numbers, markdown): one row per run (method, fold, seed), mean ± std over cases of Dice/HD95/ASD.
+
+    Runs of different seeds are not pooled: the spread between seeds is shown as separate rows.
+    """
     rows, lines = [], []
-    head = ["method", "fold", "n"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
+    head = ["method", "fold", "seed", "n"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
         [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "ASD mean"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in methods_in(d):
-        for fold in sorted(d[d.method == m].fold.unique()):
-            dm = d[(d.method == m) & (d.fold == fold)]
-            row: dict = {"method": m, "fold": int(fold), "n": int(dm.case.nunique())}
-            cells = [m, str(fold), str(row["n"])]
+        for fold, seed in sorted(set(zip(d[d.method == m].fold, d[d.method == m].seed))):
+            dm = d[(d.method == m) & (d.fold == fold) & (d.seed == seed)]
+            row: dict = {"method": m, "fold": int(fold), "seed": int(seed), "n": int(dm.case.nunique())}
+            cells = [m, str(fold), str(seed), str(row["n"])]
             for metric, structures, digits in (("dice", [*CLASS_NAMES, "mean"], 3),
                                                ("hd95", [*CLASS_NAMES, "mean"], 1), ("asd", ["mean"], 1)):
                 for s in structures:
@@ -61,23 +64,25 @@ def method_table(d: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def wilcoxon_table(d: pd.DataFrame, reference: str = "cim") -> tuple[pd.DataFrame, str]:
-    """Paired Wilcoxon signed-rank tests of ``reference`` against every other method, per fold (foreground Dice)."""
+    """Paired Wilcoxon signed-rank tests of ``reference`` against every other method, per fold and seed.
+
+    Runs are paired only with runs of the same fold and seed (foreground Dice per test volume).
+    """
     out = []
-    for fold in sorted(d.fold.unique()):
-        df_fold = d[d.fold == fold]
-        others = [m for m in methods_in(df_fold) if m != reference]
-        if reference not in set(df_fold.method) or not others:
+    for fold, seed in sorted(set(zip(d.fold, d.seed))):
+        df_run = d[(d.fold == fold) & (d.seed == seed)]
+        others = [m for m in methods_in(df_run) if m != reference]
+        if reference not in set(df_run.method) or not others:
             continue
         for m in others:
-            t = paired_wilcoxon(df_fold, [reference, m]).assign(fold=int(fold))
-            out.append(t)
+            out.append(paired_wilcoxon(df_run, [reference, m]).assign(fold=int(fold), seed=int(seed)))
     if not out:
-        raise DataError(f"no fold has both {reference!r} and another method")
+        raise DataError(f"no fold and seed has both {reference!r} and another method")
     t = pd.concat(out, ignore_index=True)
-    lines = ["| fold | A | B | n | mean Dice A | mean Dice B | A - B | cases A better | p (Wilcoxon) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| fold | seed | A | B | n | mean Dice A | mean Dice B | A - B | cases A better | p (Wilcoxon) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in t.itertuples():
-        lines.append(f"| {r.fold} | {r.a} | {r.b} | {r.n} | {r.mean_dice_a:.3f} | {r.mean_dice_b:.3f} | "
+        lines.append(f"| {r.fold} | {r.seed} | {r.a} | {r.b} | {r.n} | {r.mean_dice_a:.3f} | {r.mean_dice_b:.3f} | "
                      f"{r.mean_difference:+.3f} | {r.a_better_cases} | {r.p_value:.2g} |")
     return t, "\n".join(lines)
 
@@ -86,9 +91,12 @@ def plot_method_boxes(d: pd.DataFrame, title: str = ""):
     """Per-case foreground Dice and HD95 per method: box plots with the cases as points."""
     import matplotlib.pyplot as plt
     import seaborn as sns
-    order = methods_in(d)
-    fg = d[d.structure == "mean"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fg = d[d.structure == "mean"].copy()
+    if "seed" in fg:  # a method run with several seeds gets one box per seed
+        seeds = fg.groupby("method")["seed"].nunique()
+        fg["method"] = [f"{m} ({s})" if seeds[m] > 1 else m for m, s in zip(fg.method, fg.seed)]
+    order = [r for m in methods_in(d) for r in sorted(set(fg.method)) if r.split(" (")[0] == m]
+    fig, axes = plt.subplots(1, 2, figsize=(max(11.0, 1.5 * len(order)), 4.5))
     for ax, metric, label in ((axes[0], "dice", "Dice (foreground mean)"), (axes[1], "hd95", "HD95 (mm)")):
         sub = fg.dropna(subset=[metric])  # HD95 is undefined (NaN) for a case with an empty prediction
         shown = [m for m in order if m in set(sub.method)]
@@ -100,6 +108,7 @@ def plot_method_boxes(d: pd.DataFrame, title: str = ""):
             sns.stripplot(data=sub, x="method", y=metric, order=shown, ax=ax, size=3, alpha=0.6, hue="method",
                           hue_order=shown, palette="colorblind", legend=False)
         ax.set(xlabel="", ylabel=label)
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
         ax.grid(alpha=0.3, axis="y")
     if title:
         fig.suptitle(title, fontsize=10)
