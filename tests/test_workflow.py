@@ -58,7 +58,7 @@ def test_smoke_dag_runs_and_is_not_rerun(tmp_path, real_root):
     assert executed["metadata"]["papermill"]["parameters"]["method"] == "cim"
     assert any(o.get("output_type") == "display_data" for c in executed["cells"] for o in c.get("outputs", []))
     table = (tmp_path / "results/tables/acdc_smoke_methods.md").read_text()
-    assert re.search(r"^\| cim \| 1 \| 40 \| ", table, re.M)
+    assert re.search(r"^\| cim \| 1 \| 2022 \| 40 \| ", table, re.M)  # method, fold, seed, n
     assert (tmp_path / "figures/acdc_smoke_methods_box.png").stat().st_size > 1000
     again = _snakemake("--cores", "1", "--configfile", "workflow/smoke.yaml", tmp_path=tmp_path,
                        data_root=str(real_root))
