@@ -89,8 +89,7 @@ def training_coverage(cases: pd.DataFrame, results_root: Path | str, stats: Path
             if b == "expert":
                 drawn["expert"] += 1
                 continue
-            path = Path(results_root) / source
-            path = path.parent / "scribbles.json"
+            path = (Path(results_root) / source).parent / "scribbles.json"
             if not path.is_file():
                 log.info("no %s: coverage not estimated", path)
                 return None
@@ -105,8 +104,8 @@ def training_coverage(cases: pd.DataFrame, results_root: Path | str, stats: Path
             row[c] = sum(n * cover[a][c] for a, n in drawn.items()) / total
         row["mean"] = float(np.mean([row[c] for c in ("RV", "MYO", "LV")]))
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(["scribbles", "inconsistency"], key=lambda s: s.map(
-        lambda v: (v != "expert") if isinstance(v, str) else v))
+    rows.sort(key=lambda r: (r["scribbles"] != "expert", r["inconsistency"]))  # expert first
+    return pd.DataFrame(rows)
 
 
 def coverage_markdown(cov: pd.DataFrame) -> str:
