@@ -178,7 +178,6 @@ def explorer_widget(explorer: Explorer) -> Any:
     """An ipywidgets panel over ``explorer``: case (Dropdown), slice (IntSlider), layers (Checkboxes), the
     attention class, the pixel (row and col IntSliders) and top-k; every change redraws :meth:`Explorer.render`."""
     import ipywidgets as w
-    from IPython.display import display
     start, names = explorer.default_view(), explorer.meta["class_names"]
     vol = explorer.volumes[start["case"]]
     case = w.Dropdown(options=explorer.cases, value=start["case"], description="case")
@@ -196,9 +195,10 @@ def explorer_widget(explorer: Explorer) -> Any:
             return
         fig = explorer.render(case.value, z.value, layers=[n for n, b in layers.items() if b.value],
                               attention_class=cls.value, row=row.value, col=col.value, top_k=top_k.value)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
+        # set the Output widget's outputs directly rather than capturing with `with out:` (that
+        # protocol hung intermittently when run headless by papermill/nbclient)
+        out.outputs = ()
+        out.append_display_data(fig)
         plt.close(fig)
 
     def new_case(_: Any) -> None:
