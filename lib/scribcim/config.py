@@ -14,12 +14,19 @@ from typing import Any
 
 from .errors import ConfigError
 
+_CPU: dict[str, Any] = dict(input_size=128, batch_size=8, max_iterations=1500, val_every=100, checkpoint_every=100,
+                            channels_last=True, ema_decay=0.99, cim_level=1, sampling="majority")
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": dict(input_size=256, batch_size=6, max_iterations=60_000, lr=0.01, val_every=200,
                   checkpoint_every=1000),
     # chosen on fold-1 validation patients: see results/acdc/quick/profile_selection.md
     "quick": dict(input_size=128, batch_size=8, max_iterations=1500, lr=0.03, val_every=100,
                   checkpoint_every=100, channels_last=True),
+    # CPU candidates of "a comparison that stands" (one thread, <= 25 min a run): 1/8-level matching
+    # with majority sampling (class-pure banks at 128x128), a weight average, lr 0.01 or 0.03;
+    # chosen on fold-1 validation patients over 3 seeds: see results/acdc/profile_selection.md
+    "cpu-lr01": dict(_CPU, lr=0.01),
+    "cpu-lr03": dict(_CPU, lr=0.03),
     "smoke": dict(input_size=64, batch_size=4, max_iterations=4, lr=0.01, val_every=2,
                   checkpoint_every=2, log_every=1),
 }
@@ -55,6 +62,8 @@ class TrainConfig:
     stop_after: int | None = None
     resume: bool = False
     progress: bool = True
+    # exponential moving average of the weights (0: off); validation and checkpoints' eval weights use it
+    ema_decay: float = 0.0
     # hardware
     device: str = "cpu"
     bf16: bool = False
@@ -64,6 +73,8 @@ class TrainConfig:
     # keep the training slices on the device and augment there (scribcim.data.device_batches);
     # other batches than make_batch's (torch's random stream, resize before augmentation)
     device_data: bool = False
+    # network: "bilinear" up-sampling (1x1 conv + bilinear x2, as released) or "transposed" (2x2 conv)
+    upsample: str = "bilinear"
     # method
     num_classes: int = 4
     self_dice_weight: float = 0.5
@@ -74,6 +85,8 @@ class TrainConfig:
     matching: str = "soft"
     faithful: bool = False
     token_source: str = "pixel"
+    cim_level: int = 0
+    sampling: str = "any"
     # training scribbles: "expert" or a simulated annotator (scribcim.data.scribbles.ANNOTATORS)
     scribbles: str = "expert"
     inconsistency: float = 0.0
@@ -93,15 +106,18 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
+        from .models.unet import UPSAMPLE
+        if self.upsample not in UPSAMPLE:
+            raise ConfigError(f"upsample must be one of {UPSAMPLE}, got {self.upsample!r}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be cpu or cuda[:N], got {self.device!r}")
         if not isinstance(self.device_data, bool):
             raise ConfigError(f"device_data must be true or false, got {self.device_data!r}")
         validate_scribbles(self)
-        from .models import CIMConfig
         try:
-            CIMConfig(bank_size=self.bank_size, momentum=self.token_momentum, matching=self.matching,
-                      token_source=self.token_source)
+            cim_config(self)
         except ValueError as exc:
             raise ConfigError(f"bad CIM setting: {exc}") from None
         return self
@@ -111,11 +127,29 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """A config as stored in a run folder; fields it predates take their :data:`LEGACY` value."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown config field(s) {sorted(unknown)}")
-        return cls(**d)
+        return cls(**with_legacy(d))
+
+
+#: Fields whose value in a run stored before the field existed is not today's default.
+LEGACY: dict[str, Any] = {"upsample": "transposed"}
+
+
+def with_legacy(stored: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the :data:`LEGACY` value of every field it lacks."""
+    return {**{k: v for k, v in LEGACY.items() if k not in stored}, **stored}
+
+
+def cim_config(config: TrainConfig) -> Any:
+    """The :class:`scribcim.models.CIMConfig` of a run (ValueError for a bad combination)."""
+    from .models import CIMConfig
+    return CIMConfig(bank_size=config.bank_size, momentum=config.token_momentum, use_banks=config.use_banks,
+                     use_tokens=config.use_tokens, matching=config.matching, faithful=config.faithful,
+                     token_source=config.token_source, level=config.cim_level, sampling=config.sampling)
 
 
 def validate_scribbles(config: TrainConfig) -> None:

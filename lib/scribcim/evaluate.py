@@ -30,7 +30,7 @@ from .io import (PRED_SUFFIX, normalise_volumes, read_run_info, spacing_affine, 
 from .methods import get_method
 from .metrics import CLASS_NAMES, volume_metrics
 from .provenance import provenance, repo_relative
-from .runlog import load_checkpoint, write_json
+from .runlog import eval_weights, load_checkpoint, write_json
 from .train import data_root_for
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,12 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 
 
 def load_model(run_dir: Path, checkpoint: str = "best", device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """The run's network with the weights and reference-set buffers of ``checkpoint``, in eval mode."""
+    """The run's network with the weights and reference-set buffers of ``checkpoint``, in eval mode
+    (the weight average when the run kept one, see :mod:`scribcim.ema`)."""
     config = load_run_config(run_dir)
     model = get_method(config.method)(config).build_model()
     ckpt = load_checkpoint(Path(run_dir) / "checkpoints" / f"{checkpoint}.pt", device)
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(eval_weights(ckpt))
     return model.to(device).eval(), ckpt
 
 
@@ -123,6 +124,8 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
             write_labels_json(run_dir / "predictions" / name, info["class_names"], checkpoint=name)
         result[name] = {"iteration": ckpt["iteration"], "val_dice": ckpt["state"].get("last_val")
                         if name != "best" else ckpt["state"].get("best"), **aggregate(cases), "cases": cases}
+        if hasattr(model, "bank_purity"):  # measured with dense labels, never trained on
+            result[name]["bank_purity"], result[name]["bank_shared"] = model.bank_purity()
     summary = {"method": config.method, "dataset": config.dataset, "fold": config.fold,
                "profile": config.profile, "seed": config.seed, "part": part,
                "run_dir": repo_relative(run_dir),

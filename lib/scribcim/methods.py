@@ -10,8 +10,9 @@ from typing import Callable, ClassVar
 import torch
 from torch import nn
 
+from .config import cim_config
 from .losses import dense_ce_dice, mixed_pseudo_label_dice, partial_ce, partial_dice, self_dice
-from .models import CIM, CIMConfig, UNet
+from .models import CIM, UNet
 from .models.dual import DualDecoderUNet
 
 METHODS: dict[str, type["Method"]] = {}
@@ -41,7 +42,11 @@ class Method:
         self.config = config
 
     def build_model(self) -> nn.Module:
-        return UNet(in_channels=1, num_classes=self.config.num_classes)
+        return UNet(in_channels=1, num_classes=self.config.num_classes, upsample=self.config.upsample)
+
+    def diagnostics(self, model: nn.Module) -> dict[str, float]:
+        """Scalars about the model's state to log beside the loss (none by default)."""
+        return {}
 
     def forward(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         """The training forward pass: (logits, features)."""
@@ -74,15 +79,19 @@ class CIMMethod(PCESelfDice):
     """CIM network with the same loss as ``pce_selfdice``: pCE + ``self_dice_weight`` * self-Dice (paper: 0.5)."""
 
     def build_model(self) -> nn.Module:
-        c = self.config
-        return CIM(1, c.num_classes, cim=CIMConfig(
-            bank_size=c.bank_size, momentum=c.token_momentum, use_banks=c.use_banks,
-            use_tokens=c.use_tokens, matching=c.matching, faithful=c.faithful,
-            token_source=c.token_source))
+        return CIM(1, self.config.num_classes, cim=cim_config(self.config), upsample=self.config.upsample)
 
     def forward(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        """Also hands the batch's origin to the network, which records it with each bank entry."""
-        return model(batch["image"], batch["scribble"], origin=batch.get("origin"))
+        """Also hands the batch's origin and dense label (if any) to the network, which records them with
+        each bank entry (the label only to measure bank purity; it never reaches the loss)."""
+        return model(batch["image"], batch["scribble"], origin=batch.get("origin"), label=batch.get("label"))
+
+    def diagnostics(self, model: nn.Module) -> dict[str, float]:
+        """Bank purity and sharing per class (``bank_purity_RV``, ``bank_shared_MYO``, ...); NaN skipped."""
+        purity, shared = model.bank_purity()
+        out = {f"bank_purity_{k}": v for k, v in purity.items()}
+        out.update({f"bank_shared_{k}": v for k, v in shared.items()})
+        return {k: v for k, v in out.items() if v == v}
 
 
 @register("pce_dice")
@@ -117,7 +126,7 @@ class DMPLS(Method):
     """
 
     def build_model(self) -> nn.Module:
-        return DualDecoderUNet(1, self.config.num_classes)
+        return DualDecoderUNet(1, self.config.num_classes, upsample=self.config.upsample)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits, feats = self.forward(model, batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import importlib.metadata as md
+import os
 import platform
 import subprocess
 import sys
@@ -49,11 +50,25 @@ def versions() -> dict[str, str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what ``platform`` says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_info(device: str) -> dict[str, Any]:
+    """Where a run ran: device, CPU model and cores, torch's thread counts (results depend on all of them)."""
     dev = torch.device(device)
     info: dict[str, Any] = {"device": str(dev), "platform": platform.platform(),
                             "processor": platform.processor() or platform.machine(),
-                            "torch_threads": torch.get_num_threads()}
+                            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads(),
+                            "torch_interop_threads": torch.get_num_interop_threads()}
     if dev.type == "cuda" and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(dev)
     return info

@@ -39,11 +39,12 @@ def check_run_dir(run_dir: Path, config: dict[str, Any]) -> None:
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    from .config import TrainConfig
-    # a field added after the run was made counts as its default (the value the run effectively had)
+    from .config import TrainConfig, with_legacy
+    # a field added after the run was made counts as the value the run effectively had: its legacy
+    # value where it has one, else its default
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                 if f.default is not dataclasses.MISSING}
-    old = {**defaults, **json.loads(path.read_text())}
+    old = {**defaults, **with_legacy(json.loads(path.read_text()))}
     diff = sorted(k for k in set(old) | set(config)
                   if k not in RESUME_FREE and old.get(k) != config.get(k))
     if diff:
@@ -78,11 +79,12 @@ class MetricsLog:
 
 
 def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                    iteration: int, state: dict[str, Any]) -> None:
-    """Save model (buffers included), optimizer and loop state atomically."""
+                    iteration: int, state: dict[str, Any], ema: torch.nn.Module | None = None) -> None:
+    """Save model (buffers included), its weight average (``ema``, if any), optimizer and loop state atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"format": CHECKPOINT_FORMAT, "iteration": iteration, "model": model.state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
                 "optimizer": optimizer.state_dict() if optimizer is not None else None,
                 "state": state, "torch_rng": torch.get_rng_state()}, tmp)
     os.replace(tmp, path)
@@ -101,3 +103,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise ConfigError(f"{path} is not a scribcim checkpoint of format {CHECKPOINT_FORMAT}: "
                           "retrain with this version")
     return ckpt
+
+
+def eval_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint is validated and scored with: the weight average if the run kept one."""
+    return ckpt.get("ema") or ckpt["model"]

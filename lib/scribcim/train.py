@@ -8,7 +8,6 @@ reseeded every step, so a resumed run follows the uninterrupted one exactly on C
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -27,12 +26,13 @@ from .data.device_batches import DeviceSlices, make_device_batch
 from .data.fetch import resolve_data_root, verify
 from .data.slices import SliceSet, make_batch
 from .data.volumes import Volume
+from .ema import WeightEMA
 from .inference import predict_labels
 from .io import make_run_info, normalise_volumes, read_run_info
 from .methods import get_method
 from .metrics import fast_dice
 from .provenance import provenance
-from .runlog import MetricsLog, check_run_dir, load_checkpoint, save_checkpoint, write_json
+from .runlog import MetricsLog, check_run_dir, eval_weights, load_checkpoint, save_checkpoint, write_json
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +103,34 @@ def truncate_metrics(path: Path, iteration: int) -> None:
         path.write_text("".join(ln + "\n" for ln in keep))
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Within the block, SIGTERM (a scheduler's or `timeout`'s stop) raises KeyboardInterrupt."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+class DeferredInterrupt:
+    """SIGINT / SIGTERM handling for the loop: the first signal only sets :attr:`requested` (the loop
+    stops at the next step boundary, where the saved state is consistent with its iteration); a
+    second one raises KeyboardInterrupt at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def _handler(self, signum, frame) -> None:  # noqa: ANN001
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("signal %d: stopping after this iteration (send it again to stop at once)", signum)
+
+    def __enter__(self) -> "DeferredInterrupt":
+        try:
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handler)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous.clear()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def set_determinism(config: TrainConfig) -> None:
@@ -188,10 +202,13 @@ def train(config: TrainConfig) -> RunResult:
     model = model.to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           weight_decay=config.weight_decay)
+    ema = WeightEMA(model, config.ema_decay) if config.ema_decay else None
     start, best, best_it, last_val = 0, -math.inf, -1, float("nan")
     if config.resume and latest.exists():
         ckpt = load_checkpoint(latest, config.device)
         model.load_state_dict(ckpt["model"])
+        if ema is not None:
+            ema.load_state_dict(eval_weights(ckpt))
         opt.load_state_dict(ckpt["optimizer"])
         start = ckpt["iteration"]
         best, best_it, last_val = ckpt["state"]["best"], ckpt["state"]["best_iteration"], ckpt["state"]["last_val"]
@@ -208,14 +225,14 @@ def train(config: TrainConfig) -> RunResult:
     done = start
 
     def checkpoint(path: Path) -> None:
-        save_checkpoint(path, model=model, optimizer=opt, iteration=done,
+        save_checkpoint(path, model=model, optimizer=opt, iteration=done, ema=ema.model if ema else None,
                         state={"best": best, "best_iteration": best_it, "last_val": last_val})
 
     model.train()
     bar = tqdm(range(start, stop), initial=start, total=config.max_iterations, disable=not config.progress,
                desc=f"{config.method} fold{config.fold}", mininterval=5.0, dynamic_ncols=True)
-    signals = contextlib.ExitStack()
-    signals.enter_context(sigterm_as_interrupt())
+    signals = DeferredInterrupt().__enter__()
+    mid_step = False  # True while the model, optimiser and weight average are between two iterations
     try:
         for it in bar:
             lr = poly_lr(config.lr, it, config.max_iterations, config.poly_power)
@@ -228,30 +245,43 @@ def train(config: TrainConfig) -> RunResult:
                          make_batch(slices, batch_size=config.batch_size, size=size, seed=config.seed,
                                     iteration=it).items()}
             batch["image"] = batch["image"].contiguous(memory_format=fmt)
+            if not slices.dense_labels:  # zeros stand in for the missing labels: hide them from the method
+                batch.pop("label", None)
             torch.manual_seed(config.seed * 1_000_003 + it)
+            mid_step = True
             with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=config.bf16):
                 loss, parts = method.loss(model, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             done = it + 1
+            if ema is not None:
+                ema.update(model, step=done)
+            mid_step = False
             if done % config.log_every == 0 or done == config.max_iterations:
-                metrics.write(done, loss=loss.item(), lr=lr, **{k: v.item() for k, v in parts.items()})
+                metrics.write(done, loss=loss.item(), lr=lr, **{k: v.item() for k, v in parts.items()},
+                              **method.diagnostics(model))
                 bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{last_val:.3f}")
             if done % config.val_every == 0 or done == config.max_iterations:
-                last_val = validate(model, val_volumes, config)
+                last_val = validate(ema.model if ema else model, val_volumes, config)
                 metrics.write(done, val_dice=last_val)
                 if last_val > best:
                     best, best_it = last_val, done
                     checkpoint(ckpt_dir / "best.pt")
             if done % config.checkpoint_every == 0 or done == stop:
                 checkpoint(latest)
+            if signals.requested:
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
-        log.warning("interrupted after iteration %d: saving %s (resume with --resume)", done, latest)
-        checkpoint(latest)
+        if mid_step:  # a second signal inside a step: its state is half-updated, keep the last checkpoint
+            log.warning("interrupted inside iteration %d: %s keeps the last saved iteration (resume with "
+                        "--resume)", done + 1, latest)
+        else:
+            log.warning("interrupted after iteration %d: saving %s (resume with --resume)", done, latest)
+            checkpoint(latest)
         raise
     finally:
-        signals.close()
+        signals.__exit__()
         bar.close()
         metrics.close()
     finished = done >= config.max_iterations

@@ -17,20 +17,22 @@ bank entry came from: (iteration, batch position, slice index, row, column at bo
 resolution), -1 where unknown; batches are a function of (seed, iteration), so the exact
 augmented image an entry was taken from can be redrawn (see :mod:`scribcim.matching`).
 
-Differences between the default (corrected) behaviour and ``faithful=True`` (the released
-code):
+Where the matching happens (``level``): 0 is the bottleneck (1/16, the paper); 1 is the output
+of the first decoder block (1/8, 128 channels), which at 128x128 input gives a 16x16 grid whose
+cells cover what the paper's 16x16 grid covers at 256x256. Values are half the level's width.
 
-* Sampling. Released: the one-hot scribble is resized bilinearly (align_corners=True) to
-  the bottleneck grid and locations equal to exactly 1 are kept; for 256 -> 16 this only
-  sees the stride-17 grid of input pixels, so almost every scribbled pixel is ignored.
-  Corrected: a bottleneck cell is selected for class c when any pixel of its receptive
-  cell (H/h x W/w block) is scribbled with c (max-pooling of the one-hot scribble).
-* Absent classes. Released: a class with no selected location in the batch contributes a
-  zero mean, so its token decays towards 0 (t <- 0.99 t). Corrected: its token is left
-  untouched.
+Which cells feed the banks (``sampling``, see :mod:`scribcim.models.reference`): ``"any"``
+scribbled pixel of the class in the cell (corrected default), ``"majority"`` of the cell's
+scribbled pixels, or the released rule. ``faithful=True`` is the released code:
 
-Both modes, like the released code, build the tokens from the *pixel* head features
-(``token_source="pixel"``); ``token_source="token"`` uses (Kt, Vt) instead, as a variant.
+the released sampling (a stride-17 grid of pixels at 256 -> 16), and a class absent from the
+batch moves its token towards zero (t <- 0.99 t; corrected: left untouched).
+
+When the batch's dense ``label`` is given (training runs on data with dense labels), each bank
+entry also records its cell's most frequent dense label and whether the cell went into another
+class's bank (``bank_cell``), for :meth:`CIM.bank_purity`; labels never reach the loss.
+
+Tokens are built from the *pixel* head features, as released; ``token_source="token"`` uses (Kt, Vt).
 
 Two implementations of the update give the same buffers: :meth:`CIM.update_reference` (the
 reference: a loop over classes with boolean-mask indexing, which synchronises with the host
@@ -47,6 +49,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .reference import SAMPLING, bank_purity, cell_info, entry_sources, scribble_mask
 from .unet import CHANNELS, DROPOUT, ConvBlock, UNet
 
 
@@ -60,9 +63,12 @@ class CIMConfig:
         use_banks: pixel-level matching (smoothing) on/off.
         use_tokens: class-token matching (regression) on/off.
         matching: ``"soft"`` (softmax attention) or ``"hard"`` (one-hot argmax).
-        faithful: reproduce the released code's sampling and absent-class update.
+        faithful: reproduce the released code's sampling and absent-class update (level 0 only).
         token_source: ``"pixel"`` (released) or ``"token"`` head features feed the tokens.
-        key_dim: key width; value_dim: value width (2 * value_dim must equal the bottleneck width).
+        level: decoder blocks run before matching (0: bottleneck, 1/16; 1: 1/8).
+        sampling: which cells feed the banks, ``"any"`` or ``"majority"`` (``faithful`` uses the released rule).
+        key_dim: key width; value_dim: value width (None: half the matched feature's width, which
+            2 * value_dim must equal).
         sync_free: reference-set update without host synchronisation (True), the reference loop
             (False), or the former on CUDA and the latter elsewhere (None). Same buffers either way.
     """
@@ -74,8 +80,10 @@ class CIMConfig:
     matching: str = "soft"
     faithful: bool = False
     token_source: str = "pixel"
+    level: int = 0
+    sampling: str = "any"
     key_dim: int = 32
-    value_dim: int = 128
+    value_dim: int | None = None
     sync_free: bool | None = None
 
     def __post_init__(self) -> None:
@@ -85,6 +93,18 @@ class CIMConfig:
             raise ValueError(f"token_source must be 'pixel' or 'token', got {self.token_source!r}")
         if self.bank_size < 1 or not 0.0 <= self.momentum < 1.0:
             raise ValueError("bank_size must be >= 1 and momentum in [0, 1)")
+        if self.level not in range(len(CHANNELS) - 1):
+            raise ValueError(f"level must be in 0..{len(CHANNELS) - 2}, got {self.level}")
+        if self.sampling not in SAMPLING[:2]:
+            raise ValueError(f"sampling must be one of {SAMPLING[:2]}, got {self.sampling!r}")
+        if self.faithful and (self.level or self.sampling != "any"):
+            raise ValueError("faithful (the released code) matches at level 0 with its own sampling: "
+                             "leave level 0 and sampling 'any'")
+
+    @property
+    def rule(self) -> str:
+        """The sampling rule in force: ``"released"`` when faithful, else ``sampling``."""
+        return "released" if self.faithful else self.sampling
 
 
 def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *, hard: bool = False
@@ -119,13 +139,15 @@ class CIM(UNet):
         ((2, 4, 32, 32), (2, 32, 2, 2))
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 4, *, cim: CIMConfig | None = None) -> None:
-        super().__init__(in_channels, num_classes, CHANNELS, DROPOUT)
+    def __init__(self, in_channels: int = 1, num_classes: int = 4, *, cim: CIMConfig | None = None,
+                 upsample: str = "bilinear") -> None:
+        super().__init__(in_channels, num_classes, CHANNELS, DROPOUT, upsample)
         self.cfg = cim or CIMConfig()
-        c, m, dk, dv = num_classes, self.cfg.bank_size, self.cfg.key_dim, self.cfg.value_dim
-        if 2 * dv != CHANNELS[-1]:
-            raise ValueError(f"2 * value_dim must be {CHANNELS[-1]}, got {2 * dv}")
-        f = CHANNELS[-1]
+        f = CHANNELS[-1 - self.cfg.level]  # width of the matched feature
+        c, m, dk = num_classes, self.cfg.bank_size, self.cfg.key_dim
+        dv = self.cfg.value_dim or f // 2
+        if 2 * dv != f:
+            raise ValueError(f"2 * value_dim must be {f} (the width at level {self.cfg.level}), got {2 * dv}")
         self.pixel_value, self.pixel_key = ConvBlock(f, dv), ConvBlock(f, dk)
         self.token_value, self.token_key = ConvBlock(f, dv), ConvBlock(f, dk)
         self.register_buffer("bank_keys", torch.randn(c, m, dk))
@@ -134,22 +156,30 @@ class CIM(UNet):
         self.register_buffer("token_keys", torch.randn(c, dk))
         self.register_buffer("token_values", torch.randn(c, dv))
         self.register_buffer("bank_source", torch.full((c, m, 5), -1, dtype=torch.long))
+        self.register_buffer("bank_cell", torch.full((c, m, 2), -1, dtype=torch.long))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
-        # checkpoints written before bank_source existed: their entries' sources are unknown (-1)
-        state_dict.setdefault(prefix + "bank_source", torch.full_like(self.bank_source, -1))
+        # checkpoints written before bank_source / bank_cell existed: those entries are unknown (-1)
+        for name in ("bank_source", "bank_cell"):
+            state_dict.setdefault(prefix + name, torch.full_like(getattr(self, name), -1))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def bank_purity(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(purity, shared) of the RV / MYO / LV banks: see :func:`scribcim.models.reference.bank_purity`."""
+        return bank_purity(self.bank_cell.cpu())
+
     def forward(self, x: torch.Tensor, scribble: torch.Tensor | None = None, *, origin: torch.Tensor | None = None,
-                return_attention: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                label: torch.Tensor | None = None, return_attention: bool = False
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Segment ``x``; in training mode with a ``scribble`` (B, H, W) also update the reference set.
 
         ``origin`` (B, 2): (iteration, slice index) of each image, recorded in ``bank_source``.
+        ``label`` (B, H, W): dense labels, only to record each new entry's cell label in ``bank_cell``.
         ``return_attention`` adds ``pixel_attention`` (B, h*w, C*M) and ``token_attention`` (B, h*w, C).
         """
         feats = self.encoder(x)
-        f = feats[-1]
-        out: dict[str, torch.Tensor] = {"bottleneck": f}
+        f = self.decoder.run(feats[-1], feats[:-1], 0, self.cfg.level)
+        out: dict[str, torch.Tensor] = {"bottleneck": feats[-1], "matched": f}
         kp, vp, kt, vt = self.pixel_key(f), self.pixel_value(f), self.token_key(f), self.token_value(f)
         out.update(pixel_key=kp, pixel_value=vp, token_key=kt, token_value=vt)
         hard = self.cfg.matching == "hard"
@@ -165,29 +195,28 @@ class CIM(UNet):
             if return_attention:
                 out["token_attention"] = b
         z = torch.stack(fused).sum(0) if fused else f
-        logits, dec = self.decoder(z, feats[:-1])
+        dec = self.decoder.run(z, feats[:-1], self.cfg.level)
+        logits = self.decoder.head(dec)
         out.update(fused=z, decoder=dec)
         if self.training and scribble is not None:
             src = (kp, vp) if self.cfg.token_source == "pixel" else (kt, vt)
             fast = kp.is_cuda if self.cfg.sync_free is None else self.cfg.sync_free
             update = self.update_reference_fast if fast else self.update_reference
-            update(scribble, kp, vp, *src, origin=origin)
+            update(scribble, kp, vp, *src, origin=origin, label=label)
         return logits, out
 
     def scribble_mask(self, scribble: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """(B, C, h, w) bool: which bottleneck locations each class's scribble selects."""
-        onehot = F.one_hot(scribble.long().clamp(0, self.num_classes), self.num_classes + 1)
-        onehot = onehot[..., : self.num_classes].permute(0, 3, 1, 2).float()
-        if self.cfg.faithful:
-            return F.interpolate(onehot, size=size, mode="bilinear", align_corners=True) == 1
-        return F.adaptive_max_pool2d(onehot, size) > 0
+        """(B, C, h, w) bool: which grid cells each class's scribble puts into that class's bank."""
+        return scribble_mask(scribble, size, self.num_classes, self.cfg.rule)
 
     @torch.no_grad()
     def update_reference(self, scribble: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
-                         tk: torch.Tensor, tv: torch.Tensor, origin: torch.Tensor | None = None) -> None:
+                         tk: torch.Tensor, tv: torch.Tensor, origin: torch.Tensor | None = None,
+                         label: torch.Tensor | None = None) -> None:
         """Push scribbled (Kp, Vp) into the FIFO banks and move the EMA tokens (tk, tv source)."""
         mask = self.scribble_mask(scribble, tuple(kp.shape[-2:]))
-        source = self.bank_source.clone()
+        info = cell_info(mask, label, self.num_classes)  # (B, h, w, 2)
+        source, cell = self.bank_source.clone(), self.bank_cell.clone()
         keys_all, vals_all = (t.detach().permute(0, 2, 3, 1).float() for t in (kp, vp))
         tk_all, tv_all = (t.detach().permute(0, 2, 3, 1).float() for t in (tk, tv))
         bank_k, bank_v, ptr = self.bank_keys.clone(), self.bank_values.clone(), self.bank_ptr.clone()
@@ -201,7 +230,8 @@ class CIM(UNet):
                 keys, vals, k = keys[-m:], vals[-m:], min(n, m)
                 idx = (ptr[c] + torch.arange(k, device=ptr.device)) % m
                 bank_k[c, idx], bank_v[c, idx] = keys, vals
-                source[c, idx] = self._sources(sel, origin)[-m:]
+                source[c, idx] = entry_sources(sel, origin)[-m:]
+                cell[c, idx] = info[sel][-m:]
                 ptr[c] = (ptr[c] + k) % m
                 tok_k[c] = mom * tok_k[c] + (1 - mom) * tk_all[sel].mean(0)
                 tok_v[c] = mom * tok_v[c] + (1 - mom) * tv_all[sel].mean(0)
@@ -210,11 +240,12 @@ class CIM(UNet):
         # Rebind instead of writing in place: the old tensors are saved for this step's backward.
         self.bank_keys, self.bank_values, self.bank_ptr = bank_k, bank_v, ptr
         self.token_keys, self.token_values = tok_k, tok_v
-        self.bank_source = source
+        self.bank_source, self.bank_cell = source, cell
 
     @torch.no_grad()
     def update_reference_fast(self, scribble: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
-                              tk: torch.Tensor, tv: torch.Tensor, origin: torch.Tensor | None = None) -> None:
+                              tk: torch.Tensor, tv: torch.Tensor, origin: torch.Tensor | None = None,
+                              label: torch.Tensor | None = None) -> None:
         """:meth:`update_reference` with fixed shapes and no host synchronisation (same buffers).
 
         Locations are numbered n = (b, y, x) in row-major order, as boolean indexing does. For class c
@@ -242,9 +273,11 @@ class CIM(UNet):
             pos = torch.arange(n, device=dev)
             bb, o = pos // (h * w), origin.to(dev).long()
             src = torch.stack([o[bb, 0], bb, o[bb, 1], pos // w % h, pos % w], 1)
+        rows = torch.cat([src, cell_info(mask, label, self.num_classes).reshape(n, 2)], 1)[loc]  # (C, M, 7)
         bank_k = torch.where(written, keys[loc], self.bank_keys)
         bank_v = torch.where(written, vals[loc], self.bank_values)
-        source = torch.where(written, src[loc], self.bank_source)
+        source = torch.where(written, rows[..., :5], self.bank_source)
+        cell = torch.where(written, rows[..., 5:], self.bank_cell)
         # token means: compact each class's selected rows to the front (zeros after), then sum over
         # rows; on CPU this adds the same numbers in the same order as mean() over the selected rows
         first = (torch.arange(n, device=dev) < count[:, None]).unsqueeze(-1)
@@ -257,13 +290,4 @@ class CIM(UNet):
         # Rebind instead of writing in place: the old tensors are saved for this step's backward.
         self.bank_keys, self.bank_values, self.bank_ptr = bank_k, bank_v, (self.bank_ptr + k) % m
         self.token_keys, self.token_values = tok
-        self.bank_source = source
-
-    @staticmethod
-    def _sources(sel: torch.Tensor, origin: torch.Tensor | None) -> torch.Tensor:
-        """(n, 5) rows (iteration, batch position, slice index, row, col) of the selected locations."""
-        where = sel.nonzero()  # (n, 3): b, y, x, in the same order as boolean indexing
-        if origin is None:
-            return torch.full((where.shape[0], 5), -1, dtype=torch.long, device=sel.device)
-        o = origin.to(sel.device).long()[where[:, 0]]
-        return torch.cat([o[:, :1], where[:, :1], o[:, 1:2], where[:, 1:]], 1)
+        self.bank_source, self.bank_cell = source, cell

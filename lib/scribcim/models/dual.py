@@ -7,9 +7,8 @@ main decoder's logits are returned as the prediction.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from .unet import CHANNELS, Decoder, UNet
+from .unet import CHANNELS, Decoder, UNet, dropout
 
 
 class DualDecoderUNet(UNet):
@@ -22,9 +21,10 @@ class DualDecoderUNet(UNet):
         (2, 4, 32, 32)
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 4, *, aux_dropout: float = 0.5) -> None:
-        super().__init__(in_channels, num_classes)
-        self.aux_decoder = Decoder(CHANNELS, num_classes)
+    def __init__(self, in_channels: int = 1, num_classes: int = 4, *, aux_dropout: float = 0.5,
+                 upsample: str = "bilinear") -> None:
+        super().__init__(in_channels, num_classes, upsample=upsample)
+        self.aux_decoder = Decoder(CHANNELS, num_classes, upsample)
         self.aux_dropout = aux_dropout
 
     def forward(self, x: torch.Tensor, scribble: torch.Tensor | None = None
@@ -33,6 +33,6 @@ class DualDecoderUNet(UNet):
         logits, dec = self.decoder(feats[-1], feats[:-1])
         out = {"bottleneck": feats[-1], "decoder": dec}
         if self.training:
-            noisy = [F.dropout(f, self.aux_dropout, training=True) for f in feats]
+            noisy = [dropout(f, self.aux_dropout) for f in feats]
             out["aux_logits"], _ = self.aux_decoder(noisy[-1], noisy[:-1])
         return logits, out
