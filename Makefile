@@ -3,6 +3,9 @@
 #   make test        run the test suite
 #   make dag         the same main job as a Snakemake DAG of notebook executions (skips runs with a summary)
 #   make robustness  the scribble-inconsistency grid (16 quick runs) and its figure, as a DAG
+#   make selection   the CPU profile candidates x 3 seeds (validation decides), then its table
+#   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
+#   make comparison  the across-seed table and figure from committed summaries, no training
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
 PYTHON ?= python3
@@ -14,7 +17,10 @@ PROFILE ?= quick
 CORES  ?= 1
 SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 
-.PHONY: setup reproduce test fetch dag robustness paper figures clean-venv
+GRID_PROFILE = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('workflow/config.yaml'))['grid']['profile'])" 2>/dev/null || echo cpu-lr03)
+SEL_PROFILES = cpu-lr01 cpu-lr03
+
+.PHONY: setup reproduce test fetch dag robustness selection grid comparison paper figures clean-venv
 
 setup: $(STAMP)
 
@@ -35,6 +41,17 @@ dag: fetch
 
 robustness: fetch
 	$(SNAKE) robustness
+
+selection: fetch
+	$(SNAKE) selection
+	$(BIN)/python -m scribcim.selection --profiles $(SEL_PROFILES)
+
+grid: fetch
+	$(SNAKE) grid
+	$(BIN)/python -m scribcim.comparison --profile $(GRID_PROFILE)
+
+comparison: setup
+	$(BIN)/python -m scribcim.comparison --profile $(GRID_PROFILE)
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml

@@ -130,3 +130,18 @@ def test_bank_purity_handles_empty_and_background_only_banks():
     cell[1, :2] = torch.tensor([[1, 0], [0, 1]])
     p, s = bank_purity(cell)
     assert p["RV"] == 0.5 and s["RV"] == 0.5 and math.isnan(p["LV"])
+
+
+def test_bank_after_streams_training_batches_on_phantom_volumes():
+    """The survey's bank: majority never shares a cell, any does on overlapping scribbles; values are fractions."""
+    from scribcim.data.phantom import phantom_volumes
+    from scribcim.data.slices import SliceSet
+    from scribcim.purity import bank_after
+    slices = SliceSet.from_volumes(phantom_volumes(3))
+    for rule in ("any", "majority"):
+        bank, per_step = bank_after(slices, size=64, stride=8, rule=rule, batches=5, batch_size=4, seed=0,
+                                    bank_size=50)
+        p, s = bank_purity(bank)
+        assert all(0.0 <= v <= 1.0 for v in p.values() if v == v) and set(per_step) == {0, 1, 2, 3}
+        if rule == "majority":
+            assert all(v == 0.0 for v in s.values() if v == v)

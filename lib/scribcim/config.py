@@ -1,9 +1,12 @@
 """The one configuration object of a run, and its named profiles.
 
 ``paper`` is the released protocol (256x256, batch 6, 60k iterations, SGD 0.01 with poly
-0.9 decay, momentum 0.9, weight decay 1e-4, validation every 200 iterations). ``quick`` is
-sized so that ``make reproduce`` (pce and cim on one ACDC fold) fits a 2-core CPU; it was
-chosen on the validation split (see README). ``smoke`` is for tests and CI notebooks.
+0.9 decay, momentum 0.9, weight decay 1e-4, validation every 200 iterations). ``cpu-lr01`` and
+``cpu-lr03`` are the CPU profiles of the seed-grid comparison (128x128, CIM matching at 1/8 with
+majority sampling so that its banks stay class-pure, a weight average; one run fits 25 minutes of
+one thread), told apart by their learning rate and chosen between on validation patients over
+three seeds. ``quick`` is the earlier single-seed CPU profile (its committed results predate the
+decoder fix). ``smoke`` is for tests and CI notebooks.
 """
 from __future__ import annotations
 

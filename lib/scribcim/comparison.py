@@ -1,0 +1,250 @@
+"""The method comparison across seeds: one number per training run, then mean ± sd over runs.
+
+A single training run answers nothing at CPU budgets (the same method moves by more between seeds
+than methods differ), so the unit here is the *run*: each run's test-set mean (over volumes) of a
+metric is one observation, runs of one method differ by seed, and methods pair by seed (same
+initial-weight seed, same batch order). :func:`paired_differences` gives the seed-paired difference
+of two methods with a 95 % t-interval over seeds.
+
+Everything is read from committed ``summary.json`` files (:func:`scribcim.results.case_table`), so
+``python -m scribcim.comparison`` redraws the table and the figure without training.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import DataError
+from .metrics import CLASS_NAMES
+from .provenance import git_state
+from .results import case_table
+from .results_report import main_runs, methods_in
+from .runlog import write_json
+
+log = logging.getLogger(__name__)
+STRUCTURES = [*CLASS_NAMES, "mean"]
+METRICS = {"dice": ("Dice", 3), "hd95": ("HD95", 1), "asd": ("ASD", 1)}
+#: (a, b, what a - b measures)
+CONTRASTS = (("cim", "pce_selfdice", "what matching adds (same loss)"), ("cim", "pce", "CIM over the pCE baseline"))
+
+
+def run_means(d: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, method, seed, structure): the run's mean over test volumes of each metric.
+
+    ``d`` holds the rows of one comparison (:func:`scribcim.results_report.main_runs`).
+    """
+    keys = ["dataset", "profile", "method", "fold", "seed", "structure"]
+    return d.groupby(keys)[list(METRICS)].mean().reset_index()
+
+
+def across_seeds(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, method, structure): number of runs, mean and sample sd (ddof 1) across runs of each metric."""
+    g = runs.groupby(["dataset", "method", "structure"])
+    out = g[list(METRICS)].agg(["mean", "std", "count"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    out["runs"] = g.seed.nunique()
+    out["seeds"] = g.seed.apply(lambda s: ",".join(str(int(x)) for x in sorted(set(s))))
+    return out.reset_index()
+
+
+def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dice",
+                       structure: str = "mean") -> dict:
+    """Seed-paired difference ``a - b`` of the runs' means: per-seed values, mean, sd, 95 % t-interval.
+
+    Only seeds that both methods ran count. The interval is mean ± t(0.975, n-1) sd / sqrt(n)
+    (NaN below two pairs).
+    """
+    d = runs[runs.structure == structure]
+    pa = d[d.method == a].set_index("seed")[metric]
+    pb = d[d.method == b].set_index("seed")[metric]
+    both = pd.concat([pa, pb], axis=1, join="inner", keys=[a, b]).dropna()
+    diff = (both[a] - both[b]).to_numpy(float)
+    n = diff.size
+    mean = float(diff.mean()) if n else float("nan")
+    sd = float(diff.std(ddof=1)) if n > 1 else float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+    return {"a": a, "b": b, "metric": metric, "structure": structure, "pairs": n,
+            "seeds": [int(s) for s in both.index], "per_seed": [float(x) for x in diff],
+            "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "a_better": int((diff > 0).sum())}
+
+
+def _cell(row: pd.Series, metric: str, digits: int) -> str:
+    mean, sd = row[f"{metric}_mean"], row[f"{metric}_std"]
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}" if np.isfinite(sd) else f"{mean:.{digits}f}"
+
+
+def seeds_markdown(table: pd.DataFrame, dataset: str) -> str:
+    """Markdown: one row per method, mean ± sd across runs of Dice, HD95 and ASD per structure."""
+    t = table[table.dataset == dataset]
+    head = ["method", "runs"] + [f"{label} {s}" for m, (label, _) in METRICS.items()
+                                 for s in (STRUCTURES if m != "asd" else ["mean"])]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method in methods_in(t):
+        tm = t[t.method == method].set_index("structure")
+        cells = [method, str(int(tm.runs.iloc[0]))]
+        for m, (_, digits) in METRICS.items():
+            cells += [_cell(tm.loc[s], m, digits) for s in (STRUCTURES if m != "asd" else ["mean"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def differences_markdown(diffs: Sequence[dict]) -> str:
+    """Markdown: one row per contrast, mean paired difference [95 % CI], sd, and how many seeds a won."""
+    lines = ["| contrast | metric | pairs (seeds) | mean difference | 95 % CI | sd | a better |",
+             "|---|---|---|---|---|---|---|"]
+    for d in diffs:
+        ci = "n/a" if not np.isfinite(d["ci95"][0]) else f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+        sd = "n/a" if not np.isfinite(d["sd"]) else f"{d['sd']:.3f}"
+        lines.append(f"| {d['a']} − {d['b']} | {d['metric']} {d['structure']} | {d['pairs']} | {d['mean']:+.3f} | "
+                     f"{ci} | {sd} | {d['a_better']}/{d['pairs']} |")
+    return "\n".join(lines)
+
+
+def plot_seeds(runs: pd.DataFrame, dataset: str, metric: str = "dice", structure: str = "mean"):
+    """One point per run (colour = seed) per method, with the across-seed mean ± sd; lines join a seed's runs."""
+    import matplotlib.pyplot as plt
+    d = runs[(runs.dataset == dataset) & (runs.structure == structure)]
+    methods = methods_in(d)
+    seeds = sorted(set(d.seed))
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(1.3 * len(methods) + 2, 3.6))
+    for j, seed in enumerate(seeds):
+        ds = d[d.seed == seed].set_index("method")
+        xs = [i + (j - (len(seeds) - 1) / 2) * 0.06 for i, m in enumerate(methods) if m in ds.index]
+        ys = [ds.loc[m, metric] for m in methods if m in ds.index]
+        ax.plot(xs, ys, "o-", color=colours(j % 10), lw=0.6, ms=5, alpha=0.85, label=f"seed {int(seed)}")
+    for i, m in enumerate(methods):
+        v = d[d.method == m][metric].to_numpy(float)
+        ax.errorbar(i + 0.32, v.mean(), yerr=v.std(ddof=1) if v.size > 1 else 0, fmt="s", color="k", ms=5,
+                    capsize=3)
+    ax.set_xticks(range(len(methods)), methods)
+    ax.set_ylabel(f"test {METRICS[metric][0]} ({structure}), one point per run")
+    ax.set_title(f"{dataset}: runs by seed (black: mean ± sd across seeds)", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return fig
+
+
+def profile_summaries(results_root: Path | str, profile: str, fold: int) -> list[dict]:
+    """The summaries of one profile and fold with expert training scribbles (the comparison's runs)."""
+    out = []
+    for path in sorted(Path(results_root).rglob("summary.json")):
+        s = json.loads(path.read_text())
+        cfg = s.get("provenance", {}).get("config", {})
+        if s.get("profile") == profile and s.get("fold") == fold and cfg.get("scribbles", "expert") == "expert":
+            out.append(s)
+    return out
+
+
+def training_commits(summaries: Sequence[dict]) -> list[str]:
+    """The git commits the runs were trained at (one, for a comparison that stands)."""
+    return sorted({str(((s["provenance"].get("train") or {}).get("git") or {}).get("commit")) for s in summaries})
+
+
+def purity_table(summaries: Sequence[dict], checkpoint: str = "best") -> pd.DataFrame:
+    """Bank purity and sharing (mean ± sd across runs) per dataset and class, from the CIM runs' summaries."""
+    rows = []
+    for s in summaries:
+        ck = s["checkpoints"].get(checkpoint, {})
+        for kind in ("bank_purity", "bank_shared"):
+            for cls, v in (ck.get(kind) or {}).items():
+                rows.append({"dataset": s["dataset"], "seed": s["seed"], "kind": kind, "class": cls,
+                             "value": np.nan if v is None else v})
+    if not rows:
+        return pd.DataFrame(columns=["dataset", "kind", "class", "mean", "std", "runs"])
+    d = pd.DataFrame(rows)
+    g = d.groupby(["dataset", "kind", "class"]).value
+    return pd.concat([g.mean().rename("mean"), g.std().rename("std"), g.count().rename("runs")], axis=1).reset_index()
+
+
+def purity_markdown(table: pd.DataFrame, dataset: str) -> str:
+    """Markdown: per class, CIM's bank purity and sharing (mean ± sd across runs)."""
+    t = table[table.dataset == dataset].set_index(["kind", "class"])
+    lines = ["| CIM bank | " + " | ".join(CLASS_NAMES) + " |", "|---|" + "---|" * len(CLASS_NAMES)]
+    for kind, label in (("bank_purity", "purity (cell mostly the class)"), ("bank_shared", "shared with another bank")):
+        cells = [f"{t.loc[(kind, c), 'mean']:.2f} ± {t.loc[(kind, c), 'std']:.2f}" if (kind, c) in t.index else "n/a"
+                 for c in CLASS_NAMES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_comparison(results_root: Path | str, tables: Path | str, figures: Path | str, *, profile: str,
+                      datasets: Sequence[str] = ("acdc", "mscmr"), fold: int = 1, checkpoint: str = "best") -> dict:
+    """Write ``<tables>/<profile>_seeds.{md,csv,json}`` and ``<figures>/<dataset>_<profile>_seeds.png``."""
+    from .viz import save_figure
+    df = case_table(results_root)
+    summaries = profile_summaries(results_root, profile, fold)
+    purity = purity_table([s for s in summaries if s["method"] == "cim"], checkpoint)
+    parts, all_runs, diffs, md = [], [], [], []
+    for dataset in datasets:
+        try:
+            d = main_runs(df, dataset=dataset, profile=profile, checkpoint=checkpoint)
+        except DataError:
+            log.info("no %s/%s runs: left out", dataset, profile)
+            continue
+        d = d[d.fold == fold]
+        runs = run_means(d)
+        all_runs.append(runs)
+        table = across_seeds(runs)
+        parts.append(table)
+        ds_diffs = [paired_differences(runs, a, b) | {"dataset": dataset, "what": what}
+                    for a, b, what in CONTRASTS if {a, b} <= set(runs.method)]
+        diffs += ds_diffs
+        md += [f"### {dataset}, profile `{profile}`, fold {fold}, checkpoint `{checkpoint}`", "",
+               "Mean ± sd across runs (seeds) of each run's mean over test volumes; HD95/ASD in mm.", "",
+               seeds_markdown(table, dataset), ""]
+        if ds_diffs:
+            md += ["Seed-paired differences (a − b; 95 % t-interval over seeds):", "",
+                   differences_markdown(ds_diffs), ""]
+        if dataset in set(purity.dataset):
+            md += ["Bank purity of the CIM runs (dense labels used only to measure):", "",
+                   purity_markdown(purity, dataset), ""]
+        fig = plot_seeds(runs, dataset)
+        save_figure(fig, Path(figures) / f"{dataset}_{profile}_seeds.png",
+                    {"made_by": "scribcim.comparison", "git": git_state(), "profile": profile, "fold": fold,
+                     "runs": runs[runs.structure == "mean"][["method", "seed", "dice"]].to_dict("records")})
+    if not parts:
+        raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")
+    runs, table = pd.concat(all_runs), pd.concat(parts)
+    commits = training_commits(summaries)
+    if len(commits) > 1:
+        log.warning("the %s runs were trained at %d commits (%s): not one comparison", profile, len(commits), commits)
+    md.append(f"Trained at commit(s) {', '.join(c[:7] for c in commits)}; {len(summaries)} summaries.")
+    tables = Path(tables)
+    tables.mkdir(parents=True, exist_ok=True)
+    (tables / f"{profile}_seeds.md").write_text("\n".join(md))
+    runs.to_csv(tables / f"{profile}_seeds_runs.csv", index=False, float_format="%.6g")
+    table.to_csv(tables / f"{profile}_seeds.csv", index=False, float_format="%.6g")
+    record = {"profile": profile, "fold": fold, "checkpoint": checkpoint, "differences": diffs,
+              "table": json.loads(table.to_json(orient="records")),
+              "bank_purity": json.loads(purity.to_json(orient="records")),
+              "git": git_state(), "training_commits": commits}
+    write_json(tables / f"{profile}_seeds.json", record)
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m scribcim.comparison --profile P``: the across-seed tables and figures."""
+    p = argparse.ArgumentParser(prog="python -m scribcim.comparison", description=main.__doc__)
+    p.add_argument("--profile", required=True, help="the profile whose seed grid to compare")
+    p.add_argument("--results", default="results", help="folder holding the summaries (default: results)")
+    p.add_argument("--tables", default="results/tables", help="where the tables go (default: results/tables)")
+    p.add_argument("--figures", default="figures", help="where the figures go (default: figures)")
+    p.add_argument("--fold", type=int, default=1, help="fold (default: 1)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="checkpoint (default: best)")
+    ns = p.parse_args(argv)
+    render_comparison(ns.results, ns.tables, ns.figures, profile=ns.profile, fold=ns.fold, checkpoint=ns.checkpoint)
+    print((Path(ns.tables) / f"{ns.profile}_seeds.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Choosing a profile among candidates on the validation patients only, over several seeds.
+
+For each candidate profile, method and seed, the run's validation Dice (the EMA weights, on the
+validation patients carved from the training patients) is read from its summary and training log;
+test metrics are never read here. The criterion, fixed before the runs: the mean over methods and
+seeds of the validation Dice at the last iteration (an unbiased figure: the best-on-validation value
+is the maximum of a noisy curve); a gap under ``tie`` goes to the candidate with the smaller
+across-seed sd.
+
+``python -m scribcim.selection --profiles A B`` writes ``<out>/profile_selection.{md,json}`` and a
+figure of the validation curves.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .display import TRAIN_LOG
+from .errors import DataError
+from .provenance import git_state
+from .runlog import write_json
+
+log = logging.getLogger(__name__)
+
+
+def validation_runs(results_root: Path | str, dataset: str, profiles: Sequence[str], fold: int = 1) -> pd.DataFrame:
+    """One row per (profile, method, seed): best and last validation Dice, iterations, wall time."""
+    rows = []
+    for profile in profiles:
+        for path in sorted((Path(results_root) / dataset / profile).glob(f"*/fold{fold}/seed*/summary.json")):
+            s = json.loads(path.read_text())
+            ck, result = s["checkpoints"], (s["provenance"].get("train_result") or {})
+            rows.append({"profile": profile, "method": s["method"], "seed": s["seed"],
+                         "val_best": ck["best"]["val_dice"], "best_iteration": ck["best"]["iteration"],
+                         "val_last": ck["last"]["val_dice"], "iterations": ck["last"]["iteration"],
+                         "wall_s": result.get("wall_time_s"), "folder": str(path.parent)})
+    if not rows:
+        raise DataError(f"no {dataset} summaries of {list(profiles)} under {results_root}: "
+                        "run `snakemake -s workflow/Snakefile selection` first")
+    return pd.DataFrame(rows)
+
+
+def candidate_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (profile, method): runs, mean and sample sd across seeds of the last and best validation Dice."""
+    g = runs.groupby(["profile", "method"])
+    out = g[["val_last", "val_best", "wall_s"]].agg(["mean", "std"])
+    out.columns = [f"{a}_{b}" for a, b in out.columns]
+    out["runs"] = g.seed.nunique()
+    return out.reset_index()
+
+
+def choose(runs: pd.DataFrame, *, tie: float = 0.005) -> tuple[str, pd.DataFrame]:
+    """(chosen profile, per-profile criterion): mean over methods of the across-seed mean last validation Dice."""
+    per_method = candidate_table(runs)
+    crit = per_method.groupby("profile").agg(criterion=("val_last_mean", "mean"), sd=("val_last_std", "mean"),
+                                             methods=("method", "nunique"), runs=("runs", "sum")).reset_index()
+    crit = crit.sort_values("criterion", ascending=False).reset_index(drop=True)
+    best = crit.iloc[0]
+    close = crit[crit.criterion >= best.criterion - tie]
+    return str(close.sort_values("sd").iloc[0].profile), crit
+
+
+def plot_curves(runs: pd.DataFrame):
+    """Validation Dice against iteration, one line per run; one panel per method, colour per profile."""
+    import matplotlib.pyplot as plt
+    methods = sorted(set(runs.method))
+    profiles = sorted(set(runs.profile))
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.2), sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], methods):
+        for j, p in enumerate(profiles):
+            for k, row in enumerate(runs[(runs.method == m) & (runs.profile == p)].itertuples()):
+                path = Path(row.folder) / TRAIN_LOG
+                recs = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+                val = [(r["iteration"], r["val_dice"]) for r in recs if "val_dice" in r]
+                if val:
+                    ax.plot(*zip(*val), color=f"C{j}", lw=1, alpha=0.8, label=p if k == 0 else None)
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation Dice (EMA weights)")
+    axes[0][-1].legend(fontsize=8)
+    return fig
+
+
+def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> str:
+    table = candidate_table(runs)
+
+    def ms(mean: float, sd: float) -> str:
+        return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
+    lines = ["| profile | method | runs | val Dice, last | val Dice, best | wall s (mean) |", "|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.profile} | {r.method} | {r.runs} | {ms(r.val_last_mean, r.val_last_std)} | "
+                     f"{ms(r.val_best_mean, r.val_best_std)} | {r.wall_s_mean:.0f} |")
+    lines += ["", "| profile | criterion (mean last val Dice) | mean across-seed sd | runs |", "|---|---|---|---|"]
+    lines += [f"| {r.profile} | {r.criterion:.4f} | {r.sd:.4f} | {r.runs} |" for r in crit.itertuples()]
+    lines += ["", f"Chosen: **{chosen}** (validation patients only; test metrics not read)."]
+    return "\n".join(lines)
+
+
+def render_selection(results_root: Path | str, out: Path | str, figures: Path | str, *, dataset: str,
+                     profiles: Sequence[str], fold: int = 1) -> dict:
+    """Write ``<out>/profile_selection.{md,json}`` and ``<figures>/<dataset>_profile_selection.png``."""
+    from .viz import save_figure
+    runs = validation_runs(results_root, dataset, profiles, fold)
+    chosen, crit = choose(runs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "profile_selection.md").write_text(selection_markdown(runs, chosen, crit) + "\n")
+    record = {"dataset": dataset, "fold": fold, "profiles": list(profiles), "chosen": chosen,
+              "criterion": json.loads(crit.to_json(orient="records")),
+              "runs": json.loads(runs.drop(columns="folder").to_json(orient="records")), "git": git_state()}
+    write_json(out / "profile_selection.json", record)
+    save_figure(plot_curves(runs), Path(figures) / f"{dataset}_profile_selection.png",
+                {"made_by": "scribcim.selection", "git": git_state(), "profiles": list(profiles)})
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m scribcim.selection --profiles A B``: compare candidate profiles on validation."""
+    p = argparse.ArgumentParser(prog="python -m scribcim.selection", description=main.__doc__)
+    p.add_argument("--profiles", nargs="+", required=True, help="candidate profiles")
+    p.add_argument("--dataset", default="acdc", help="dataset (default: acdc)")
+    p.add_argument("--fold", type=int, default=1, help="fold (default: 1)")
+    p.add_argument("--results", default="results", help="folder holding the summaries (default: results)")
+    p.add_argument("--out", default=None, help="where the table goes (default: <results>/<dataset>)")
+    p.add_argument("--figures", default="figures", help="where the figure goes (default: figures)")
+    ns = p.parse_args(argv)
+    out = ns.out or Path(ns.results) / ns.dataset
+    rec = render_selection(ns.results, out, ns.figures, dataset=ns.dataset, profiles=ns.profiles, fold=ns.fold)
+    print((Path(out) / "profile_selection.md").read_text())
+    print("chosen:", rec["chosen"])
+
+
+if __name__ == "__main__":
+    main()

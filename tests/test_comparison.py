@@ -1,0 +1,125 @@
+"""The across-seed comparison: per-run means, mean ± sd across seeds, seed-paired differences, table and figure."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from scribcim.comparison import (across_seeds, paired_differences, render_comparison, run_means,
+                                 training_commits)
+from scribcim.results import case_table
+from scribcim.results_report import main_runs
+
+CLASSES = ("RV", "MYO", "LV")
+
+
+def _summary(method: str, seed: int, dice: list[float], *, commit: str = "abc", purity: float | None = None) -> dict:
+    """A summary whose cases have the given foreground Dice (each class equal to it), HD95 = 10 * (1 - Dice)."""
+    cases = []
+    for i, d in enumerate(dice):
+        cls = {c: {"dice": d, "hd95": 10 * (1 - d), "asd": 1.0, "empty_pred": False} for c in CLASSES}
+        cases.append({"case": f"case{i}", "classes": cls,
+                      "foreground_mean": {"dice": d, "hd95": 10 * (1 - d), "asd": 1.0}})
+    best = {"iteration": 10, "cases": cases}
+    if purity is not None:
+        best["bank_purity"] = {c: purity for c in CLASSES}
+        best["bank_shared"] = {c: 0.0 for c in CLASSES}
+    return {"method": method, "dataset": "acdc", "fold": 1, "profile": "toy", "seed": seed,
+            "checkpoints": {"best": best},
+            "provenance": {"config": {"scribbles": "expert"}, "train": {"git": {"commit": commit}}}}
+
+
+DICE = {  # method -> seed -> per-case Dice (two test volumes)
+    "pce": {1: [0.5, 0.7], 2: [0.6, 0.6], 3: [0.4, 0.6]},
+    "pce_selfdice": {1: [0.7, 0.7], 2: [0.6, 0.8], 3: [0.7, 0.9]},
+    "cim": {1: [0.8, 0.8], 2: [0.6, 0.8], 3: [0.9, 0.9]},
+}
+
+
+@pytest.fixture
+def toy_results(tmp_path):
+    for m, by_seed in DICE.items():
+        for seed, dice in by_seed.items():
+            d = tmp_path / "results" / "acdc" / "toy" / m / "fold1" / f"seed{seed}"
+            d.mkdir(parents=True)
+            s = _summary(m, seed, dice, purity=0.8 if m == "cim" else None)
+            (d / "summary.json").write_text(json.dumps(s))
+    return tmp_path / "results"
+
+
+def test_run_means_and_across_seed_sd(toy_results):
+    runs = run_means(main_runs(case_table(toy_results), dataset="acdc", profile="toy"))
+    cim = runs[(runs.method == "cim") & (runs.structure == "mean")].set_index("seed").dice
+    assert cim.to_dict() == pytest.approx({1: 0.8, 2: 0.7, 3: 0.9})
+    table = across_seeds(runs)
+    row = table[(table.method == "cim") & (table.structure == "mean")].iloc[0]
+    assert row.dice_mean == pytest.approx(0.8) and row.dice_std == pytest.approx(0.1)  # sample sd of .8 .7 .9
+    assert row.runs == 3 and row.seeds == "1,2,3"
+
+
+def test_paired_difference_matches_a_t_interval(toy_results):
+    runs = run_means(main_runs(case_table(toy_results), dataset="acdc", profile="toy"))
+    d = paired_differences(runs, "cim", "pce_selfdice")
+    per = np.array([0.8 - 0.7, 0.7 - 0.7, 0.9 - 0.8])
+    assert d["per_seed"] == pytest.approx(list(per)) and d["pairs"] == 3 and d["seeds"] == [1, 2, 3]
+    half = stats.t.ppf(0.975, 2) * per.std(ddof=1) / math.sqrt(3)
+    assert d["mean"] == pytest.approx(per.mean()) and d["ci95"] == pytest.approx([per.mean() - half, per.mean() + half])
+    assert d["a_better"] == 2
+
+
+def test_only_common_seeds_pair(toy_results):
+    runs = run_means(main_runs(case_table(toy_results), dataset="acdc", profile="toy"))
+    runs = runs[~((runs.method == "pce") & (runs.seed == 3))]
+    d = paired_differences(runs, "cim", "pce")
+    assert d["pairs"] == 2 and d["seeds"] == [1, 2]
+    one = paired_differences(runs[runs.seed == 1], "cim", "pce")
+    assert one["pairs"] == 1 and math.isnan(one["sd"]) and math.isnan(one["ci95"][0])
+
+
+def test_render_writes_table_figure_and_record(toy_results, tmp_path):
+    rec = render_comparison(toy_results, tmp_path / "tables", tmp_path / "figures", profile="toy", datasets=("acdc",))
+    md = (tmp_path / "tables" / "toy_seeds.md").read_text()
+    assert "| cim | 3 | 0.800 ± 0.100 | 0.800 ± 0.100 | 0.800 ± 0.100 | 0.800 ± 0.100 | 2.0 ± 1.0 |" in md
+    assert "cim − pce_selfdice" in md and "cim − pce" in md and "purity" in md
+    assert (tmp_path / "figures" / "acdc_toy_seeds.png").stat().st_size > 1000
+    assert rec["training_commits"] == ["abc"]
+    assert {d["b"] for d in rec["differences"]} == {"pce_selfdice", "pce"}
+    pur = [r for r in rec["bank_purity"] if r["kind"] == "bank_purity"]
+    assert len(pur) == 3 and all(r["mean"] == pytest.approx(0.8) and r["runs"] == 3 for r in pur)
+
+
+def test_training_commits_name_every_commit():
+    assert training_commits([_summary("pce", 1, [0.5], commit="a"), _summary("cim", 1, [0.5], commit="b")]) == ["a", "b"]
+
+
+def test_selection_uses_validation_only_and_the_fixed_criterion(tmp_path):
+    """The candidate with the higher mean last-iteration validation Dice wins; test metrics play no part
+    (the loser here has the better test Dice); the curves figure and the record are written."""
+    from scribcim.selection import choose, render_selection, validation_runs
+    val_last = {"A": {"cim": [0.80, 0.82, 0.81], "pce_selfdice": [0.70, 0.71, 0.72]},
+                "B": {"cim": [0.78, 0.79, 0.77], "pce_selfdice": [0.70, 0.70, 0.71]}}
+    for prof, by_method in val_last.items():
+        for m, vals in by_method.items():
+            for seed, v in zip((1, 2, 3), vals):
+                d = tmp_path / "results" / "acdc" / prof / m / "fold1" / f"seed{seed}"
+                d.mkdir(parents=True)
+                s = _summary(m, seed, [0.99 if prof == "B" else 0.1])
+                s["profile"] = prof
+                s["checkpoints"]["best"].update(val_dice=v + 0.01, iteration=1000)
+                s["checkpoints"]["last"] = {"val_dice": v, "iteration": 1500, "cases": []}
+                s["provenance"]["train_result"] = {"wall_time_s": 100.0}
+                (d / "summary.json").write_text(json.dumps(s))
+                (d / "train_log.jsonl").write_text("".join(
+                    json.dumps({"iteration": it, "val_dice": v * it / 1500}) + "\n" for it in (500, 1000, 1500)))
+    runs = validation_runs(tmp_path / "results", "acdc", ["A", "B"])
+    assert len(runs) == 12
+    chosen, crit = choose(runs)
+    assert chosen == "A" and crit.iloc[0].criterion == pytest.approx((0.81 + 0.71) / 2)
+    # within the tie margin the steadier candidate wins
+    assert choose(runs, tie=0.1)[0] == min(("A", "B"), key=lambda p: crit.set_index("profile").sd[p])
+    rec = render_selection(tmp_path / "results", tmp_path / "out", tmp_path / "fig", dataset="acdc", profiles=["A", "B"])
+    assert rec["chosen"] == "A" and "Chosen: **A**" in (tmp_path / "out" / "profile_selection.md").read_text()
+    assert (tmp_path / "fig" / "acdc_profile_selection.png").stat().st_size > 1000
