@@ -92,7 +92,8 @@ def test_render_writes_table_figure_and_record(toy_results, tmp_path):
 
 
 def test_training_commits_name_every_commit():
-    assert training_commits([_summary("pce", 1, [0.5], commit="a"), _summary("cim", 1, [0.5], commit="b")]) == ["a", "b"]
+    two = [_summary("pce", 1, [0.5], commit="a"), _summary("cim", 1, [0.5], commit="b")]
+    assert training_commits(two) == ["a", "b"]
 
 
 def test_selection_uses_validation_only_and_the_fixed_criterion(tmp_path):
@@ -120,6 +121,7 @@ def test_selection_uses_validation_only_and_the_fixed_criterion(tmp_path):
     assert chosen == "A" and crit.iloc[0].criterion == pytest.approx((0.81 + 0.71) / 2)
     # within the tie margin the steadier candidate wins
     assert choose(runs, tie=0.1)[0] == min(("A", "B"), key=lambda p: crit.set_index("profile").sd[p])
-    rec = render_selection(tmp_path / "results", tmp_path / "out", tmp_path / "fig", dataset="acdc", profiles=["A", "B"])
+    rec = render_selection(tmp_path / "results", tmp_path / "out", tmp_path / "fig", dataset="acdc",
+                           profiles=["A", "B"])
     assert rec["chosen"] == "A" and "Chosen: **A**" in (tmp_path / "out" / "profile_selection.md").read_text()
     assert (tmp_path / "fig" / "acdc_profile_selection.png").stat().st_size > 1000

@@ -93,7 +93,8 @@ def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> s
 
     def ms(mean: float, sd: float) -> str:
         return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
-    lines = ["| profile | method | runs | val Dice, last | val Dice, best | wall s (mean) |", "|---|---|---|---|---|---|"]
+    lines = ["| profile | method | runs | val Dice, last | val Dice, best | wall s (mean) |",
+             "|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(f"| {r.profile} | {r.method} | {r.runs} | {ms(r.val_last_mean, r.val_last_std)} | "
                      f"{ms(r.val_best_mean, r.val_best_std)} | {r.wall_s_mean:.0f} |")
