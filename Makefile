@@ -8,6 +8,7 @@
 #   make comparison  the across-seed table and figure from committed summaries, no training
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
+#   make gpu-carry   what a GPU window carries: the lossless ACDC pack and a medpy wheel (workflow/gpu_window.sh)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,7 +21,7 @@ SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 GRID_PROFILE = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('workflow/config.yaml'))['grid']['profile'])" 2>/dev/null || echo cpu-lr03)
 SEL_PROFILES = cpu-lr01 cpu-lr03
 
-.PHONY: setup reproduce test fetch dag robustness selection grid comparison paper figures clean-venv
+.PHONY: setup reproduce test fetch dag robustness selection grid comparison paper figures gpu-carry clean-venv
 
 setup: $(STAMP)
 
@@ -55,6 +56,10 @@ comparison: setup
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml
+
+gpu-carry: fetch
+	$(BIN)/scribcim pack
+	$(BIN)/pip wheel --quiet --no-deps -w carry/wheels medpy==$$(grep -o 'medpy==[0-9.]*' pyproject.toml | cut -d= -f3)
 
 figures: setup
 	$(BIN)/scribcim figures

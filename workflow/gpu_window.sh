@@ -1,24 +1,42 @@
 #!/usr/bin/env bash
-# One prepared GPU window (README, "GPU runs and benchmark"), run from the repository root on a GPU
-# machine that has torch but no network: carry data/packs/acdc_pack.zip (scribcim pack, 53 MiB).
-# Not run yet (no GPU has been lent to this project); each step is resumable or short.
-#   1. the fast-path and device-augmentation tests, CUDA cases included
-#   2. the benchmark JSON (results/bench/), ratios cim/released, cim/plain, pipeline/step
-#   3. a paper-profile cim fold 1 from the pack, resumed from its checkpoint in the next window
+# One prepared GPU window (README, "GPU runs"): run from the repository root of the carried tree on a GPU
+# machine that has torch but no network. Carry (make gpu-carry, about 54 MiB): data/packs/acdc_pack.zip
+# (scribcim pack) and carry/wheels/ (medpy, which the GPU image lacks). Each step is short or resumable:
+#   1. tests   the fast-path, device-augmentation, packed-training tests (CUDA cases included)
+#   2. bench   results/bench/<device>_<date>.json: cim / released step, cim / plain step, pipeline / step
+#   3. grid    the comparison's GPU runs (profile gpu10k, methods x seeds) trained side by side
+#              (scribcim.packed), stopped and checkpointed at GRID_SECONDS, resumed by the next window;
+#              finished runs are evaluated into results/acdc/gpu10k/; packed slices/s into results/bench/
+# DRY=1 runs the same steps on the CPU at a tiny size (phantom data, smoke profile): what CI checks.
 set -euo pipefail
 export PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}"
-PACK=${PACK:-data/packs/acdc_pack.zip}
+for w in carry/wheels/*.whl; do [[ -e $w ]] && PYTHONPATH="$PYTHONPATH:$PWD/$w"; done
+PY=${PY:-python3}
 STEP=${STEP:-all}
+OUT=${OUT:-results/bench}
+STAMP=$(date +%Y%m%d_%H%M)
+if [[ ${DRY:-0} == 1 ]]; then
+  DEVICE=cpu; PACK_ARGS=(); PROFILE=smoke; METHODS=${METHODS:-"cim pce_selfdice"}; SEEDS=${SEEDS:-"1 2"}
+  SET=(dataset=phantom device=cpu device_data=true num_threads=1 progress=false
+       runs_root="${RUNS_ROOT:-runs}" results_root="${RESULTS_ROOT:-results}")
+  BENCH=(--size 32 --batch 2 --steps 2 --warmup 1 --pipeline-batches 2)
+  TESTS=(tests/test_packed.py -k "refuses or grid_configs")
+else
+  DEVICE=cuda; PACK=${PACK:-data/packs/acdc_pack.zip}; PACK_ARGS=(--pack "$PACK"); PROFILE=${PROFILE:-gpu10k}
+  METHODS=${METHODS:-"cim pce_selfdice"}; SEEDS=${SEEDS:-"2022 2023 2024 2025"}
+  SET=(data_root="$PACK" progress=false)
+  BENCH=(--size 256 --batch 6 12 --steps 200 --warmup 30 --bf16 --channels-last)
+  TESTS=(tests/test_fastpath.py tests/test_device_batches.py tests/test_packed.py tests/test_seeds.py)
+fi
+mkdir -p "$OUT"
 if [[ $STEP == all || $STEP == tests ]]; then
-  python3 -m pytest -q -p no:cacheprovider tests/test_fastpath.py tests/test_device_batches.py
+  $PY -m pytest -q -p no:cacheprovider "${TESTS[@]}"
 fi
 if [[ $STEP == all || $STEP == bench ]]; then
-  python3 -m scribcim.cli bench --device cuda --size 256 --batch 6 12 --steps 200 --warmup 30 \
-    --pack "$PACK" --bf16 --channels-last --out "results/bench/cuda_$(date +%Y%m%d_%H%M).json"
+  $PY -m scribcim.cli bench --device "$DEVICE" "${BENCH[@]}" "${PACK_ARGS[@]}" --out "$OUT/${DEVICE}_$STAMP.json"
 fi
-if [[ $STEP == all || $STEP == fold ]]; then
-  # SIGTERM from timeout saves the latest checkpoint; the next window resumes it (--resume)
-  timeout --signal=TERM "${FOLD_SECONDS:-420}" python3 -m scribcim.cli train --dataset acdc --method cim \
-    --profile paper --fold 1 --device cuda --bf16 --channels-last --device-data --data "$PACK" \
-    --resume --no-progress || { rc=$?; [[ $rc == 124 || $rc == 130 ]]; }
+if [[ $STEP == all || $STEP == grid ]]; then
+  # shellcheck disable=SC2086
+  $PY -m scribcim.packed --profile "$PROFILE" --methods $METHODS --seeds $SEEDS --set "${SET[@]}" \
+    --deadline-s "${GRID_SECONDS:-360}" --report "$OUT/${DEVICE}_packed_$STAMP.json"
 fi

@@ -30,6 +30,11 @@ PROFILES: dict[str, dict[str, Any]] = {
     # chosen on fold-1 validation patients over 3 seeds: see results/acdc/profile_selection.md
     "cpu-lr01": dict(_CPU, lr=0.01),
     "cpu-lr03": dict(_CPU, lr=0.03),
+    # the GPU rows of the comparison (packed GPU windows, scribcim.packed): the paper's input size and grid
+    # (1/16 of 256) with majority sampling, 10k iterations, a weight average; data resident on the device
+    "gpu10k": dict(input_size=256, batch_size=6, max_iterations=10_000, lr=0.01, val_every=500,
+                   checkpoint_every=500, ema_decay=0.999, sampling="majority", device="cuda", bf16=True,
+                   channels_last=True, device_data=True),
     "smoke": dict(input_size=64, batch_size=4, max_iterations=4, lr=0.01, val_every=2,
                   checkpoint_every=2, log_every=1),
 }

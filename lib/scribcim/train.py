@@ -67,10 +67,10 @@ def results_dir_for(config: TrainConfig) -> Path:
     return (base / variant if variant else base) / config.method / f"fold{config.fold}" / f"seed{config.seed}"
 
 
-def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path) -> list[Volume]:
+def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path | None) -> list[Volume]:
     """The training volumes with the scribbles the config asks for (expert, or simulated from dense labels).
 
-    Simulated sets are written down in ``run_dir/scribbles.json`` (which annotator drew each case).
+    Simulated sets are written down in ``run_dir/scribbles.json`` (which annotator drew each case), if given.
     """
     from .data.scribbles import assign_annotators, training_scribbles
     if config.scribbles == "expert":
@@ -81,9 +81,10 @@ def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path) 
                           "simulate scribbles from; use --scribbles expert")
     who = assign_annotators([v.case for v in volumes], config.scribbles, config.inconsistency,
                             seed=config.scribble_seed)
-    write_json(run_dir / "scribbles.json", {"base": config.scribbles, "inconsistency": config.inconsistency,
-                                            "seed": config.scribble_seed,
-                                            "annotators": {c: a.name for c, a in sorted(who.items())}})
+    if run_dir is not None:
+        write_json(run_dir / "scribbles.json", {"base": config.scribbles, "inconsistency": config.inconsistency,
+                                                "seed": config.scribble_seed,
+                                                "annotators": {c: a.name for c, a in sorted(who.items())}})
     return training_scribbles(volumes, config.scribbles, config.inconsistency, seed=config.scribble_seed)
 
 
@@ -156,8 +157,13 @@ def validate(model: torch.nn.Module, volumes: list[Volume], config: TrainConfig)
     return float(np.nanmean(np.stack(scores))) if scores else float("nan")
 
 
-def train(config: TrainConfig) -> RunResult:
-    """Train one (dataset, method, fold, seed) run; see the module docstring."""
+def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> RunResult:
+    """Train one (dataset, method, fold, seed) run; see the module docstring.
+
+    ``device_slices``: with ``device_data``, training slices already on the device (shared by the runs
+    of :mod:`scribcim.packed`); they must be what this run would build itself (its data, fold, scribbles
+    and input size), which :func:`scribcim.packed.shared_data_key` guards.
+    """
     config.validate()
     t0 = time.perf_counter()
     set_determinism(config)
@@ -218,7 +224,13 @@ def train(config: TrainConfig) -> RunResult:
     metrics = MetricsLog(run_dir)
     size = (config.input_size, config.input_size)
     # --device-data: slices resident on the device, batches augmented there (still a function of (seed, it))
-    on_device = DeviceSlices.from_slices(slices, config.input_size, config.device) if config.device_data else None
+    on_device = None
+    if config.device_data:
+        on_device = device_slices or DeviceSlices.from_slices(slices, config.input_size, config.device)
+        if len(on_device) != len(slices) or on_device.size != config.input_size:
+            from .errors import ConfigError
+            raise ConfigError(f"the shared device slices ({len(on_device)} at {on_device.size} px) are not this "
+                              f"run's ({len(slices)} at {config.input_size} px)")
     device_type = torch.device(config.device).type
     stop = config.max_iterations if config.stop_after is None else min(config.max_iterations,
                                                                         start + config.stop_after)
