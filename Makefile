@@ -14,7 +14,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FOLD   ?= 1
-PROFILE ?= quick
+PROFILE ?= cpu-lr03
 CORES  ?= 1
 SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 
