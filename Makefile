@@ -5,6 +5,7 @@
 #   make robustness  the scribble-inconsistency grid (16 quick runs) and its figure, as a DAG
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
+#   make lab         JupyterLab at the repository root (the notebooks are in notebooks/); LAB_ARGS="--no-browser ..."
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -14,7 +15,11 @@ PROFILE ?= quick
 CORES  ?= 1
 SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 
-.PHONY: setup reproduce test fetch dag robustness paper figures clean-venv
+LAB_ARGS ?=
+# jupyter refuses to run as root without --allow-root (containers, CI machines)
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: setup reproduce test fetch dag robustness paper figures lab clean-venv
 
 setup: $(STAMP)
 
@@ -41,6 +46,9 @@ paper: fetch
 
 figures: setup
 	$(BIN)/scribcim figures
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(LAB_ROOT) $(LAB_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -q
