@@ -4,8 +4,9 @@
 row per (run, checkpoint, case, structure), where structure is RV, MYO, LV or ``mean`` (the
 foreground mean of the case), with Dice, HD95, ASD, ASSD (NaN in summaries made before ASSD was
 recorded) and ``missed``: 1 for a class present in the reference and predicted empty (its distances
-are NaN, left out of means), for ``mean`` the number of such classes in the case. Runs are identified by what their config says (dataset,
-profile, method, fold, seed, training scribbles), never by folder names.
+are NaN, left out of means), for ``mean`` the number of such classes in the case. Runs are
+identified by what their config says (dataset, profile, method, fold, seed, training scribbles),
+never by folder names.
 """
 from __future__ import annotations
 

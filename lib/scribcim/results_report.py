@@ -140,7 +140,8 @@ def render_results(results_root: Path | str = "results", tables_dir: Path | str 
     tables, figures = Path(tables_dir), Path(figures_dir)
     tables.mkdir(parents=True, exist_ok=True)
     written = [tables / "all_runs.csv"]
-    write_text_if_changed(written[0], mean_std_table(df, checkpoint=checkpoint).to_csv(index=False, float_format="%.6f"))
+    write_text_if_changed(written[0], mean_std_table(df, checkpoint=checkpoint).to_csv(index=False,
+                                                                                     float_format="%.6f"))
     prov = {"git": git_state(), "made_by": "notebooks/04_results.ipynb (lib/scribcim/results_report.py)",
             "checkpoint": checkpoint}
     for dataset, profile in comparisons:
