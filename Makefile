@@ -9,6 +9,7 @@
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
 #   make gpu-carry   what a GPU window carries: the lossless ACDC pack and a medpy wheel (workflow/gpu_window.sh)
+#   make lab         JupyterLab at the repository root (the notebooks are in notebooks/); LAB_ARGS="--no-browser ..."
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,8 +21,11 @@ SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 
 GRID_PROFILE = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('workflow/config.yaml'))['grid']['profile'])" 2>/dev/null || echo cpu-lr03)
 SEL_PROFILES = cpu-lr01 cpu-lr03
+LAB_ARGS ?=
+# jupyter refuses to run as root without --allow-root (containers, CI machines)
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup reproduce test fetch dag robustness selection grid comparison paper figures gpu-carry clean-venv
+.PHONY: setup reproduce test fetch dag robustness selection grid comparison paper figures gpu-carry lab clean-venv
 
 setup: $(STAMP)
 
@@ -63,6 +67,9 @@ gpu-carry: fetch
 
 figures: setup
 	$(BIN)/scribcim figures
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(LAB_ROOT) $(LAB_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -19,6 +19,20 @@ def real_root() -> Path:
     return Path(root)
 
 
+@pytest.fixture(scope="session")
+def phantom_cim_run(tmp_path_factory) -> Path:
+    """A 4-iteration phantom cim run (no data folder needed) whose small banks (8 entries per class) are fully
+    written, evaluated on its test cases: what the explorer and matching notebooks need."""
+    from scribcim.config import make_config
+    from scribcim.evaluate import evaluate
+    from scribcim.train import train
+    d = tmp_path_factory.mktemp("matching") / "run"
+    train(make_config("smoke", dataset="phantom", method="cim", run_dir=str(d), progress=False, num_threads=1,
+                      bank_size=8))
+    evaluate(d, checkpoints=("best",), progress=False)
+    return d
+
+
 @pytest.fixture
 def smoke_overrides(tmp_path: Path) -> dict:
     """Config overrides for a few-iteration phantom run inside tmp_path."""

@@ -157,7 +157,7 @@ def test_ablation_notebook_on_acdc(real_root: Path, tmp_path: Path):
     """Smoke profile on ACDC fold 1: cim, no_tokens and pce trained, evaluated on 40 test volumes, tabulated."""
     out, names = tmp_path / "out", ["cim", "no_tokens", "pce"]
     execute("03_ablation", tmp_path / "x.ipynb", {
-        "dataset": "acdc", "profile": "smoke", "ablations": names[:2], "include_pce": True,
+        "dataset": "acdc", "profile": "smoke", "ablations": names[:2], "include_pce": True, "train_missing": True,
         "data_root": str(real_root), "runs_root": str(tmp_path / "runs"), "results_root": str(tmp_path / "results"),
         "out_dir": str(out), "overrides": {"progress": False, "num_threads": 1, "val_patients": 2}})
     fg = {}

@@ -33,10 +33,11 @@ def test_summary_structure(trained_run, tmp_path):
         assert r["num_cases"] == 4 == len(r["cases"])  # phantom fold 1 tests patients 1, 2 (two frames each)
         assert {c["case"][:10] for c in r["cases"]} == {"patient001", "patient002"}
         assert set(r["classes"]) == {"RV", "MYO", "LV"}
-        assert set(r["foreground_mean"]) == {"dice", "hd95", "asd"}
+        assert set(r["foreground_mean"]) == {"dice", "hd95", "asd", "assd"}
         dice = [c["foreground_mean"]["dice"] for c in r["cases"]]
         assert r["foreground_mean"]["dice"]["mean"] == pytest.approx(np.mean(dice))
-    assert "Dice MYO" in full_report([s])
+    assert "Dice MYO" in full_report([s]) and "ASSD mean" in full_report([s])
+    assert "asd(pred, gt)" in on_disk["metrics"]["asd"] and "both directions" in on_disk["metrics"]["assd"]
 
 
 def test_empty_prediction_counted_not_zero(trained_run, monkeypatch):
@@ -50,6 +51,8 @@ def test_empty_prediction_counted_not_zero(trained_run, monkeypatch):
         assert math.isnan(r["classes"][name]["hd95"]["mean"]) and r["classes"][name]["hd95"]["n"] == 0
     saved = json.loads((trained_run / "summary.json").read_text())
     assert saved["checkpoints"]["last"]["classes"]["LV"]["hd95"]["mean"] is None
+    row = next(ln for ln in full_report([s]).splitlines() if ln.startswith("| cim"))
+    assert "(4 missed)" in row and row.endswith("| 12 |")  # per class, and in all, next to the distance means
 
 
 def test_empty_penalty_mode():

@@ -30,13 +30,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
+def run(phantom_cim_run) -> Path:
     """A 4-iteration phantom cim run whose small banks (8 entries per class) are fully written, evaluated."""
-    d = tmp_path_factory.mktemp("matching") / "run"
-    train(make_config("smoke", dataset="phantom", method="cim", run_dir=str(d), progress=False, num_threads=1,
-                      bank_size=8))
-    evaluate(d, checkpoints=("best",), progress=False)
-    return d
+    return phantom_cim_run
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +179,29 @@ def test_explorer_renders_every_layer_and_widget_builds(run):
     case = panel.children[0].children[0]
     case.value = ex.cases[-1]  # redraws with the new case's slider ranges
     assert panel.children[1].children[0].description == "scribble"
+
+
+def test_explorer_widget_new_case_and_errors(run, monkeypatch):
+    """A new case starts at its middle slice and LV centre; a failing redraw shows its traceback in the panel."""
+    from scribcim.explorer import Explorer, explorer_widget
+    ex = Explorer(run)
+    panel = explorer_widget(ex)
+    (case, z, _, _), _, (row, col), out = [getattr(c, "children", c) for c in panel.children]
+    assert [o["output_type"] for o in out.outputs] == ["display_data"]
+    row.value, col.value = 0, 0
+    other = next(c for c in ex.cases if c != case.value)
+    case.value = other
+    start = ex.start_of(other)
+    assert (z.value, row.value, col.value) == (start["slice_index"], start["row"], start["col"])
+    assert ex.volumes[other].label[z.value][row.value, col.value] == 3  # on the heart (the LV), not off it
+    monkeypatch.setattr(ex, "render", lambda *a, **k: 1 / 0)
+    panel.children[1].children[0].value = True  # the scribble layer: redraw fails
+    (err,) = out.outputs
+    assert err["output_type"] == "error" and err["ename"] == "ZeroDivisionError"
+    assert any("ZeroDivisionError: division by zero" in line for line in err["traceback"])
+    monkeypatch.undo()
+    panel.children[1].children[0].value = False  # the view comes back
+    assert [o["output_type"] for o in out.outputs] == ["display_data"]
 
 
 def test_notebooks_are_clean_and_take_the_documented_parameters():

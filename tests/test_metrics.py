@@ -28,7 +28,7 @@ def _box(z: slice, y: slice, x: slice, shape: tuple[int, int, int] = SHAPE) -> n
 def test_identical_masks() -> None:
     mask = _box(slice(2, 5), slice(3, 7), slice(4, 9))
     m = binary_metrics(mask, mask, (10.0, 2.0, 1.0))
-    assert m == ClassMetrics(dice=1.0, hd95=0.0, asd=0.0, empty_pred=False, empty_gt=False)
+    assert m == ClassMetrics(dice=1.0, hd95=0.0, asd=0.0, assd=0.0, empty_pred=False, empty_gt=False)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_empty_prediction_is_nan_not_zero() -> None:
     gt = _box(slice(2, 4), slice(2, 4), slice(2, 4))
     m = binary_metrics(np.zeros(SHAPE, bool), gt, (10.0, 1.5, 1.5))
     assert m.dice == 0.0 and m.empty_pred and not m.empty_gt
-    assert math.isnan(m.hd95) and math.isnan(m.asd)
+    assert math.isnan(m.hd95) and math.isnan(m.asd) and math.isnan(m.assd)
 
 
 def test_empty_prediction_penalty_mode() -> None:
@@ -81,7 +81,7 @@ def test_empty_prediction_penalty_mode() -> None:
     diag = volume_diagonal_mm(SHAPE, spacing)
     assert diag == pytest.approx(math.sqrt(80.0**2 + 15.0**2 + 18.0**2))
     m = binary_metrics(np.zeros(SHAPE, bool), gt, spacing, empty_penalty=diag)
-    assert (m.dice, m.hd95, m.asd, m.empty_pred) == (0.0, diag, diag, True)
+    assert (m.dice, m.hd95, m.asd, m.assd, m.empty_pred) == (0.0, diag, diag, diag, True)
 
 
 def test_empty_reference() -> None:
@@ -119,6 +119,19 @@ def test_volume_metrics_per_class() -> None:
     assert out["LV"].empty_pred and math.isnan(out["LV"].hd95)
     assert volume_metrics(pred, gt, (10.0, 1.0, 1.0), empty_penalty=7.0)["LV"].hd95 == 7.0
     assert list(volume_metrics(pred, gt, (1, 1, 1), labels=(3, 4))) == ["LV", "class4"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_distances_are_medpys(seed: int) -> None:
+    """hd95, asd(pred, gt) and assd computed once each way equal medpy's three public functions exactly."""
+    rng = np.random.default_rng(seed)
+    pred = _box(slice(1, 6), slice(2, 8), slice(1, 9)) & (rng.random(SHAPE) > 0.2)
+    gt = _box(slice(2, 7), slice(1, 9), slice(3, 11))
+    spacing = (6.0, 1.4, 0.9)
+    m = binary_metrics(pred, gt, spacing)
+    assert m.hd95 == binary.hd95(pred, gt, spacing, 1)
+    assert m.asd == binary.asd(pred, gt, spacing, 1) != binary.asd(gt, pred, spacing, 1)  # one direction
+    assert m.assd == binary.assd(pred, gt, spacing, 1) == pytest.approx(binary.assd(gt, pred, spacing, 1))  # both
 
 
 def test_fast_dice_matches_medpy() -> None:

@@ -122,6 +122,8 @@ def test_results_report_from_committed_summaries(tmp_path):
     row = next(ln for ln in (tmp_path / "tables/acdc_quick_methods.md").read_text().splitlines()
                if ln.startswith("| cim |"))
     assert f"{fg['mean']:.3f} ± {fg['std']:.3f}" in row
+    assert row.endswith(" | n/a | 0 |")  # ASSD: not in summaries made before it was recorded; nothing missed
+    assert "asd(pred, gt)" in (tmp_path / "tables/acdc_quick_methods.md").read_text()
     w = pd.read_csv(tmp_path / "tables/acdc_quick_wilcoxon.csv")
     assert set(w.a) == {"cim"} and "pce" in set(w.b) and (w.n == 40).all()
     m = pd.read_csv(tmp_path / "tables/acdc_quick_methods.csv")
@@ -130,6 +132,21 @@ def test_results_report_from_committed_summaries(tmp_path):
         got = m[(m.method == "cim") & (m.seed == seed)].dice_mean_mean
         assert got.item() == pytest.approx(s["checkpoints"]["best"]["foreground_mean"]["dice"]["mean"])
         assert set(w[w.seed == seed].b) <= {r.method for r in m[m.seed == seed].itertuples()}
+
+
+def test_unchanged_outputs_are_not_rewritten(tmp_path, monkeypatch):
+    """Redrawing at another commit leaves tables, figures and their provenance alone unless they change."""
+    from scribcim import results_report
+    render_results = results_report.render_results
+    render_results(REPO / "results", tmp_path / "tables", tmp_path / "figures")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    monkeypatch.setattr(results_report, "git_state", lambda *a: {"commit": "f" * 40, "dirty": True})
+    render_results(REPO / "results", tmp_path / "tables", tmp_path / "figures")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    render_results(REPO / "results", tmp_path / "tables", tmp_path / "figures", checkpoint="last")  # new content
+    for name in ("tables/acdc_quick_provenance.json", "figures/acdc_quick_methods_box.json"):
+        prov = json.loads((tmp_path / name).read_text())
+        assert prov["git"]["commit"] == "f" * 40 and prov["checkpoint"] == "last"
 
 
 def test_box_plot_with_undefined_distances():

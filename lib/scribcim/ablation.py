@@ -146,6 +146,28 @@ def run_ablations(names: Sequence[str], *, dataset: str = "acdc", profile: str =
     return pd.DataFrame(rows)
 
 
+def missing_note(status: pd.DataFrame, profile: str = "quick") -> str:
+    """Markdown naming the ablations :func:`run_ablations` left ``missing`` and how to make them ("" if none)."""
+    missing = status.loc[status.status == "missing", "ablation"].tolist()
+    if not missing:
+        return ""
+    return (f"**Not trained:** {', '.join(f'`{m}`' for m in missing)} (no results under the results folder). "
+            "Set `train_missing = True` in the parameters cell and run the notebook again to train and evaluate "
+            f"them (profile `{profile}`; about ten minutes a run with `quick` on a 2-core CPU), or in batch: "
+            "`papermill notebooks/03_ablation.ipynb results/ablation.ipynb -p train_missing True`.")
+
+
+def available_table(results_root: Path | str, dataset: str, profile: str, fold: int, seed: int, *,
+                    names: Sequence[str] | None = None, checkpoint: str = "best") -> tuple[pd.DataFrame | None, str]:
+    """:func:`ablation_table`, or (None, a note saying so) when no ablation of the fold has results yet."""
+    try:
+        return ablation_table(results_root, dataset, profile, fold, seed, names=names, checkpoint=checkpoint)
+    except DataError as exc:
+        log.info("no ablation table: %s", exc)
+        return None, (f"No ablation results of {dataset}/{profile} fold {fold} seed {seed} under `{results_root}` "
+                      "to tabulate: set `train_missing = True` to train them.")
+
+
 def ablation_cases(results_root: Path | str, dataset: str, profile: str, fold: int, seed: int,
                    names: Sequence[str] | None = None) -> pd.DataFrame:
     """Long rows (:func:`scribcim.results.summary_rows`) of the ablation summaries of the fold (all, or ``names``)."""
@@ -195,20 +217,22 @@ def ablation_table(results_root: Path | str, dataset: str, profile: str, fold: i
         for st in STRUCTURES:
             row[f"dice_{st}_mean"], row[f"dice_{st}_std"] = (v := d[d.structure == st].dice).mean(), v.std(ddof=0)
         row["hd95_mean_mean"], row["hd95_mean_std"] = (hd := d[d.structure == "mean"].hd95).mean(), hd.std(ddof=0)
+        row["missed"] = int(d[d.structure == "mean"].missed.sum())
         rows.append(row)
     out = pd.DataFrame(rows)
     means = dict(zip(out.ablation, out.dice_mean_mean))
     for ref in ("cim", "pce"):
         out[f"delta_vs_{ref}"] = out.dice_mean_mean - means.get(ref, np.nan)
-    head = ["ablation", "change", *(f"Dice {s}" for s in STRUCTURES), "HD95 mean (mm)", "Δ Dice vs cim",
+    head = ["ablation", "change", *(f"Dice {s}" for s in STRUCTURES), "HD95 mean (mm)", "missed", "Δ Dice vs cim",
             "Δ Dice vs pce"]
     lines = [f"{dataset.upper()} fold {fold}, profile `{profile}`, seed {seed}, checkpoint `{checkpoint}`: test "
              f"Dice and HD95 (foreground mean), mean ± std over {int(out.cases.max())} volumes; Δ = difference "
-             "of mean Dice to the reference.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             "of mean Dice to the reference; `missed`: structures present in the ground truth and predicted empty, "
+             "left out of the HD95 mean.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in out.itertuples():
         cells = [r.ablation, r.change, *(fmt_mean_std(getattr(r, f"dice_{s}_mean"), getattr(r, f"dice_{s}_std"))
                                          for s in STRUCTURES),
-                 fmt_mean_std(r.hd95_mean_mean, r.hd95_mean_std, 1),
+                 fmt_mean_std(r.hd95_mean_mean, r.hd95_mean_std, 1), str(r.missed),
                  *("n/a" if np.isnan(x) else f"{x:+.3f}" for x in (r.delta_vs_cim, r.delta_vs_pce))]
         lines.append("| " + " | ".join(cells) + " |")
     return out, "\n".join(lines)

@@ -85,7 +85,8 @@ def cmd_score(ns: argparse.Namespace) -> None:
               empty_penalty=ns.empty_penalty, out_dir=ns.out, progress=ns.progress)
     fg = r["foreground_mean"]
     print(f"{r['num_cases']} case(s): foreground Dice {fmt_stat(fg['dice'])}, "
-          f"HD95 {fmt_stat(fg['hd95'], digits=2)} mm, ASD {fmt_stat(fg['asd'], digits=2)} mm; "
+          f"HD95 {fmt_stat(fg['hd95'], digits=2)} mm, ASD (pred -> gt) {fmt_stat(fg['asd'], digits=2)} mm, "
+          f"ASSD {fmt_stat(fg['assd'], digits=2)} mm; "
           f"{len(r['missing_predictions'])} reference case(s) without a prediction, "
           f"{len(r['unmatched_predictions'])} prediction(s) without a reference")
 

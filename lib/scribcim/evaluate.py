@@ -4,7 +4,9 @@ Each checkpoint (``best`` on validation, ``last``) predicts every test volume sl
 (:mod:`scribcim.inference`), and :func:`scribcim.metrics.volume_metrics` scores RV, MYO and
 LV on the 3D volume with its true spacing. Undefined metrics are NaN and excluded from the
 means; an empty prediction of a present class is counted per class (``empty_predictions``)
-and gets Dice 0 and NaN distances, or ``empty_penalty`` mm if the run sets one.
+and gets Dice 0 and NaN distances, or ``empty_penalty`` mm if the run sets one. Distances: HD95, ASD
+(medpy ``asd(pred, gt)``, from the prediction's surface to the reference's, one direction) and ASSD
+(symmetric); ``metrics`` in the summary says so (:data:`scribcim.metrics.DEFINITIONS`).
 
 The foreground mean of a case is the mean over the three classes; ``foreground_mean`` in a
 summary is the mean and std over cases of that per-case value.
@@ -19,7 +21,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .data import load_part, split_for
@@ -28,13 +29,14 @@ from .inference import predict_labels
 from .io import (PRED_SUFFIX, normalise_volumes, read_run_info, spacing_affine, write_labels_json,
                  write_nifti)
 from .methods import get_method
-from .metrics import CLASS_NAMES, volume_metrics
+from .metrics import CLASS_NAMES, DEFINITIONS, volume_metrics
+from .progress import progress_bar
 from .provenance import provenance, repo_relative
 from .runlog import eval_weights, load_checkpoint, write_json
 from .train import data_root_for
 
 log = logging.getLogger(__name__)
-METRICS = ("dice", "hd95", "asd")
+METRICS = ("dice", "hd95", "asd", "assd")
 
 
 def load_run_config(run_dir: Path) -> TrainConfig:
@@ -42,7 +44,8 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         from .errors import ConfigError
-        raise ConfigError(f"{path} not found: {run_dir} is not a scribcim run folder")
+        raise ConfigError(f"{path} not found (from {Path.cwd()}): {run_dir} is not a scribcim run folder; train one "
+                          "(`make reproduce`, `scribcim train ...`) or pass the folder of an existing run")
     return TrainConfig.from_dict(json.loads(path.read_text()))
 
 
@@ -69,7 +72,7 @@ def aggregate(cases: list[dict[str, Any]]) -> dict[str, Any]:
     for name in CLASS_NAMES:
         rows = [c["classes"][name] for c in cases]
         classes[name] = {m: _stats([r[m] for r in rows]) for m in METRICS}
-        classes[name]["empty_predictions"] = int(sum(r["empty_pred"] for r in rows))
+        classes[name]["empty_predictions"] = int(sum(r["empty_pred"] and not r["empty_gt"] for r in rows))
     fg = {m: _stats([c["foreground_mean"][m] for c in cases]) for m in METRICS}
     return {"classes": classes, "foreground_mean": fg, "num_cases": len(cases)}
 
@@ -112,7 +115,7 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
     for name in checkpoints:
         model, ckpt = load_model(run_dir, name, device)
         cases = []
-        for v in tqdm(volumes, desc=f"evaluate {config.method} [{name}]", disable=not progress, mininterval=5.0):
+        for v in progress_bar(volumes, desc=f"evaluate {config.method} [{name}]", enabled=progress):
             pred = predict_labels(model, v.image, input_size=config.input_size, device=device)
             cases.append(score_case(v.case, pred, v.label, v.spacing, config.empty_penalty))
             if name == checkpoints[0]:
@@ -129,7 +132,7 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
     summary = {"method": config.method, "dataset": config.dataset, "fold": config.fold,
                "profile": config.profile, "seed": config.seed, "part": part,
                "run_dir": repo_relative(run_dir),
-               "empty_penalty": config.empty_penalty, "checkpoints": result,
+               "empty_penalty": config.empty_penalty, "metrics": DEFINITIONS, "checkpoints": result,
                "provenance": {**provenance(config.to_dict(), device=device, dataset=config.dataset),
                               "train": _read_json(run_dir / "provenance.json"),
                               "train_result": _read_json(run_dir / "train_result.json")}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -84,6 +85,13 @@ class Explorer:
             case = median_case(self.run_dir, self.checkpoint)
         except ConfigError:
             case = self.cases[0]
+        return self.start_of(case)
+
+    def start_of(self, case: str) -> dict[str, Any]:
+        """Widget values a case opens with: its middle slice and the centre of mass of the ground-truth LV there
+        (of the heart if the slice has no LV, else the slice centre)."""
+        if case not in self.volumes:
+            raise ConfigError(f"no test case {case!r}: choose one of {self.cases}")
         vol = self.volumes[case]
         z = vol.num_slices // 2
         row, col = default_pixel(vol.label[z])
@@ -174,9 +182,19 @@ def show_figure(fig: plt.Figure, path: Path | str | None = None, provenance: dic
     return save_figure(fig, Path(path), provenance or {})
 
 
+def error_output(exc: BaseException) -> dict[str, Any]:
+    """An nbformat ``error`` output of ``exc`` (name, message, traceback lines), as a notebook cell shows it."""
+    lines = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip().splitlines()
+    return {"output_type": "error", "ename": type(exc).__name__, "evalue": str(exc), "traceback": lines}
+
+
 def explorer_widget(explorer: Explorer) -> Any:
     """An ipywidgets panel over ``explorer``: case (Dropdown), slice (IntSlider), layers (Checkboxes), the
-    attention class, the pixel (row and col IntSliders) and top-k; every change redraws :meth:`Explorer.render`."""
+    attention class, the pixel (row and col IntSliders) and top-k; every change redraws :meth:`Explorer.render`.
+
+    A new case starts at :meth:`Explorer.start_of` (middle slice, centre of the LV). An exception while
+    redrawing replaces the view with its traceback (callbacks of widgets have no cell to show it in).
+    """
     import ipywidgets as w
     start, names = explorer.default_view(), explorer.meta["class_names"]
     vol = explorer.volumes[start["case"]]
@@ -190,11 +208,19 @@ def explorer_widget(explorer: Explorer) -> Any:
     layers = {n: w.Checkbox(value=n in DEFAULT_LAYERS, description=n, indent=False) for n in LAYERS}
     out, busy = w.Output(), [False]
 
+    def failed(exc: Exception) -> None:
+        log.error("explorer: redrawing failed: %s: %s", type(exc).__name__, exc)
+        out.outputs = (error_output(exc),)
+
     def draw(*_: Any) -> None:
         if busy[0]:
             return
-        fig = explorer.render(case.value, z.value, layers=[n for n, b in layers.items() if b.value],
-                              attention_class=cls.value, row=row.value, col=col.value, top_k=top_k.value)
+        try:
+            fig = explorer.render(case.value, z.value, layers=[n for n, b in layers.items() if b.value],
+                                  attention_class=cls.value, row=row.value, col=col.value, top_k=top_k.value)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, where the user looks
+            failed(exc)
+            return
         # set the Output widget's outputs directly rather than capturing with `with out:` (that
         # protocol hung intermittently when run headless by papermill/nbclient)
         out.outputs = ()
@@ -203,9 +229,15 @@ def explorer_widget(explorer: Explorer) -> Any:
 
     def new_case(_: Any) -> None:
         busy[0] = True
-        v = explorer.volumes[case.value]
-        z.max, row.max, col.max = v.num_slices - 1, v.image.shape[1] - 1, v.image.shape[2] - 1
-        busy[0] = False
+        try:
+            v, first = explorer.volumes[case.value], explorer.start_of(case.value)
+            z.max, row.max, col.max = v.num_slices - 1, v.image.shape[1] - 1, v.image.shape[2] - 1
+            z.value, row.value, col.value = first["slice_index"], first["row"], first["col"]
+        except Exception as exc:  # noqa: BLE001
+            failed(exc)
+            return
+        finally:
+            busy[0] = False
         draw()
 
     case.observe(new_case, "value")

@@ -17,9 +17,10 @@ def fmt_stat(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
 
 
 def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "best") -> str:
-    """Markdown table: one row per summary, Dice and HD95 (mm) per class and their foreground mean."""
+    """Markdown table: one row per summary, Dice and HD95 (mm) per class and their foreground mean, the ASD and
+    ASSD foreground means (n/a in summaries made before ASSD was recorded) and the missed structures."""
     head = ["method", "ckpt", "iter"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
-        [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "empty preds"]
+        [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "ASD mean", "ASSD mean", "missed"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         r = s["checkpoints"][checkpoint]
@@ -27,8 +28,9 @@ def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "bes
         empties = sum(cls[c]["empty_predictions"] for c in CLASS_NAMES)
         row = [s["method"], checkpoint, str(r["iteration"])]
         row += [fmt_stat(cls[c]["dice"]) for c in CLASS_NAMES] + [fmt_stat(r["foreground_mean"]["dice"])]
-        row += [fmt_stat(cls[c]["hd95"], digits=1) for c in CLASS_NAMES]
-        row.append(fmt_stat(r["foreground_mean"]["hd95"], digits=1))
+        row += [fmt_stat(cls[c]["hd95"], digits=1) + (f" ({k} missed)" if (k := cls[c]["empty_predictions"]) else "")
+                for c in CLASS_NAMES]
+        row += [fmt_stat(r["foreground_mean"].get(m, {}), digits=1) for m in ("hd95", "asd", "assd")]
         row.append(str(empties))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -43,7 +45,10 @@ def full_report(summaries: Sequence[dict[str, Any]]) -> str:
     s0 = summaries[0]
     out = [f"{s0['dataset'].upper()} fold {s0['fold']}, profile `{s0['profile']}`, "
            f"{s0['checkpoints'][next(iter(s0['checkpoints']))]['num_cases']} {s0['part']} volumes; "
-           "mean ± std over volumes; HD95 in mm."]
+           "mean ± std over volumes; HD95, ASD and ASSD in mm. ASD is medpy's `asd(pred, gt)`, the mean distance "
+           "from the prediction's surface to the ground truth's (one direction); ASSD pools both directions. "
+           "`missed`: structures present in the ground truth and predicted empty (Dice 0), left out of the "
+           "distance means unless the run set `--empty-penalty`."]
     for ck in ("best", "last"):
         if all(ck in s["checkpoints"] for s in summaries):
             label = "best on validation" if ck == "best" else "last iteration"

@@ -2,8 +2,11 @@
 
 :func:`case_table` reads ``results/**/summary.json`` into a :class:`pandas.DataFrame` with one
 row per (run, checkpoint, case, structure), where structure is RV, MYO, LV or ``mean`` (the
-foreground mean of the case). Runs are identified by what their config says (dataset,
-profile, method, fold, seed, training scribbles), never by folder names.
+foreground mean of the case), with Dice, HD95, ASD, ASSD (NaN in summaries made before ASSD was
+recorded) and ``missed``: 1 for a class present in the reference and predicted empty (its distances
+are NaN, left out of means), for ``mean`` the number of such classes in the case. Runs are
+identified by what their config says (dataset, profile, method, fold, seed, training scribbles),
+never by folder names.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ RUN_KEYS = ["dataset", "profile", "scribbles", "inconsistency", "settings", "met
 #: method settings that make a run a variant (an ablation) when they differ from TrainConfig's defaults
 SETTINGS = ["use_banks", "use_tokens", "matching", "bank_size", "token_momentum", "faithful", "token_source",
             "self_dice_weight"]
-METRICS = ["dice", "hd95", "asd"]
+METRICS = ["dice", "hd95", "asd", "assd"]
 
 
 def scribbles_label(scribbles: str, inconsistency: float) -> str:
@@ -51,10 +54,18 @@ def summary_rows(summary: dict, source: str = "") -> list[dict]:
     for ck, res in summary["checkpoints"].items():
         for case in res["cases"]:
             parts = {**{c: case["classes"][c] for c in CLASS_NAMES}, "mean": case["foreground_mean"]}
+            missed = {c: int(_missed(case["classes"][c])) for c in CLASS_NAMES}
+            missed["mean"] = sum(missed.values())
             for structure, vals in parts.items():
                 rows.append({**run, "checkpoint": ck, "iteration": res["iteration"], "case": case["case"],
-                             "structure": structure, **{m: _num(vals.get(m)) for m in METRICS}})
+                             "structure": structure, **{m: _num(vals.get(m)) for m in METRICS},
+                             "missed": missed[structure]})
     return rows
+
+
+def _missed(metrics: dict) -> bool:
+    """A class present in the reference and absent from the prediction."""
+    return bool(metrics.get("empty_pred")) and not metrics.get("empty_gt")
 
 
 def _num(v: float | None) -> float:
@@ -126,3 +137,8 @@ def pstd(values: pd.Series) -> float:
 
 def fmt_mean_std(mean: float, std: float, digits: int = 3) -> str:
     return "n/a" if np.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def fmt_distance(mean: float, std: float, missed: int = 0, digits: int = 1) -> str:
+    """A distance's mean ± std over cases, followed by ``(k missed)`` when k structures were left out of it."""
+    return fmt_mean_std(mean, std, digits) + (f" ({int(missed)} missed)" if missed else "")

@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from .errors import DataError  # noqa: E402
 from .provenance import git_state  # noqa: E402
 from .results import case_table, fmt_mean_std, pstd  # noqa: E402
-from .runlog import write_json  # noqa: E402
+from .runlog import write_json, write_json_if_changed, write_text_if_changed  # noqa: E402
 from .viz import fixed_jitter, save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -179,11 +179,12 @@ def render_robustness(results_root: Path | str = "results", figures: Path | str 
                  f"annotator's coverage measured in `{shown}` (100 "
                  "ACDC volumes), weighted by the training volumes it drew (`scribbles.json` beside each summary). "
                  "Inconsistency also changes how much is marked.\n\n" + coverage_markdown(cov))
-        cov.to_csv(dest / f"{stem}_coverage.csv", index=False, float_format="%.4f")
-    (dest / f"{stem}.md").write_text(text + "\n")
-    numbers.to_csv(dest / f"{stem}.csv", index=False, float_format="%.6f")
+    texts = {f"{stem}.md": text + "\n", f"{stem}.csv": numbers.to_csv(index=False, float_format="%.6f")}
+    if cov is not None:
+        texts[f"{stem}_coverage.csv"] = cov.to_csv(index=False, float_format="%.4f")
+    changed = [name for name, body in texts.items() if write_text_if_changed(dest / name, body)]
     prov = {"git": git_state(), "made_by": "scribcim robustness (lib/scribcim/robustness.py:render_robustness)",
             "summaries": sorted(cases.source.unique().tolist()), "base": base, "checkpoint": "best"}
-    write_json(dest / f"{stem}.json", prov)
+    (write_json if changed else write_json_if_changed)(dest / f"{stem}.json", prov)  # unchanged: left alone
     fig = save_figure(plot_robustness(cases, methods), Path(figures) / f"{dataset}_{profile}_{stem}.png", prov)
     return {"table": dest / f"{stem}.md", "csv": dest / f"{stem}.csv", "figure": fig}

@@ -17,21 +17,62 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 # Fields that may differ between an interrupted run and its resumption.
 RESUME_FREE = {"resume", "progress", "stop_after", "device", "num_threads", "data_root"}
+#: provenance fields that change on every rerun (when, at which commit, by which command), not with the content
+VOLATILE = ("created", "git", "command")
+
+
+def _clean(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    return o
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temporary file, then rename); NaN becomes null."""
-    def clean(o: Any) -> Any:
-        if isinstance(o, float) and not math.isfinite(o):
-            return None
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        return o
+    write_text(path, json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write text atomically (temporary file, then rename)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(clean(obj), indent=2, sort_keys=False) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_text_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` unless ``path`` already holds it; True if written."""
+    path = Path(path)
+    if path.is_file() and path.read_text() == text:
+        return False
+    write_text(path, text)
+    return True
+
+
+def _stable(obj: Any) -> Any:
+    """``obj`` without the :data:`VOLATILE` keys, at the top and in a ``provenance`` block."""
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: v for k, v in obj.items() if k not in VOLATILE}
+    if isinstance(out.get("provenance"), dict):
+        out["provenance"] = {k: v for k, v in out["provenance"].items() if k not in VOLATILE}
+    return out
+
+
+def write_json_if_changed(path: Path, obj: Any) -> bool:
+    """:func:`write_json` unless ``path`` holds the same content apart from :data:`VOLATILE` fields (so a rerun
+    that changes nothing leaves a tracked provenance file, and the commit it names, alone); True if written."""
+    path = Path(path)
+    try:
+        same = path.is_file() and _stable(json.loads(path.read_text())) == _stable(json.loads(json.dumps(_clean(obj))))
+    except json.JSONDecodeError:
+        same = False
+    if not same:
+        write_json(path, obj)
+    return not same
 
 
 def check_run_dir(run_dir: Path, config: dict[str, Any]) -> None:

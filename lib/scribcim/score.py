@@ -23,7 +23,7 @@ from .data.fetch import resolve_data_root
 from .errors import DataError
 from .evaluate import METRICS, aggregate, score_case
 from .io import NIFTI_EXTS, PRED_SUFFIX, read_label_nifti, scan_name
-from .metrics import CLASS_NAMES
+from .metrics import CLASS_NAMES, DEFINITIONS
 from .runlog import write_json
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ def score(pred_dir: Path | str, dataset: str = "acdc", *, data_root: str | None 
                             f"{v.label.shape}: write predictions on the original grid, (x, y, z) in NIfTI")
         cases.append(score_case(v.case, pred, v.label, v.spacing, empty_penalty))
     result = {"dataset": dataset, "fold": fold, "part": part if fold is not None else None,
-              "pred_dir": str(pred_dir), "empty_penalty": empty_penalty, **aggregate(cases), "cases": cases,
+              "pred_dir": str(pred_dir), "empty_penalty": empty_penalty, "metrics": DEFINITIONS, **aggregate(cases),
+              "cases": cases,
               "missing_predictions": missing, "unmatched_predictions": unmatched}
     out = Path(out_dir) if out_dir is not None else pred_dir
     out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .config import TrainConfig, scribble_variant
 from .data import get_dataset, load_part, split_for
@@ -31,6 +30,7 @@ from .inference import predict_labels
 from .io import make_run_info, normalise_volumes, read_run_info
 from .methods import get_method
 from .metrics import fast_dice
+from .progress import LoopProgress
 from .provenance import provenance
 from .runlog import MetricsLog, check_run_dir, eval_weights, load_checkpoint, save_checkpoint, write_json
 
@@ -241,8 +241,8 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
                         state={"best": best, "best_iteration": best_it, "last_val": last_val})
 
     model.train()
-    bar = tqdm(range(start, stop), initial=start, total=config.max_iterations, disable=not config.progress,
-               desc=f"{config.method} fold{config.fold}", mininterval=5.0, dynamic_ncols=True)
+    bar = LoopProgress(start, stop, config.max_iterations, enabled=config.progress,
+                       desc=f"{config.method} fold{config.fold}")
     signals = DeferredInterrupt().__enter__()
     mid_step = False  # True while the model, optimiser and weight average are between two iterations
     try:

@@ -83,11 +83,24 @@ def fixed_jitter(seed: int = 0) -> Iterator[None]:
 
 
 def save_figure(fig: plt.Figure, path: Path, provenance: dict) -> Path:
-    """Save ``fig`` as PNG with a ``<name>.json`` provenance file beside it."""
-    from .runlog import write_json
+    """Save ``fig`` as PNG with a ``<name>.json`` provenance file beside it.
+
+    A figure whose bytes are already in ``path`` is not rewritten, nor is its provenance unless something
+    besides its volatile fields (date, commit, command) changed: redrawing unchanged figures changes no file.
+    """
+    import io
+
+    from .runlog import write_json, write_json_if_changed
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
+    if path.is_file() and path.read_bytes() == buf.getvalue():
+        write_json_if_changed(path.with_suffix(".json"), provenance)
+        return path
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
     write_json(path.with_suffix(".json"), provenance)
     return path

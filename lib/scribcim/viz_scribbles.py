@@ -92,7 +92,7 @@ def render_scribble_report(root: Path | str, out_results: Path, out_figure: Path
         The ``stats.json`` content.
     """
     from .provenance import data_checksums, git_state, repo_relative, versions
-    from .runlog import write_json
+    from .runlog import write_json_if_changed
 
     pool = dict(ANNOTATORS if annotators is None else annotators)
     patients = list(range(1, 101, patient_stride))
@@ -110,14 +110,15 @@ def render_scribble_report(root: Path | str, out_results: Path, out_figure: Path
     report = {"provenance": prov, "parameters": params, "rows": rows}
     out_results = Path(out_results)
     out_results.mkdir(parents=True, exist_ok=True)
-    write_json(out_results / "stats.json", report)
+    changed = write_json_if_changed(out_results / "stats.json", report)  # unchanged numbers: both files left alone
     md = (f"# Simulated vs expert scribbles on ACDC\n\nData: {subset}. Simulation seed {seed}. "
           f"Commit {prov['git']['commit']} (dirty: {prov['git']['dirty']}). Regenerate: "
           f"`scribcim scribbles --data ROOT`.\n\nBG = background (its distance is to the heart), "
           "RV, MYO, LV. Simulated strokes are drawn from the dense label, so off-label is 0 by "
           "construction; the expert's off-label pixels are disagreements with the dense label.\n\n"
           + stats_markdown(rows))
-    (out_results / "stats.md").write_text(md)
+    if changed or not (out_results / "stats.md").is_file():
+        (out_results / "stats.md").write_text(md)
 
     vol = vols[0]
     z, crop = pick_slice(vol)
