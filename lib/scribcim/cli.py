@@ -69,13 +69,14 @@ def cmd_predict(ns: argparse.Namespace) -> None:
     from .errors import DataError
     from .predict import predict
     res = predict(ns.run, ns.input, ns.output, checkpoint=ns.checkpoint, device=ns.device,
-                  batch_size=ns.batch_size, save_probs=ns.probs, progress=ns.progress)
-    print(f"{len(res.outputs)} label volume(s) in {ns.output} ({res.seconds_per_volume:.2f} s per volume)")
-    for _path, reason in res.failed:
-        print(f"failed: {reason}", file=sys.stderr)
-    if res.failed:
-        raise DataError(f"{len(res.failed)} of {len(res.failed) + len(res.outputs)} input(s) refused "
-                        "(listed above; the others were written): fix or remove them and rerun")
+                  batch_size=ns.batch_size, save_probs=ns.probs, overwrite=ns.overwrite, progress=ns.progress)
+    if res.outputs:
+        print(f"{len(res.outputs)} label volume(s) in {ns.output} ({res.seconds_per_volume:.2f} s per volume)")
+    if res.failed:  # each reason was logged as it happened
+        total = len(res.failed) + len(res.outputs)
+        raise DataError(f"{len(res.failed)} of {total} input(s) refused (each named above"
+                        + ("; the others were written" if res.outputs else "; nothing was written")
+                        + "): fix or remove them and rerun")
 
 
 def cmd_score(ns: argparse.Namespace) -> None:
@@ -179,17 +180,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .io import ORIENTATION
     pr = sub.add_parser("predict", help="segment NIfTI/HDF5 scans with a trained run",
-                        description=f"Segment scans with a trained run. {ORIENTATION} Outputs: "
+                        description=f"Segment scans with a trained run. {ORIENTATION} Each slice is mapped "
+                        "so that the heart appears at the scale of training (mm per model pixel, from the run "
+                        "folder), whatever the scan's field of view and spacing; scans under 32 pixels or about a "
+                        "quarter of the training field of view across are refused. Outputs: "
                         "<name>_seg.nii.gz (0 background, 1 RV, 2 MYO, 3 LV) with the input's shape and affine, "
                         "and labels.json.")
     pr.add_argument("--run", required=True, type=Path, help="run folder written by `scribcim train`")
     pr.add_argument("--input", required=True, type=Path, help="a .nii/.nii.gz/.h5 file or a folder of them")
-    pr.add_argument("--output", required=True, type=Path, help="folder for the label volumes")
-    pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    pr.add_argument("--device", default="cpu")
-    pr.add_argument("--batch-size", type=int, default=16, help="slices per forward pass")
+    pr.add_argument("--output", required=True, type=Path,
+                    help="folder for the label volumes (created if needed; refused if it holds files, "
+                    "unless --overwrite)")
+    pr.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                    help="best (chosen on the validation patients) or last (default best)")
+    pr.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    pr.add_argument("--batch-size", type=int, default=16, help="slices per forward pass, >= 1 (default 16)")
     pr.add_argument("--probs", action="store_true", help="also write <name>_prob.nii.gz (x, y, z, class)")
-    pr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    pr.add_argument("--overwrite", action="store_true",
+                    help="write into an --output folder that already holds files (same-named masks are replaced)")
+    pr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                    help="show a progress bar (default on)")
     pr.set_defaults(func=cmd_predict)
 
     sc = sub.add_parser("score", help="score a folder of predicted label volumes against expert labels",
