@@ -5,43 +5,16 @@ fetch, train, evaluate, predict, score, reproduce, report, scribbles, robustness
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
-import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from .config import PROFILES, TrainConfig, make_config
+from .cli_config import add_config_options, config_from_args, option_help  # noqa: F401 (config_from_args re-exported)
+from .config import PROFILES
 from .errors import ScribcimError
 
 log = logging.getLogger("scribcim")
-FIXED = {"profile", "extra"}
-
-
-def _parse_type(hint: Any):
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if args else hint
-    return base if base in (int, float, str) else str
-
-
-def add_config_options(p: argparse.ArgumentParser) -> None:
-    """One ``--field-name`` option per :class:`TrainConfig` field (booleans get ``--no-...``)."""
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in FIXED:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if hints[f.name] is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            p.add_argument(flag, type=_parse_type(hints[f.name]), default=None, metavar=f.name.upper())
-    p.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
-
-
-def config_from_args(ns: argparse.Namespace) -> TrainConfig:
-    names = {f.name for f in dataclasses.fields(TrainConfig)} - FIXED
-    return make_config(ns.profile, **{k: getattr(ns, k) for k in names if getattr(ns, k, None) is not None})
 
 
 def cmd_fetch(ns: argparse.Namespace) -> None:
@@ -162,8 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_fetch)
 
     t = sub.add_parser("train", help="train one run; every config field is an option",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    t.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+                       description="Train one run. Each option sets one field of the run's config "
+                       "(scribcim.config.TrainConfig); options not given take the --profile's value, else the "
+                       "field's default. A bad value stops before the run folder is created.")
+    t.add_argument("--profile", default="quick", choices=sorted(PROFILES),
+                   help=option_help("profile"))
     add_config_options(t)
     t.set_defaults(func=cmd_train)
 
