@@ -1,5 +1,5 @@
 """`scribcim train` as users meet it: bad options end in one line with the fix and leave no run folder;
-`--help` describes every option."""
+`--help` describes every option; the workflow's config is checked by the same rules."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,10 +11,18 @@ import torch
 
 from scribcim.cli import main
 from scribcim.config import TrainConfig
-from scribcim.errors import DataError
+from scribcim.errors import ConfigError, DataError
+from scribcim.workflow_config import check_workflow_config
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = ["train", "--dataset", "phantom", "--profile", "smoke", "--no-progress"]
+
+
+def workflow_config(**changes):
+    import yaml
+    with open(REPO / "workflow/config.yaml") as fh:
+        cfg = yaml.safe_load(fh)
+    return {**cfg, **changes}
 
 
 @pytest.mark.parametrize("args, match", [
@@ -87,3 +95,36 @@ def test_help_describes_every_option(capsys):
     assert "--data " not in out.replace("--data-root", "")
     from scribcim.cli import build_parser
     assert build_parser().parse_args(["train", "--data", "x"]).data_root == "x"
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(bogus=1), r"unknown key\(s\) \['bogus'\]"),
+    (dict(main={"profile": "quick", "datasets": ["acdc"], "methods": ["nosuch"], "folds": [1], "seeds": [1]}),
+     "main: unknown method 'nosuch'"),
+    (dict(main={"profile": "fastest", "datasets": ["acdc"], "methods": ["cim"], "folds": [1], "seeds": [1]}),
+     "main: unknown profile 'fastest'"),
+    (dict(main={"profile": "quick", "datasets": ["kaggle"], "methods": ["cim"], "folds": [1], "seeds": [1]}),
+     "unknown dataset 'kaggle'"),
+    (dict(main={"profile": "quick", "datasets": ["acdc"], "methods": ["cim"], "folds": [6], "seeds": [1]}),
+     "fold must be 1..5"),
+    (dict(main={"profile": "quick", "datasets": ["acdc"], "methods": ["cim"], "folds": [1]}),
+     r"main: missing key\(s\) \['seeds'\]"),
+    (dict(overrides={"nosuchfield": 1}), r"overrides: unknown key\(s\) \['nosuchfield'\]"),
+    (dict(overrides={"lr": -1}), "lr must be > 0"),
+    (dict(overrides={"num_threads": "many"}), "num_threads must be int"),
+    (dict(overrides={"method": "pce"}), "set per job by the workflow"),
+    (dict(device="gpu"), "device must be cpu, cuda or cuda:N"),
+    (dict(robustness={**workflow_config()["robustness"], "base": "nobody"}), "robustness: scribbles must be"),
+    (dict(robustness={**workflow_config()["robustness"], "levels": [0.5]}), "quoted level with two decimals"),
+])
+def test_workflow_config_is_checked_by_the_library(change, match):
+    with pytest.raises(ConfigError, match=match):
+        check_workflow_config(workflow_config(**change))
+
+
+def test_committed_workflow_configs_pass():
+    import yaml
+    assert check_workflow_config(workflow_config()) > 50
+    for extra in ("workflow/paper.yaml", "workflow/smoke.yaml"):
+        with open(REPO / extra) as fh:
+            assert check_workflow_config(workflow_config(**yaml.safe_load(fh))) > 0
