@@ -141,9 +141,9 @@ def predict(run_dir: Path | str, inputs: Path | str, output_dir: Path | str, *, 
     check_output_dir(output_dir, overwrite)
     config = load_run_config(run_dir)
     info = read_run_info(run_dir, config)
-    scale = run_scale(info, config)
     files = list_inputs(inputs)
     model, ckpt = load_model(run_dir, checkpoint, device)
+    scale = run_scale(info, config)
     result, seconds = PredictResult(), []
     for path in tqdm(files, desc="predict", unit="volume", disable=not progress):
         t0 = time.perf_counter()
