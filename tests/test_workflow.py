@@ -66,11 +66,26 @@ def test_smoke_dag_runs_and_is_not_rerun(tmp_path, real_root):
 
 
 def test_failed_job_keeps_its_notebook_with_the_error(tmp_path):
-    """A job that fails leaves no summary, but its executed notebook shows the error."""
-    out = _snakemake("--cores", "1", "--configfile", "workflow/smoke.yaml", tmp_path=tmp_path, config=(
-        "main={profile: smoke, datasets: [phantom], methods: [nosuchmethod], folds: [1], seeds: [1]}",))
+    """A job that fails (here: no data at its data root) leaves no summary and no run folder, but its
+    executed notebook shows the error."""
+    out = _snakemake("--cores", "1", "--configfile", "workflow/smoke.yaml", tmp_path=tmp_path,
+                     data_root=str(tmp_path / "nowhere"), config=(
+                         "main={profile: smoke, datasets: [acdc], methods: [cim], folds: [1], seeds: [1]}",))
     assert out.returncode != 0
-    run = tmp_path / "results/phantom/smoke/nosuchmethod/fold1/seed1"
-    assert not (run / "summary.json").exists()
+    run = tmp_path / "results/acdc/smoke/cim/fold1/seed1"
+    assert not (run / "summary.json").exists() and not (tmp_path / "runs/acdc/smoke/cim/fold1/seed1").exists()
     executed = (run / "executed.ipynb").read_text()
-    assert "unknown method 'nosuchmethod'" in executed
+    assert "scribcim fetch acdc" in executed and "nowhere" in executed
+
+
+@pytest.mark.parametrize("config, message", [
+    (("bogus=1",), "error: workflow config: unknown key(s) ['bogus']"),
+    (("main={profile: smoke, datasets: [phantom], methods: [nosuchmethod], folds: [1], seeds: [1]}",),
+     "error: workflow config main: unknown method 'nosuchmethod'"),
+    (("overrides={val_every: 0}",), "error: workflow config main: val_every must be >= 1"),
+])
+def test_dry_run_refuses_a_bad_config(tmp_path, config, message):
+    """The config is checked by the library's rules before any job is planned: a dry run fails, one line."""
+    out = _snakemake("-n", "--cores", "1", tmp_path=tmp_path, config=config)
+    assert out.returncode != 0 and message in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr

@@ -5,43 +5,16 @@ fetch, train, evaluate, predict, score, reproduce, report, scribbles, robustness
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
-import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from .config import PROFILES, TrainConfig, make_config
+from .cli_config import add_config_options, config_from_args, option_help  # noqa: F401 (config_from_args re-exported)
+from .config import PROFILES
 from .errors import ScribcimError
 
 log = logging.getLogger("scribcim")
-FIXED = {"profile", "extra"}
-
-
-def _parse_type(hint: Any):
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if args else hint
-    return base if base in (int, float, str) else str
-
-
-def add_config_options(p: argparse.ArgumentParser) -> None:
-    """One ``--field-name`` option per :class:`TrainConfig` field (booleans get ``--no-...``)."""
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in FIXED:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if hints[f.name] is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            p.add_argument(flag, type=_parse_type(hints[f.name]), default=None, metavar=f.name.upper())
-    p.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
-
-
-def config_from_args(ns: argparse.Namespace) -> TrainConfig:
-    names = {f.name for f in dataclasses.fields(TrainConfig)} - FIXED
-    return make_config(ns.profile, **{k: getattr(ns, k) for k in names if getattr(ns, k, None) is not None})
 
 
 def cmd_fetch(ns: argparse.Namespace) -> None:
@@ -69,13 +42,14 @@ def cmd_predict(ns: argparse.Namespace) -> None:
     from .errors import DataError
     from .predict import predict
     res = predict(ns.run, ns.input, ns.output, checkpoint=ns.checkpoint, device=ns.device,
-                  batch_size=ns.batch_size, save_probs=ns.probs, progress=ns.progress)
-    print(f"{len(res.outputs)} label volume(s) in {ns.output} ({res.seconds_per_volume:.2f} s per volume)")
-    for _path, reason in res.failed:
-        print(f"failed: {reason}", file=sys.stderr)
-    if res.failed:
-        raise DataError(f"{len(res.failed)} of {len(res.failed) + len(res.outputs)} input(s) refused "
-                        "(listed above; the others were written): fix or remove them and rerun")
+                  batch_size=ns.batch_size, save_probs=ns.probs, overwrite=ns.overwrite, progress=ns.progress)
+    if res.outputs:
+        print(f"{len(res.outputs)} label volume(s) in {ns.output} ({res.seconds_per_volume:.2f} s per volume)")
+    if res.failed:  # each reason was logged as it happened
+        total = len(res.failed) + len(res.outputs)
+        raise DataError(f"{len(res.failed)} of {total} input(s) refused (each named above"
+                        + ("; the others were written" if res.outputs else "; nothing was written")
+                        + "): fix or remove them and rerun")
 
 
 def cmd_score(ns: argparse.Namespace) -> None:
@@ -162,8 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_fetch)
 
     t = sub.add_parser("train", help="train one run; every config field is an option",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    t.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+                       description="Train one run. Each option sets one field of the run's config "
+                       "(scribcim.config.TrainConfig); options not given take the --profile's value, else the "
+                       "field's default. A bad value stops before the run folder is created.")
+    t.add_argument("--profile", default="quick", choices=sorted(PROFILES),
+                   help=option_help("profile"))
     add_config_options(t)
     t.set_defaults(func=cmd_train)
 
@@ -180,17 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .io import ORIENTATION
     pr = sub.add_parser("predict", help="segment NIfTI/HDF5 scans with a trained run",
-                        description=f"Segment scans with a trained run. {ORIENTATION} Outputs: "
+                        description=f"Segment scans with a trained run. {ORIENTATION} Each slice is mapped "
+                        "so that the heart appears at the scale of training (mm per model pixel, from the run "
+                        "folder), whatever the scan's field of view and spacing; scans under 32 pixels or about a "
+                        "quarter of the training field of view across are refused. Outputs: "
                         "<name>_seg.nii.gz (0 background, 1 RV, 2 MYO, 3 LV) with the input's shape and affine, "
                         "and labels.json.")
     pr.add_argument("--run", required=True, type=Path, help="run folder written by `scribcim train`")
     pr.add_argument("--input", required=True, type=Path, help="a .nii/.nii.gz/.h5 file or a folder of them")
-    pr.add_argument("--output", required=True, type=Path, help="folder for the label volumes")
-    pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    pr.add_argument("--device", default="cpu")
-    pr.add_argument("--batch-size", type=int, default=16, help="slices per forward pass")
+    pr.add_argument("--output", required=True, type=Path,
+                    help="folder for the label volumes (created if needed; refused if it holds files, "
+                    "unless --overwrite)")
+    pr.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                    help="best (chosen on the validation patients) or last (default best)")
+    pr.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    pr.add_argument("--batch-size", type=int, default=16, help="slices per forward pass, >= 1 (default 16)")
     pr.add_argument("--probs", action="store_true", help="also write <name>_prob.nii.gz (x, y, z, class)")
-    pr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    pr.add_argument("--overwrite", action="store_true",
+                    help="write into an --output folder that already holds files (same-named masks are replaced)")
+    pr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                    help="show a progress bar (default on)")
     pr.set_defaults(func=cmd_predict)
 
     sc = sub.add_parser("score", help="score a folder of predicted label volumes against expert labels",

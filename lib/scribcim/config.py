@@ -11,6 +11,7 @@ decoder fix). ``smoke`` is for tests and CI notebooks.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -40,90 +41,131 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+def _f(default: Any, help: str, choices: Any = None) -> Any:
+    """A :class:`TrainConfig` field with its option help and choices (the one place an option is described).
+
+    ``choices``: a tuple, or the name of a registry (:func:`field_choices`).
+    """
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on. Every field can be overridden (CLI: ``--field-name``)."""
 
-    dataset: str = "acdc"
-    method: str = "cim"
-    fold: int = 1
-    profile: str = "quick"
-    seed: int = 2022
+    dataset: str = _f("acdc", "dataset to train on", "datasets")
+    method: str = _f("cim", "training method (scribcim.methods)", "methods")
+    fold: int = _f(1, "cross-validation fold: ACDC 1-5 (20 test patients each), MSCMR and phantom as their split")
+    profile: str = _f("quick", "named profile: the base values that the other options override", "profiles")
+    seed: int = _f(2022, "seed (>= 0) of the initial weights, the batches and dropout")
     # where things live
-    data_root: str | None = None
-    runs_root: str = "runs"
-    results_root: str = "results"
-    run_dir: str | None = None
+    data_root: str | None = _f(None, "data root (also --data); else $SCRIBCIM_DATA, else ./data")
+    runs_root: str = _f("runs", "run folders go to RUNS_ROOT/<dataset>/<profile>/<method>/fold<k>/seed<s>")
+    results_root: str = _f("results", "where a run's committed summary goes (same layout as under runs_root)")
+    run_dir: str | None = _f(None, "this run folder instead of the runs_root layout")
     # optimisation
-    input_size: int = 256
-    batch_size: int = 6
-    max_iterations: int = 60_000
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    poly_power: float = 0.9
+    input_size: int = _f(256, "network input side in pixels (multiple of 16): every slice is resized to it")
+    batch_size: int = _f(6, "slices per training batch (>= 1)")
+    max_iterations: int = _f(60_000, "training iterations (>= 1)")
+    lr: float = _f(0.01, "initial SGD learning rate (> 0), poly decay")
+    momentum: float = _f(0.9, "SGD momentum, in [0, 1)")
+    weight_decay: float = _f(1e-4, "SGD weight decay (>= 0)")
+    poly_power: float = _f(0.9, "learning rate at iteration i: lr * (1 - i / max_iterations) ** poly_power")
     # bookkeeping
-    val_every: int = 200
-    checkpoint_every: int = 1000
-    log_every: int = 20
-    val_patients: int | None = None
-    stop_after: int | None = None
-    resume: bool = False
-    progress: bool = True
+    val_every: int = _f(200, "iterations between validations (best.pt is the best of them)")
+    checkpoint_every: int = _f(1000, "iterations between saves of latest.pt (what --resume continues from)")
+    log_every: int = _f(20, "iterations between records in metrics.jsonl and TensorBoard")
+    val_patients: int | None = _f(None, "validation patients drawn from the fold's training patients "
+                                        "(>= 1; default: ACDC 8, phantom 2; MSCMR's 5 are fixed)")
+    stop_after: int | None = _f(None, "stop after this many iterations of this call (continue with --resume)")
+    resume: bool = _f(False, "continue the run in the run folder from its latest.pt")
+    progress: bool = _f(True, "show a progress bar")
     # exponential moving average of the weights (0: off); validation and checkpoints' eval weights use it
-    ema_decay: float = 0.0
+    ema_decay: float = _f(0.0, "decay of a weight average used for validation and checkpoints, in [0, 1) (0: off)")
     # hardware
-    device: str = "cpu"
-    bf16: bool = False
-    channels_last: bool = False
-    deterministic: bool = False
-    num_threads: int = 0
+    device: str = _f("cpu", "cpu, cuda or cuda:N")
+    bf16: bool = _f(False, "bfloat16 autocast")
+    channels_last: bool = _f(False, "channels-last (NHWC) memory format")
+    deterministic: bool = _f(False, "torch's deterministic algorithms (warns where there are none)")
+    num_threads: int = _f(0, "torch CPU threads (>= 0; 0: torch's default)")
     # keep the training slices on the device and augment there (scribcim.data.device_batches);
     # other batches than make_batch's (torch's random stream, resize before augmentation)
-    device_data: bool = False
+    device_data: bool = _f(False, "keep the training slices on the device and augment there (other batches "
+                                  "than the CPU pipeline's)")
     # network: "bilinear" up-sampling (1x1 conv + bilinear x2, as released) or "transposed" (2x2 conv)
-    upsample: str = "bilinear"
+    upsample: str = _f("bilinear", "decoder up-sampling: bilinear (1x1 conv + bilinear x2, as released) or "
+                                   "transposed (2x2 transposed conv)", "upsample")
     # method
-    num_classes: int = 4
-    self_dice_weight: float = 0.5
-    bank_size: int = 1000
-    token_momentum: float = 0.99
-    use_banks: bool = True
-    use_tokens: bool = True
-    matching: str = "soft"
-    faithful: bool = False
-    token_source: str = "pixel"
-    cim_level: int = 0
-    sampling: str = "any"
+    num_classes: int = _f(4, "output classes: background, RV, MYO, LV (the datasets' labels)")
+    self_dice_weight: float = _f(0.5, "weight (>= 0) of the self-Dice term of pce_selfdice and cim")
+    bank_size: int = _f(1000, "CIM: entries per class bank (>= 1)")
+    token_momentum: float = _f(0.99, "CIM: momentum of the class tokens' moving average, in [0, 1)")
+    use_banks: bool = _f(True, "CIM: pixel-level matching against the class banks")
+    use_tokens: bool = _f(True, "CIM: class-token matching")
+    matching: str = _f("soft", "CIM: soft (softmax attention) or hard (one-hot argmax) matching", ("soft", "hard"))
+    faithful: bool = _f(False, "CIM: the released code's bank sampling and absent-class update (cim_level 0)")
+    token_source: str = _f("pixel", "CIM: features feeding the class tokens", ("pixel", "token"))
+    cim_level: int = _f(0, "CIM: decoder blocks before matching (0: at 1/16 of the input, 1: at 1/8)", "cim_level")
+    sampling: str = _f("any", "CIM: which cells feed the banks", ("any", "majority"))
     # training scribbles: "expert" or a simulated annotator (scribcim.data.scribbles.ANNOTATORS)
-    scribbles: str = "expert"
-    inconsistency: float = 0.0
-    scribble_seed: int = 0
+    scribbles: str = _f("expert", "training scribbles: the dataset's expert ones or a simulated annotator's",
+                        "scribbles")
+    inconsistency: float = _f(0.0, "simulated scribbles: probability, in [0, 1], that a volume is drawn by "
+                                   "another annotator than --scribbles")
+    scribble_seed: int = _f(0, "seed (>= 0) of the simulated scribbles")
     # evaluation
-    empty_penalty: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    empty_penalty: float | None = _f(None, "HD95/ASD in mm (> 0) for a missed structure (default: undefined)")
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "free-form notes kept with the run"})
 
     def validate(self) -> "TrainConfig":
         """Raise :class:`ConfigError` for a bad value; return self."""
+        from .data.datasets import get_dataset, split_for
         from .methods import get_method
-        get_method(self.method)
+        method = get_method(self.method)
+        dataset = get_dataset(self.dataset)
+        split_for(self.dataset, self.fold, self.val_patients)
         if self.input_size % 16 or self.input_size < 16:
             raise ConfigError(f"input_size must be a positive multiple of 16, got {self.input_size}")
-        for name in ("batch_size", "max_iterations", "val_every", "checkpoint_every", "log_every"):
+        for name in ("batch_size", "max_iterations", "val_every", "checkpoint_every", "log_every", "bank_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("seed", "scribble_seed", "num_threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}"
+                                  + (" (0: torch's default)" if name == "num_threads" else ""))
+        for name in ("val_patients", "stop_after"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1 (or unset), got {getattr(self, name)}")
+        if self.num_classes != 4:
+            raise ConfigError(f"num_classes must be 4 (background, RV, MYO, LV: the datasets' labels), "
+                              f"got {self.num_classes}")
+        for name in ("lr", "momentum", "weight_decay", "poly_power", "self_dice_weight", "ema_decay",
+                     "token_momentum", "inconsistency"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
+        for name in ("weight_decay", "poly_power", "self_dice_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("momentum", "ema_decay", "token_momentum"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}"
+                                  + (" (0: no weight average)" if name == "ema_decay" else ""))
+        if self.empty_penalty is not None and not (math.isfinite(self.empty_penalty) and self.empty_penalty > 0):
+            raise ConfigError(f"empty_penalty must be > 0 mm (or unset), got {self.empty_penalty}")
         from .models.unet import UPSAMPLE
         if self.upsample not in UPSAMPLE:
             raise ConfigError(f"upsample must be one of {UPSAMPLE}, got {self.upsample!r}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be cpu or cuda[:N], got {self.device!r}")
+        from .device import check_device_name
+        check_device_name(self.device, "device")
         if not isinstance(self.device_data, bool):
             raise ConfigError(f"device_data must be true or false, got {self.device_data!r}")
         validate_scribbles(self)
+        if not dataset.dense_train_labels and (method.needs_dense_labels or self.scribbles != "expert"):
+            what = f"method {self.method!r}" if method.needs_dense_labels else f"--scribbles {self.scribbles}"
+            raise ConfigError(f"{what} needs dense training labels, which {self.dataset} does not have: "
+                              "choose a scribble-supervised method with --scribbles expert")
         try:
             cim_config(self)
         except ValueError as exc:
@@ -141,6 +183,29 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s) {sorted(unknown)}")
         return cls(**with_legacy(d))
+
+
+def field_choices(name: str) -> tuple[Any, ...] | None:
+    """The allowed values of :class:`TrainConfig` field ``name`` (None: any value of its type)."""
+    choices = next(f for f in fields(TrainConfig) if f.name == name).metadata.get("choices")
+    if not isinstance(choices, str):
+        return choices
+    if choices == "methods":
+        from .methods import METHODS
+        return tuple(sorted(METHODS))
+    if choices == "datasets":
+        from .data.datasets import DATASETS
+        return tuple(sorted(DATASETS))
+    if choices == "scribbles":
+        from .data.scribbles import ANNOTATORS
+        return ("expert", *sorted(ANNOTATORS))
+    if choices == "upsample":
+        from .models.unet import UPSAMPLE
+        return tuple(UPSAMPLE)
+    if choices == "cim_level":
+        from .models.unet import CHANNELS
+        return tuple(range(len(CHANNELS) - 1))
+    return tuple(sorted(PROFILES))
 
 
 #: Fields whose value in a run stored before the field existed is not today's default.

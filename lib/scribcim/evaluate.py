@@ -33,7 +33,7 @@ from .metrics import CLASS_NAMES, DEFINITIONS, volume_metrics
 from .progress import progress_bar
 from .provenance import provenance, repo_relative
 from .runlog import eval_weights, load_checkpoint, write_json
-from .train import data_root_for
+from .run_setup import data_root_for
 
 log = logging.getLogger(__name__)
 METRICS = ("dice", "hd95", "asd", "assd")
@@ -41,17 +41,27 @@ METRICS = ("dice", "hd95", "asd", "assd")
 
 def load_run_config(run_dir: Path) -> TrainConfig:
     """The resolved config stored in a run folder."""
+    from .errors import ConfigError
+    from .io import read_json_file
     path = Path(run_dir) / "config.json"
     if not path.is_file():
-        from .errors import ConfigError
-        raise ConfigError(f"{path} not found (from {Path.cwd()}): {run_dir} is not a scribcim run folder; train one "
-                          "(`make reproduce`, `scribcim train ...`) or pass the folder of an existing run")
-    return TrainConfig.from_dict(json.loads(path.read_text()))
+        raise ConfigError(f"{path} not found (from {Path.cwd()}): {run_dir} is not a scribcim run folder; "
+                          "train one (`make reproduce`, `scribcim train ...`) or pass the folder `scribcim train` wrote")
+    stored = read_json_file(path, "run config", "copy the run folder again from where it was trained")
+    if not isinstance(stored, dict):
+        raise ConfigError(f"{path} holds a {type(stored).__name__}, not a config: copy the run folder again")
+    try:
+        return TrainConfig.from_dict(stored)
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"{path}: {exc}: it was written by another scribcim version; use that one, "
+                          "or retrain") from None
 
 
 def load_model(run_dir: Path, checkpoint: str = "best", device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """The run's network with the weights and reference-set buffers of ``checkpoint``, in eval mode
     (the weight average when the run kept one, see :mod:`scribcim.ema`)."""
+    from .device import check_device
+    check_device(device)
     config = load_run_config(run_dir)
     model = get_method(config.method)(config).build_model()
     ckpt = load_checkpoint(Path(run_dir) / "checkpoints" / f"{checkpoint}.pt", device)

@@ -1,5 +1,13 @@
-"""Slice-by-slice prediction of a 3D volume at the network's input size."""
+"""Slice-by-slice prediction of a 3D volume at the network's input size.
+
+:func:`predict_probs` resizes each whole slice to the input size, as training does (``evaluate``
+and validation use it); :func:`predict_probs_at_scale` maps each slice so that one model pixel
+covers a given number of mm (:mod:`scribcim.geometry`; ``predict`` uses it for scans of any field
+of view and spacing).
+"""
 from __future__ import annotations
+
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -7,6 +15,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.augment import resize_nearest
+from .geometry import from_model, to_model
+
+
+def _forward(model: nn.Module, small: np.ndarray, back: Callable[[torch.Tensor], torch.Tensor], *,
+             device: str | torch.device, batch_size: int, bf16: bool) -> np.ndarray:
+    """Softmax of ``small`` (z, S, S) in batches of slices, each mapped back by ``back``; (C, z, y, x)."""
+    out = []
+    for start in range(0, small.shape[0], batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(small[start:start + batch_size, None])).to(device)
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            logits, _ = model(x)
+        out.append(back(logits.float().softmax(1)).cpu())
+    return torch.cat(out).permute(1, 0, 2, 3).numpy()
 
 
 @torch.no_grad()
@@ -19,14 +40,19 @@ def predict_probs(model: nn.Module, image: np.ndarray, *, input_size: int, devic
     """
     z, h, w = image.shape
     small = resize_nearest(image.astype(np.float32), (input_size, input_size))
-    out = []
-    for start in range(0, z, batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(small[start:start + batch_size, None])).to(device)
-        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-            logits, _ = model(x)
-        probs = logits.float().softmax(1)
-        out.append(F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False).cpu())
-    return torch.cat(out).permute(1, 0, 2, 3).numpy()
+    return _forward(model, small, lambda p: F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False),
+                    device=device, batch_size=batch_size, bf16=bf16)
+
+
+@torch.no_grad()
+def predict_probs_at_scale(model: nn.Module, image: np.ndarray, *, spacing_yx: Sequence[float],
+                           mm_per_pixel: Sequence[float], input_size: int, device: str | torch.device = "cpu",
+                           batch_size: int = 16, bf16: bool = False) -> np.ndarray:
+    """Class probabilities (C, z, y, x) of ``image`` (z, y, x) with in-plane spacing ``spacing_yx`` (mm),
+    each slice seen by the model with one pixel covering ``mm_per_pixel`` (y, x) mm (:mod:`scribcim.geometry`)."""
+    small = to_model(image.astype(np.float32), spacing_yx, mm_per_pixel, input_size)
+    return _forward(model, small, lambda p: from_model(p, image.shape[1:], spacing_yx, mm_per_pixel),
+                    device=device, batch_size=batch_size, bf16=bf16)
 
 
 def predict_labels(model: nn.Module, image: np.ndarray, **kwargs) -> np.ndarray:

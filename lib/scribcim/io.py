@@ -49,25 +49,64 @@ def label_names(num_classes: int = len(CLASS_NAMES) + 1) -> list[str]:
     return names[:num_classes] + [f"class{k}" for k in range(len(names), num_classes)]
 
 
-def make_run_info(config: Any) -> dict[str, Any]:
-    """The self-describing part of a run folder beside ``config.json`` (written by ``train``)."""
-    return {"format": RUN_INFO_FORMAT, "class_names": label_names(config.num_classes),
+def make_run_info(config: Any, volumes: Sequence[Volume] | None = None) -> dict[str, Any]:
+    """The self-describing part of a run folder beside ``config.json`` (written by ``train``).
+
+    ``volumes``: the training volumes, whose slices give the input ``scale`` (:mod:`scribcim.geometry`).
+    """
+    info = {"format": RUN_INFO_FORMAT, "class_names": label_names(config.num_classes),
             "input_size": config.input_size, "in_channels": 1, "normalisation": DEFAULT_NORMALISATION,
             "orientation": ORIENTATION}
+    if volumes is not None:
+        from .geometry import training_scale
+        info["scale"] = training_scale(volumes, config.input_size)
+    return info
+
+
+def read_json_file(path: Path, what: str, fix: str) -> Any:
+    """A JSON file of a run folder, or a one-line :class:`ConfigError` saying what is wrong and ``fix``."""
+    import json
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}): {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path} ({type(exc).__name__}): {fix}") from None
+
+
+RUN_INFO_KEYS = ("class_names", "input_size", "normalisation")
 
 
 def read_run_info(run_dir: Path, config: Any) -> dict[str, Any]:
     """``run_info.json`` of a run folder; a folder from before it existed gets the defaults."""
-    import json
     path = Path(run_dir) / "run_info.json"
     if not path.is_file():
         log.warning("%s missing (run folder from an older version): using the current defaults", path)
         return make_run_info(config)
-    info = json.loads(path.read_text())
-    if info.get("format") != RUN_INFO_FORMAT:
-        raise ConfigError(f"{path} has format {info.get('format')}, this scribcim reads format "
+    fix = "copy the run folder again from where it was trained, or delete the file to use the defaults"
+    info = read_json_file(path, "run info", fix)
+    if not isinstance(info, dict) or info.get("format") != RUN_INFO_FORMAT:
+        got = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise ConfigError(f"{path} has format {got}, this scribcim reads format "
                           f"{RUN_INFO_FORMAT}: use the scribcim version that trained it, or retrain")
+    missing = [k for k in RUN_INFO_KEYS if k not in info]
+    if missing:
+        raise ConfigError(f"{path} lacks {missing}: {fix}")
     return info
+
+
+def run_scale(info: dict[str, Any], config: Any) -> dict[str, Any]:
+    """The run's input ``scale`` (mm per model pixel, typical spacing); a run without one gets its
+    dataset's typical values, with a warning saying which."""
+    scale = info.get("scale")
+    if isinstance(scale, dict) and float(scale.get("mm_per_pixel", 0)) > 0:
+        return scale
+    from .geometry import fallback_scale
+    scale = fallback_scale(config.dataset, int(info["input_size"]))
+    log.warning("run_info.json records no input scale (run trained before scribcim recorded it): assuming %s, "
+                "%.3f mm per model pixel (field of view %.0f mm), typical spacing %s mm", scale["source"],
+                scale["mm_per_pixel"], scale["fov_mm"], "x".join(f"{s:g}" for s in scale["spacing_mm"]))
+    return scale
 
 
 def normalise(image: np.ndarray, spec: dict[str, Any] | None = None, *, name: str = "image") -> np.ndarray:
@@ -93,7 +132,10 @@ def normalise_volumes(volumes: Sequence[Volume], spec: dict[str, Any] | None = N
 
 @dataclass
 class Scan:
-    """One input volume: image (z, y, x), spacing (dz, dy, dx) mm, and what a NIfTI output needs."""
+    """One input volume: image (z, y, x), spacing (dz, dy, dx) mm, and what a NIfTI output needs.
+
+    ``spacing_source`` says where the spacing came from (``""``: nowhere, a placeholder of 1 mm).
+    """
 
     path: Path
     name: str
@@ -101,6 +143,7 @@ class Scan:
     spacing: tuple[float, float, float]
     affine: np.ndarray
     header: Any = None  # the input's NIfTI header (None for HDF5 inputs)
+    spacing_source: str = "header"
 
 
 def scan_name(path: Path) -> str:
@@ -146,7 +189,28 @@ def read_scan(path: Path | str) -> Scan:
         raise DataError(f"cannot read {path} ({type(exc).__name__}): the file is corrupt or truncated, "
                         "export it again") from None
     image, spacing, affine, header = read_nifti_zyx(path)
-    return Scan(path, scan_name(path), image, spacing, affine, header)
+    known = all(np.isfinite(spacing)) and min(spacing) > 0
+    return Scan(path, scan_name(path), image, spacing if known else (1.0, 1.0, 1.0), affine, header,
+                spacing_source="NIfTI header" if known else "")
+
+
+def with_spacing(scan: Scan, spacing: Sequence[float], source: str) -> Scan:
+    """``scan`` with another spacing (an HDF5 scan's affine follows it; a NIfTI keeps its own)."""
+    spacing = tuple(float(s) for s in spacing)
+    affine = spacing_affine(spacing) if scan.header is None else scan.affine
+    return dataclasses.replace(scan, spacing=spacing, affine=affine, spacing_source=source)
+
+
+def _h5_spacing(f: Any, path: Path) -> tuple[tuple[float, float, float], str] | None:
+    """(dz, dy, dx) from a ``spacing`` attribute or dataset of the file (or of ``image``), if any."""
+    for where, obj in (("attribute", f["image"].attrs), ("attribute", f.attrs), ("dataset", f)):
+        if "spacing" in obj:
+            value = np.asarray(obj["spacing"][()] if where == "dataset" else obj["spacing"], dtype=float).ravel()
+            if value.shape != (3,) or not np.all(np.isfinite(value)) or value.min() <= 0:
+                raise DataError(f"{path}: 'spacing' {value.tolist()} is not three positive mm values (dz, dy, dx): "
+                                "fix it or remove it")
+            return (float(value[0]), float(value[1]), float(value[2])), f"'spacing' {where} of the file"
+    return None
 
 
 def _read_h5(path: Path) -> Scan:
@@ -155,14 +219,13 @@ def _read_h5(path: Path) -> Scan:
         if "image" not in f:
             raise DataError(f"{path} has no 'image' dataset: save the scan (z, y, x) as 'image'")
         image = squeeze_to_3d(np.asarray(f["image"][()], dtype=np.float32), path)
-    spacing = (1.0, 1.0, 1.0)
-    csv = path.parent.parent / Path(ACDC_SPACING).name
+        found = _h5_spacing(f, path)
     name = scan_name(path)
-    if csv.is_file() and name in (table := read_spacing(csv)):
-        spacing = table[name]
-    else:
-        log.warning("%s: no spacing found (no %s row): writing 1 mm voxels", path, csv)
-    return Scan(path, name, image, spacing, spacing_affine(spacing))
+    csv = path.parent.parent / Path(ACDC_SPACING).name
+    if found is None and csv.is_file() and name in (table := read_spacing(csv)):
+        found = table[name], str(csv)
+    spacing, source = found if found is not None else ((1.0, 1.0, 1.0), "")
+    return Scan(path, name, image, spacing, spacing_affine(spacing), spacing_source=source)
 
 
 def _atomic_save(img: Any, path: Path) -> None:

@@ -132,14 +132,29 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (clear error for other formats)."""
+    """Load a checkpoint written by :func:`save_checkpoint` (clear error for other formats).
+
+    A file that fails to load on ``map_location`` but loads on the CPU is healthy: the error names
+    the device, not the file. Only a file that the CPU cannot read either is called corrupt.
+    """
     if not path.is_file():
-        raise ConfigError(f"no checkpoint at {path}: train first (scribcim train ...) or check --run-dir")
+        raise ConfigError(f"no checkpoint at {path}: train the run first (`scribcim train`), or pass the run "
+                          "folder that holds checkpoints/ (--run)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:
-        raise ConfigError(f"cannot read checkpoint {path} ({type(exc).__name__}): it is corrupt, "
-                          "delete it and resume from another") from exc
+        if str(map_location) != "cpu":
+            try:
+                torch.load(path, map_location="cpu", weights_only=False)
+            except Exception:
+                pass
+            else:
+                raise ConfigError(f"checkpoint {path} is fine but cannot be loaded onto {map_location} "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}): "
+                                  "choose another --device (e.g. cpu)") from None
+        raise ConfigError(f"cannot read checkpoint {path} ({type(exc).__name__}): the file is corrupt or "
+                          "truncated; copy it again from where the run was trained, or retrain "
+                          "(a run's latest.pt: delete it and resume from an earlier copy)") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not a scribcim checkpoint of format {CHECKPOINT_FORMAT}: "
                           "retrain with this version")

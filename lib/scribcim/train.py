@@ -19,20 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import TrainConfig, scribble_variant
-from .data import get_dataset, load_part, split_for
+from .config import TrainConfig
 from .data.device_batches import DeviceSlices, make_device_batch
-from .data.fetch import resolve_data_root, verify
-from .data.slices import SliceSet, make_batch
+from .data.slices import make_batch
 from .data.volumes import Volume
 from .ema import WeightEMA
 from .inference import predict_labels
-from .io import make_run_info, normalise_volumes, read_run_info
 from .methods import get_method
 from .metrics import fast_dice
 from .progress import LoopProgress
-from .provenance import provenance
-from .runlog import MetricsLog, check_run_dir, eval_weights, load_checkpoint, save_checkpoint, write_json
+from .run_setup import (check_run, data_root_for, prepare_run, results_dir_for,  # noqa: F401 (re-exported)
+                        run_dir_for, training_volumes)
+from .runlog import MetricsLog, eval_weights, load_checkpoint, save_checkpoint, write_json
 
 log = logging.getLogger(__name__)
 
@@ -48,53 +46,6 @@ class RunResult:
     best_val_dice: float
     last_val_dice: float
     wall_time_s: float
-
-
-def run_dir_for(config: TrainConfig) -> Path:
-    """``runs/<dataset>/<profile>/[<variant>/]<method>/fold<k>/seed<s>`` unless ``config.run_dir`` is set.
-
-    ``<variant>`` (e.g. ``sim-centreline-inc0.50-seed0``) only for simulated training scribbles.
-    """
-    if config.run_dir:
-        return Path(config.run_dir)
-    return Path(config.runs_root) / results_dir_for(config).relative_to(config.results_root)
-
-
-def results_dir_for(config: TrainConfig) -> Path:
-    """Where a run's summary is committed: the run folder's path with ``results_root`` for ``runs_root``."""
-    base = Path(config.results_root) / config.dataset / config.profile
-    variant = scribble_variant(config)
-    return (base / variant if variant else base) / config.method / f"fold{config.fold}" / f"seed{config.seed}"
-
-
-def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path | None) -> list[Volume]:
-    """The training volumes with the scribbles the config asks for (expert, or simulated from dense labels).
-
-    Simulated sets are written down in ``run_dir/scribbles.json`` (which annotator drew each case), if given.
-    """
-    from .data.scribbles import assign_annotators, training_scribbles
-    if config.scribbles == "expert":
-        return volumes
-    from .errors import ConfigError
-    if any(v.label is None for v in volumes):
-        raise ConfigError(f"--scribbles {config.scribbles}: {config.dataset} has no dense training labels to "
-                          "simulate scribbles from; use --scribbles expert")
-    who = assign_annotators([v.case for v in volumes], config.scribbles, config.inconsistency,
-                            seed=config.scribble_seed)
-    if run_dir is not None:
-        write_json(run_dir / "scribbles.json", {"base": config.scribbles, "inconsistency": config.inconsistency,
-                                                "seed": config.scribble_seed,
-                                                "annotators": {c: a.name for c, a in sorted(who.items())}})
-    return training_scribbles(volumes, config.scribbles, config.inconsistency, seed=config.scribble_seed)
-
-
-def data_root_for(config: TrainConfig) -> Path | None:
-    """Resolved data root (None for synthetic datasets); verifies the files against the package sums."""
-    if not get_dataset(config.dataset).needs_root:
-        return None
-    root = resolve_data_root(config.data_root)
-    verify(config.dataset, root)
-    return root
 
 
 def truncate_metrics(path: Path, iteration: int) -> None:
@@ -164,37 +115,13 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
     of :mod:`scribcim.packed`); they must be what this run would build itself (its data, fold, scribbles
     and input size), which :func:`scribcim.packed.shared_data_key` guards.
     """
-    config.validate()
     t0 = time.perf_counter()
+    run_dir = check_run(config)
     set_determinism(config)
-    run_dir = run_dir_for(config)
-    cfg_dict = config.to_dict()
-    check_run_dir(run_dir, cfg_dict)
+    setup = prepare_run(config, run_dir)
+    latest = run_dir / "checkpoints" / "latest.pt"
     ckpt_dir = run_dir / "checkpoints"
-    latest = ckpt_dir / "latest.pt"
-    if latest.exists() and not config.resume:
-        from .errors import ConfigError
-        raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, "
-                          "or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    root = data_root_for(config)
-    split = split_for(config.dataset, config.fold, config.val_patients)
-    write_json(run_dir / "config.json", cfg_dict)
-    write_json(run_dir / "split.json", {"fold": split.fold, "train": split.train, "val": split.val,
-                                        "test": split.test})
-    # what `predict` needs besides config.json and the checkpoints; a resumed run keeps its own
-    run_info = read_run_info(run_dir, config) if latest.exists() else make_run_info(config)
-    write_json(run_dir / "run_info.json", run_info)
-    prov = provenance(cfg_dict, device=config.device, dataset=config.dataset)
-    if latest.exists():  # resuming: keep the original provenance, log this session beside it
-        with (run_dir / "resumes.jsonl").open("a") as fh:
-            fh.write(json.dumps(prov) + "\n")
-    else:
-        write_json(run_dir / "provenance.json", prov)
-    norm = run_info["normalisation"]  # identity on the ACDC HDF5 images (see scribcim.io)
-    train_volumes = training_volumes(config, load_part(config.dataset, root, split, "train"), run_dir)
-    slices = SliceSet.from_volumes(normalise_volumes(train_volumes, norm))
-    val_volumes = normalise_volumes(load_part(config.dataset, root, split, "val"), norm)
+    slices, val_volumes = setup.slices, setup.val_volumes
     log.info("run %s: %d training slices, %d validation volumes", run_dir, len(slices), len(val_volumes))
 
     method = get_method(config.method)(config)

@@ -21,12 +21,14 @@ class DatasetSpec:
         split: (fold, val_patients or None for the default) -> :class:`Split`.
         loader: (data root, patient ids) -> volumes.
         needs_root: False for synthetic data.
+        dense_train_labels: False where the training volumes have scribbles only (no dense labels).
     """
 
     name: str
     split: Callable[[int, int | None], Split]
     loader: Callable[[Path | None, Sequence[int]], list[Volume]]
     needs_root: bool = True
+    dense_train_labels: bool = True
 
 
 def _acdc_split(fold: int, val: int | None) -> Split:
@@ -52,7 +54,7 @@ def _phantom(root: Path | None, patients: Sequence[int]) -> list[Volume]:
 
 DATASETS: dict[str, DatasetSpec] = {
     "acdc": DatasetSpec("acdc", _acdc_split, _acdc),
-    "mscmr": DatasetSpec("mscmr", mscmr_split, load_mscmr),
+    "mscmr": DatasetSpec("mscmr", mscmr_split, load_mscmr, dense_train_labels=False),
     "phantom": DatasetSpec("phantom", _phantom_split, _phantom, needs_root=False),
 }
 

@@ -1,0 +1,111 @@
+"""The Snakemake workflow's config checked by the library's own rules, before any job is planned.
+
+``workflow/Snakefile`` calls :func:`check_workflow_config` on its merged config
+(``workflow/config.yaml``, ``--configfile`` files and ``--config key=value``): an unknown key, a
+section lacking a key, or any run it would plan whose :class:`scribcim.config.TrainConfig` the
+library refuses (unknown method, profile or dataset, a bad fold, seed or override, a bad
+scribble setting) stops the dry run too, with one line naming the key and the fix.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from typing import Any, Iterator
+
+from .config import TrainConfig, make_config
+from .device import check_device_name
+from .errors import ConfigError
+
+#: section -> its keys (all required)
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "main": ("profile", "datasets", "methods", "folds", "seeds"),
+    "robustness": ("profile", "dataset", "methods", "base", "levels", "scribble_seed", "fold", "seed"),
+    "selection": ("profiles", "dataset", "methods", "fold", "seeds"),
+    "grid": ("profile", "fold", "runs"),
+}
+PATHS = ("data_root", "runs_root", "results_root", "figures_dir")
+TOP_KEYS = (*PATHS, "device", "overrides", *SECTIONS)
+#: fields each job sets itself (from its section, the paths and the device): not overrides
+PER_JOB = ("dataset", "method", "fold", "profile", "seed", "data_root", "runs_root", "results_root", "device",
+           "resume", "run_dir")
+LEVEL = re.compile(r"^\d\.\d\d$")  # the Snakefile's wildcard for inconsistency levels
+FIX = "fix it in workflow/config.yaml, your --configfile or --config"
+
+
+def _fail(where: str, what: str) -> ConfigError:
+    return ConfigError(f"workflow config{' ' + where if where else ''}: {what}: {FIX}")
+
+
+def _list(section: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = section[key]
+    if not isinstance(value, list) or not value:
+        raise _fail(f"{where}.{key}", f"must be a non-empty list, got {value!r}")
+    return value
+
+
+def _keys(obj: Any, known: tuple[str, ...], where: str, required: bool = True) -> None:
+    if not isinstance(obj, dict):
+        raise _fail(where, f"must be a mapping with keys {list(known)}, got {obj!r}")
+    unknown = sorted(set(obj) - set(known))
+    if unknown:
+        raise _fail(where, f"unknown key(s) {unknown}; known keys: {list(known)}")
+    missing = [k for k in known if k not in obj] if required else []
+    if missing:
+        raise _fail(where, f"missing key(s) {missing}")
+
+
+def planned_runs(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(section, TrainConfig fields) of every run the config can plan (before the paths and device)."""
+    main, rob, sel, grid = (config[s] for s in SECTIONS)
+    for d in _list(main, "datasets", "main"):
+        for m in _list(main, "methods", "main"):
+            for f in _list(main, "folds", "main"):
+                for s in _list(main, "seeds", "main"):
+                    yield "main", dict(profile=main["profile"], dataset=d, method=m, fold=f, seed=s)
+    levels = _list(rob, "levels", "robustness")
+    for lv in levels:
+        if not (isinstance(lv, str) and LEVEL.match(lv)):
+            raise _fail("robustness.levels", f"{lv!r} must be a quoted level with two decimals, e.g. \"0.50\"")
+    for m in _list(rob, "methods", "robustness"):
+        run = dict(profile=rob["profile"], dataset=rob["dataset"], method=m, fold=rob["fold"], seed=rob["seed"])
+        yield "robustness", run
+        for lv in levels:
+            yield "robustness", dict(run, scribbles=rob["base"], inconsistency=float(lv),
+                                     scribble_seed=rob["scribble_seed"])
+    for p in _list(sel, "profiles", "selection"):
+        for m in _list(sel, "methods", "selection"):
+            for s in _list(sel, "seeds", "selection"):
+                yield "selection", dict(profile=p, dataset=sel["dataset"], method=m, fold=sel["fold"], seed=s)
+    for i, block in enumerate(_list(grid, "runs", "grid")):
+        _keys(block, ("dataset", "methods", "seeds"), f"grid.runs[{i}]")
+        for m in _list(block, "methods", f"grid.runs[{i}]"):
+            for s in _list(block, "seeds", f"grid.runs[{i}]"):
+                yield "grid", dict(profile=grid["profile"], dataset=block["dataset"], method=m, fold=grid["fold"],
+                                   seed=s)
+
+
+def check_workflow_config(config: dict[str, Any]) -> int:
+    """Raise :class:`ConfigError` for a config the workflow cannot run (see the module docstring);
+    return the number of runs checked."""
+    _keys(config, TOP_KEYS, "")
+    for key in PATHS:
+        if config[key] is not None and not isinstance(config[key], str):
+            raise _fail(key, f"must be a path (or null), got {config[key]!r}")
+    check_device_name(config["device"], "workflow config device")
+    for name in SECTIONS:
+        _keys(config[name], SECTIONS[name], name)
+    overrides = config["overrides"] if config["overrides"] is not None else {}
+    _keys(overrides, tuple(f.name for f in fields(TrainConfig)), "overrides", required=False)
+    fixed = sorted(set(overrides) & set(PER_JOB))
+    if fixed:
+        raise _fail("overrides", f"{fixed} are set per job by the workflow (its sections, paths and device), "
+                                 "not by overrides")
+    n = 0
+    for section, run in planned_runs(config):
+        try:
+            fields_ = {k: v for k, v in run.items() if k != "profile"}
+            make_config(run["profile"], **{**overrides, **fields_, "device": config["device"]})
+        except ConfigError as exc:
+            raise _fail(section, str(exc)) from None
+        n += 1
+    return n
