@@ -46,7 +46,7 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{path} not found (from {Path.cwd()}): {run_dir} is not a scribcim run folder; "
-                          "train one (`make reproduce`, `scribcim train ...`) or pass the folder `scribcim train` wrote")
+                          "train one (`make reproduce`, `scribcim train ...`) or pass a folder `scribcim train` wrote")
     stored = read_json_file(path, "run config", "copy the run folder again from where it was trained")
     if not isinstance(stored, dict):
         raise ConfigError(f"{path} holds a {type(stored).__name__}, not a config: copy the run folder again")
