@@ -78,9 +78,10 @@ def test_baseline_loss_backward(name):
 
 def test_full_refused_without_dense_labels(tmp_path, monkeypatch):
     """`full` on a dataset without dense training labels stops with a config error."""
-    import scribcim.run_setup as setup
+    import scribcim.run_setup as rs
     import scribcim.train as tr
-    real = setup.load_part
-    monkeypatch.setattr(setup, "load_part", lambda *a: [dataclasses.replace(v, label=None) for v in real(*a)])
+    real = rs.load_part
+    monkeypatch.setattr(rs, "load_part", lambda *a: [dataclasses.replace(v, label=None) for v in real(*a)])
     with pytest.raises(ConfigError, match="dense training labels"):
         tr.train(make_config("smoke", dataset="phantom", method="full", run_dir=str(tmp_path / "r"), progress=False))
+    assert not (tmp_path / "r").exists()  # refused while loading: the folder this call made is removed

@@ -134,5 +134,9 @@ def _setup(config: TrainConfig, run_dir: Path, root: Path | None, split: Split) 
     write_json(run_dir / "run_info.json", run_info)
     norm = run_info["normalisation"]  # identity on the ACDC HDF5 images (see scribcim.io)
     slices = SliceSet.from_volumes(normalise_volumes(train_volumes, norm))
+    from .methods import get_method
+    if get_method(config.method).needs_dense_labels and not slices.dense_labels:
+        raise ConfigError(f"method {config.method!r} needs dense training labels, which {config.dataset} "
+                          "does not have: choose a scribble-supervised method")
     val_volumes = normalise_volumes(load_part(config.dataset, root, split, "val"), norm)
     return RunSetup(run_dir, split, run_info, slices, val_volumes)

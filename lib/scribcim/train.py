@@ -125,10 +125,6 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
     log.info("run %s: %d training slices, %d validation volumes", run_dir, len(slices), len(val_volumes))
 
     method = get_method(config.method)(config)
-    if method.needs_dense_labels and not slices.dense_labels:
-        from .errors import ConfigError
-        raise ConfigError(f"method {config.method!r} needs dense training labels, which {config.dataset} "
-                          "does not have: choose a scribble-supervised method")
     torch.manual_seed(config.seed)  # the initial weights are a function of the seed, not of what ran before
     model = method.build_model().to(config.device)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
