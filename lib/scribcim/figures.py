@@ -18,7 +18,7 @@ from .data import load_part, split_for
 from .display import read_display
 from .errors import DataError
 from .matching import median_case
-from .provenance import git_state
+from .provenance import git_state, repo_relative
 from .viz import draw_panel, plot_curves, plot_overlays, plt, save_figure
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def render_main_figures(folders: dict[str, Path], dest: Path, stem: str, data_ro
                         ) -> list[Path]:
     """``<stem>_curves.png`` and ``<stem>_overlays.png`` for the runs in ``folders`` (results or run folders)."""
     fig, shown = overlays_figure(folders, data_root)
-    prov = {"git": git_state(), "inputs": {k: str(v) for k, v in folders.items()}, **shown,
+    prov = {"git": git_state(), "inputs": {k: repo_relative(v) for k, v in folders.items()}, **shown,
             "made_by": "scribcim figures (lib/scribcim/figures.py:render_main_figures)"}
     return [save_figure(plot_curves(folders), dest / f"{stem}_curves.png", prov),
             save_figure(fig, dest / f"{stem}_overlays.png", prov)]
@@ -98,7 +98,7 @@ def render_matching_figures(record_path: Path, dest: Path, data_root: Path | Non
     """The three figures of a matching record (notebook 05), redrawn from the record and the data folder."""
     from . import matching
     record = matching.load_record(record_path)
-    prov = {**record["provenance"], "record": str(record_path)}
+    prov = {**record["provenance"], "record": repo_relative(record_path)}
     stem = Path(record_path).stem
     return [save_figure(matching.render_attention(record, data_root), dest / f"{stem}_attention.png", prov),
             save_figure(matching.render_matches(record, data_root), dest / f"{stem}_matches.png", prov),
