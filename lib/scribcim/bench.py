@@ -64,8 +64,7 @@ class ReleasedCIM(CIM):
 
     @torch.no_grad()
     def update_reference(self, scribble: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
-                         tk: torch.Tensor, tv: torch.Tensor, origin: torch.Tensor | None = None,
-                         label: torch.Tensor | None = None) -> None:
+                         tk: torch.Tensor, tv: torch.Tensor, origin=None, label=None) -> None:  # noqa: ANN001
         m, mom = self.cfg.bank_size, self.cfg.momentum
         onehot = torch.cat([(scribble == c).unsqueeze(1) for c in range(self.num_classes)], 1).float()
         lab = F.interpolate(onehot, size=tuple(kp.shape[-2:]), mode="bilinear", align_corners=True)

@@ -4,8 +4,7 @@ Attention comes from the model's own forward (``return_attention=True``; :mod:`s
 its cell, weights over all C*M bank entries (class-major), mass per class, top-k entries with their ``bank_source``
 and token weights; per-class maps; each top entry's augmented training image, redrawn with ``make_batch``. Slice
 pixel row r maps to input pixel floor((r + 0.5) * S / H) (the nearest resize of :mod:`scribcim.inference`), then to
-its cell of the matching grid (input_size / grid pixels a side). A JSON record holds all a figure needs but
-images; ``render_*`` need no model.
+its cell of the matching grid. A JSON record holds all a figure needs but images; ``render_*`` need no model.
 """
 from __future__ import annotations
 
