@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from scribcim.bench import ReleasedCIM, make_trainer, released_loss
+from scribcim.bench import make_trainer
+from scribcim.models.released import ReleasedCIM, released_loss
 from scribcim.cli import main
 from scribcim.losses import partial_ce, self_dice
 from scribcim.models import CIM, CIMConfig

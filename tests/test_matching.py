@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from scribcim import matching
+from scribcim import matching, viz_matching
 from scribcim.config import make_config
 from scribcim.data import load_part, split_for
 from scribcim.data.augment import resize_nearest
@@ -116,7 +116,7 @@ def test_unknown_sources_are_shown_as_such(record):
     rec = json.loads(json.dumps(record))
     for e in rec["top_k"][1:]:
         e["source"] = [-1] * 5
-    fig = matching.render_matches(rec)
+    fig = viz_matching.render_matches(rec)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts.count("source unknown") == len(rec["top_k"]) - 1
     plt.close(fig)
@@ -140,8 +140,9 @@ def test_record_round_trips_and_renders_without_the_model(run, record, tmp_path)
         assert len(e["bank_xy"]) == len(e["bank_class"]) and len(e["test_xy"]) == len(e["test_class"]) == h * w
         assert len(e["bank_xy"]) + len(e["test_xy"]) <= 60 and all(round(v, 3) == v for v in np.ravel(e["bank_xy"]))
     loaded["run_dir"] = "/nowhere"  # rendering never looks at the run folder
-    for kind, render in (("attention", lambda r: matching.render_attention(r)),
-                         ("matches", lambda r: matching.render_matches(r)), ("embedding", matching.render_embedding)):
+    for kind, render in (("attention", lambda r: viz_matching.render_attention(r)),
+                         ("matches", lambda r: viz_matching.render_matches(r)),
+                         ("embedding", viz_matching.render_embedding)):
         a = save_figure(render(loaded), tmp_path / f"a_{kind}.png", loaded["provenance"])
         b = save_figure(render(loaded), tmp_path / f"b_{kind}.png", loaded["provenance"])
         assert a.read_bytes().startswith(PNG) and a.read_bytes() == b.read_bytes(), kind

@@ -25,10 +25,11 @@ from .errors import ConfigError
 from .evaluate import load_model
 from .inference import predict_labels
 from .io import normalise_volumes
-from .matching import (CLASS_COLOURS, default_pixel, draw_entry, match_pixel, median_case, redraw, run_meta,
-                       slice_attention, training_slices, upsample)
+from .matching import (CLASS_COLOURS, default_pixel, match_pixel, median_case, redraw, run_meta, slice_attention,
+                       training_slices, upsample)
 from .provenance import git_state, repo_relative
 from .viz import LABEL_CMAP, SCRIBBLE_CMAP, plt, save_figure
+from .viz_matching import draw_entry
 
 log = logging.getLogger(__name__)
 #: layers the view can show over the image

@@ -96,13 +96,13 @@ def render_main_figures(folders: dict[str, Path], dest: Path, stem: str, data_ro
 
 def render_matching_figures(record_path: Path, dest: Path, data_root: Path | None = None) -> list[Path]:
     """The three figures of a matching record (notebook 05), redrawn from the record and the data folder."""
-    from . import matching
+    from . import matching, viz_matching
     record = matching.load_record(record_path)
     prov = {**record["provenance"], "record": repo_relative(record_path)}
     stem = Path(record_path).stem
-    return [save_figure(matching.render_attention(record, data_root), dest / f"{stem}_attention.png", prov),
-            save_figure(matching.render_matches(record, data_root), dest / f"{stem}_matches.png", prov),
-            save_figure(matching.render_embedding(record), dest / f"{stem}_embedding.png", prov)]
+    return [save_figure(viz_matching.render_attention(record, data_root), dest / f"{stem}_attention.png", prov),
+            save_figure(viz_matching.render_matches(record, data_root), dest / f"{stem}_matches.png", prov),
+            save_figure(viz_matching.render_embedding(record), dest / f"{stem}_embedding.png", prov)]
 
 
 def make_figures(results: Path | str = "results", figures: Path | str = "figures", *,

@@ -4,7 +4,8 @@ Attention comes from the model's own forward (``return_attention=True``; :mod:`s
 its cell, weights over all C*M bank entries (class-major), mass per class, top-k entries with their ``bank_source``
 and token weights; per-class maps; each top entry's augmented training image, redrawn with ``make_batch``. Slice
 pixel row r maps to input pixel floor((r + 0.5) * S / H) (the nearest resize of :mod:`scribcim.inference`), then to
-its cell of the matching grid. A JSON record holds all a figure needs but images; ``render_*`` need no model.
+its cell of the matching grid. A JSON record holds all a figure needs but images; :mod:`scribcim.viz_matching`
+draws it without a model.
 """
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ from .data import get_dataset, split_for
 from .data.augment import resize_nearest
 from .data.fetch import resolve_data_root
 from .data.slices import SliceSet, make_batch
-from .data.volumes import UNLABELLED, Volume
+from .data.volumes import Volume
 from .errors import ConfigError
 from .evaluate import load_model, load_run_config
 from .io import normalise_volumes, read_run_info
 from .methods import get_method
 from .provenance import git_state, repo_relative, versions
 from .runlog import write_json
-from .viz import LABEL_CMAP, SCRIBBLE_CMAP, plt
+from .viz import LABEL_CMAP
 
 log = logging.getLogger(__name__)
 RECORD_FORMAT = 1
@@ -266,84 +267,3 @@ def load_record(path: Path | str) -> dict[str, Any]:
     if rec.get("format") != RECORD_FORMAT:
         raise ConfigError(f"{path} is not a matching record of format {RECORD_FORMAT}")
     return rec
-
-
-def _show(ax: plt.Axes, image: np.ndarray, pixel: Sequence[int] | None = None, title: str = "") -> None:
-    ax.imshow(image, cmap="gray")
-    if pixel is not None:
-        ax.plot(pixel[1], pixel[0], marker="+", color="cyan", ms=12, mew=2)
-    ax.set_title(title, fontsize=8)
-    ax.axis("off")
-
-
-def render_attention(record: dict[str, Any], data_root: str | Path | None = None) -> plt.Figure:
-    """The pixel's mass per class (bank solid, token hatched); per class, each cell's bank mass and token weight."""
-    meta, names, px, c = record["run"], record["run"]["class_names"], record["pixel"], len(record["run"]["class_names"])
-    image = load_case(meta, record["case"], data_root, record["patient"]).image[record["slice"]]
-    fig, axes = plt.subplots(2, c + 1, figsize=(2.5 * (c + 1), 5.2))
-    _show(axes[0, 0], image, px, f"{record['case']} z={record['slice']}\npixel {tuple(px)} cell {record['cell']}")
-    for i, (kind, values) in enumerate((("bank", record["class_mass"]), ("token", record["token"]))):
-        if values is not None:
-            axes[1, 0].bar(np.arange(c) + 0.4 * i - 0.2, values, 0.4, color=CLASS_COLOURS[:c], edgecolor="k",
-                           hatch="//" if i else None, label=kind)
-    axes[1, 0].set(xticks=np.arange(c), xticklabels=names, ylim=(0, 1), title="this pixel")
-    axes[1, 0].legend(fontsize=7)
-    for row, kind in enumerate(("bank", "token")):
-        maps = record["maps"][kind]
-        for k in range(c):
-            _show(axes[row, k + 1], image, px, f"{kind} attention -> {names[k]}" if maps else f"{kind}: not used")
-            if maps:
-                im = axes[row, k + 1].imshow(upsample(np.asarray(maps[k]), image.shape, meta["input_size"]),
-                                             cmap="magma", vmin=0, vmax=1, alpha=0.6, interpolation="nearest")
-    fig.tight_layout()
-    fig.colorbar(im, ax=axes[:, 1:], shrink=0.6, label="attention mass")
-    return fig
-
-
-def draw_entry(ax: plt.Axes, entry: dict[str, Any], drawn: dict[str, Any] | None, names: Sequence[str]) -> None:
-    """One matched entry: its redrawn training image and scribble, the matched cell outlined; or "source unknown"."""
-    from matplotlib.patches import Rectangle
-    head = f"#{entry['rank']} {names[entry['class']]} w={entry['weight']:.3f}"
-    if drawn is None:
-        _show(ax, np.ones((2, 2)), None, head)
-        ax.text(0.5, 0.5, "source unknown", ha="center", va="center", transform=ax.transAxes, fontsize=9)
-        return
-    _show(ax, drawn["image"], None, f"{head}\n{drawn['case']} (it {entry['source'][0]}, b {entry['source'][1]})")
-    ax.imshow(drawn["scribble"], cmap=SCRIBBLE_CMAP, vmin=0, vmax=UNLABELLED, interpolation="nearest")
-    ax.add_patch(Rectangle(drawn["box"][:2], *drawn["box"][2:], fill=False, ec="cyan", lw=2))
-
-
-def render_matches(record: dict[str, Any], data_root: str | Path | None = None,
-                   slices: SliceSet | None = None) -> plt.Figure:
-    """Top-k matched entries on their redrawn training images (``slices``: the run's; else read from the data)."""
-    meta, top = record["run"], record["top_k"]
-    if slices is None and any(e["source"][0] >= 0 for e in top):
-        slices = training_slices(meta, data_root)
-    ncol, nrow = min(4, max(1, len(top))), max(1, -(-len(top) // 4))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 3.2 * nrow), squeeze=False)
-    for ax in axes.flat[len(top):]:
-        ax.axis("off")
-    for ax, e in zip(axes.flat, top):
-        draw_entry(ax, e, redraw(slices, meta, e["source"], record["grid"]) if slices else None, meta["class_names"])
-    fig.suptitle(f"top {len(top)} entries matched by pixel {tuple(record['pixel'])} of {record['case']}", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def render_embedding(record: dict[str, Any]) -> plt.Figure:
-    """t-SNE of bank keys (dots, by class) and the slice's pixel keys (stars, by ground-truth class), per model."""
-    models, names = record["embedding"]["models"], record["run"]["class_names"]
-    fig, axes = plt.subplots(1, max(1, len(models)), figsize=(5 * max(1, len(models)), 4.4), squeeze=False)
-    for ax, (name, e) in zip(axes[0], models.items()):
-        for kind, marker, size in (("bank", "o", 8), ("test", "*", 90)):
-            xy, cls = np.asarray(e[f"{kind}_xy"]).reshape(-1, 2), np.asarray(e[f"{kind}_class"], dtype=int)
-            for k in np.unique(cls):
-                ax.scatter(*xy[cls == k].T, s=size, marker=marker, color=CLASS_COLOURS[k % len(CLASS_COLOURS)],
-                           alpha=0.5 if kind == "bank" else 1.0, edgecolors="k" if kind == "test" else "none",
-                           linewidths=0.5, label=f"{kind} {names[k]}")
-        ax.set(xticks=[], yticks=[])
-        ax.set_title(f"{name}: {len(e['bank_class'])} of {e['written_entries']} written bank entries, "
-                     f"{len(e['test_class'])} test cells", fontsize=8)
-        ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    return fig
