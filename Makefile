@@ -20,7 +20,6 @@ CORES  ?= 1
 SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 
 GRID_PROFILE = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('workflow/config.yaml'))['grid']['profile'])" 2>/dev/null || echo cpu-lr03)
-SEL_PROFILES = cpu-lr01 cpu-lr03
 LAB_ARGS ?=
 # jupyter refuses to run as root without --allow-root (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -49,7 +48,7 @@ robustness: fetch
 
 selection: fetch
 	$(SNAKE) selection
-	$(BIN)/python -m scribcim.selection --profiles $(SEL_PROFILES)
+	$(BIN)/python -m scribcim.selection
 
 grid: fetch
 	$(SNAKE) grid

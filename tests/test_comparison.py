@@ -115,13 +115,14 @@ def test_selection_uses_validation_only_and_the_fixed_criterion(tmp_path):
                 (d / "summary.json").write_text(json.dumps(s))
                 (d / "train_log.jsonl").write_text("".join(
                     json.dumps({"iteration": it, "val_dice": v * it / 1500}) + "\n" for it in (500, 1000, 1500)))
-    runs = validation_runs(tmp_path / "results", "acdc", ["A", "B"])
+    runs = validation_runs(tmp_path / "results", "acdc", ["A", "B"], methods=["cim", "pce_selfdice"], seeds=[1, 2, 3])
     assert len(runs) == 12
+    assert len(validation_runs(tmp_path / "results", "acdc", ["A", "B"], methods=["cim"], seeds=[1, 2])) == 4
     chosen, crit = choose(runs)
     assert chosen == "A" and crit.iloc[0].criterion == pytest.approx((0.81 + 0.71) / 2)
     # within the tie margin the steadier candidate wins
     assert choose(runs, tie=0.1)[0] == min(("A", "B"), key=lambda p: crit.set_index("profile").sd[p])
     rec = render_selection(tmp_path / "results", tmp_path / "out", tmp_path / "fig", dataset="acdc",
-                           profiles=["A", "B"])
+                           profiles=["A", "B"], methods=["cim", "pce_selfdice"], seeds=[1, 2, 3])
     assert rec["chosen"] == "A" and "Chosen: **A**" in (tmp_path / "out" / "profile_selection.md").read_text()
     assert (tmp_path / "fig" / "acdc_profile_selection.png").stat().st_size > 1000

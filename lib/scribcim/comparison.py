@@ -24,7 +24,7 @@ from scipy import stats
 from .errors import DataError
 from .metrics import CLASS_NAMES
 from .provenance import git_state
-from .results import case_table
+from .results import case_table, fmt_mean_std
 from .results_report import main_runs, methods_in
 from .runlog import write_json
 
@@ -76,10 +76,7 @@ def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dic
 
 
 def _cell(row: pd.Series, metric: str, digits: int) -> str:
-    mean, sd = row[f"{metric}_mean"], row[f"{metric}_std"]
-    if not np.isfinite(mean):
-        return "n/a"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}" if np.isfinite(sd) else f"{mean:.{digits}f}"
+    return fmt_mean_std(row[f"{metric}_mean"], row[f"{metric}_std"], digits)
 
 
 def seeds_markdown(table: pd.DataFrame, dataset: str) -> str:
@@ -137,10 +134,9 @@ def plot_seeds(runs: pd.DataFrame, dataset: str, metric: str = "dice", structure
 def profile_summaries(results_root: Path | str, profile: str, fold: int) -> list[dict]:
     """The summaries of one profile and fold with expert training scribbles (the comparison's runs)."""
     out = []
-    for path in sorted(Path(results_root).rglob("summary.json")):
+    for path in sorted(Path(results_root).glob(f"*/{profile}/*/fold{fold}/seed*/summary.json")):
         s = json.loads(path.read_text())
-        cfg = s.get("provenance", {}).get("config", {})
-        if s.get("profile") == profile and s.get("fold") == fold and cfg.get("scribbles", "expert") == "expert":
+        if s["provenance"]["config"].get("scribbles", "expert") == "expert":
             out.append(s)
     return out
 

@@ -43,16 +43,8 @@ class WeightEMA:
         """Average towards ``model``'s parameters after optimiser step ``step``; copy its buffers."""
         ema_params = list(self.model.parameters())
         torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - self.decay_at(step))
-        for name, buf in model.named_buffers():
-            target = self.model.get_buffer(name)
-            if target.shape == buf.shape:
-                target.copy_(buf)
-            else:
-                self._set_buffer(name, buf.detach().clone())
-
-    def _set_buffer(self, name: str, value: torch.Tensor) -> None:
-        owner, _, attr = name.rpartition(".")
-        setattr(self.model.get_submodule(owner) if owner else self.model, attr, value)
+        for target, buf in zip(self.model.buffers(), model.buffers()):
+            target.copy_(buf)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.model.state_dict()

@@ -30,11 +30,9 @@ from typing import Any, Sequence
 import torch
 
 from .config import TrainConfig, make_config
-from .data import load_part, split_for
+from .data import split_for
 from .data.device_batches import DeviceSlices
-from .data.slices import SliceSet
 from .errors import ConfigError
-from .io import make_run_info, normalise_volumes
 
 log = logging.getLogger(__name__)
 #: config fields that decide a run's training slices: runs sharing slices must agree on all of them
@@ -49,12 +47,9 @@ def shared_data_key(config: TrainConfig) -> tuple:
 
 def shared_device_slices(config: TrainConfig) -> DeviceSlices:
     """The training slices ``train(config)`` would put on its device, built once for a packed group."""
-    from .train import data_root_for, training_volumes
-    root = data_root_for(config)
-    split = split_for(config.dataset, config.fold, config.val_patients)
-    norm = make_run_info(config)["normalisation"]
-    volumes = training_volumes(config, load_part(config.dataset, root, split, "train"), None)
-    slices = SliceSet.from_volumes(normalise_volumes(volumes, norm))
+    from .run_setup import data_root_for, load_training
+    _, slices = load_training(config, data_root_for(config), split_for(config.dataset, config.fold,
+                                                                        config.val_patients), None)
     return DeviceSlices.from_slices(slices, config.input_size, config.device)
 
 

@@ -136,7 +136,10 @@ def pstd(values: pd.Series) -> float:
 
 
 def fmt_mean_std(mean: float, std: float, digits: int = 3) -> str:
-    return "n/a" if np.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    """``mean ± std``; the mean alone when there is no spread to show (NaN std, e.g. one run); n/a without a mean."""
+    if np.isnan(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def fmt_distance(mean: float, std: float, missed: int = 0, digits: int = 1) -> str:

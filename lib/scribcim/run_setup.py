@@ -65,6 +65,15 @@ def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path |
     return training_scribbles(volumes, config.scribbles, config.inconsistency, seed=config.scribble_seed)
 
 
+def load_training(config: TrainConfig, root: Path | None, split: Split, run_dir: Path | None,
+                  run_info: dict | None = None) -> tuple[dict, SliceSet]:
+    """(run info, normalised training slices) of a run: ``run_info`` as given, else made from its training
+    volumes. ``run_dir`` receives ``scribbles.json`` for simulated scribbles (None: nothing is written)."""
+    volumes = training_volumes(config, load_part(config.dataset, root, split, "train"), run_dir)
+    run_info = run_info or make_run_info(config, volumes)
+    return run_info, SliceSet.from_volumes(normalise_volumes(volumes, run_info["normalisation"]))
+
+
 def data_root_for(config: TrainConfig) -> Path | None:
     """Resolved data root (None for synthetic datasets); verifies the files against the package sums."""
     if not get_dataset(config.dataset).needs_root:
@@ -127,13 +136,12 @@ def _setup(config: TrainConfig, run_dir: Path, root: Path | None, split: Split) 
             fh.write(json.dumps(prov) + "\n")
     else:
         write_json(run_dir / "provenance.json", prov)
-    train_volumes = training_volumes(config, load_part(config.dataset, root, split, "train"), run_dir)
     # what `predict` needs besides config.json and the checkpoints (with the training slices' scale);
     # a resumed run keeps its own
-    run_info = read_run_info(run_dir, config) if resuming else make_run_info(config, train_volumes)
+    run_info, slices = load_training(config, root, split, run_dir,
+                                     read_run_info(run_dir, config) if resuming else None)
     write_json(run_dir / "run_info.json", run_info)
     norm = run_info["normalisation"]  # identity on the ACDC HDF5 images (see scribcim.io)
-    slices = SliceSet.from_volumes(normalise_volumes(train_volumes, norm))
     from .methods import get_method
     if get_method(config.method).needs_dense_labels and not slices.dense_labels:
         raise ConfigError(f"method {config.method!r} needs dense training labels, which {config.dataset} "

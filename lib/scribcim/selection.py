@@ -7,8 +7,8 @@ seeds of the validation Dice at the last iteration (an unbiased figure: the best
 is the maximum of a noisy curve); a gap under ``tie`` goes to the candidate with the smaller
 across-seed sd.
 
-``python -m scribcim.selection --profiles A B`` writes ``<out>/profile_selection.{md,json}`` and a
-figure of the validation curves.
+``python -m scribcim.selection`` (candidates, methods and seeds from ``workflow/config.yaml``) writes
+``<results>/<dataset>/profile_selection.{md,json}`` and a figure of the validation curves.
 """
 from __future__ import annotations
 
@@ -18,23 +18,29 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from .display import TRAIN_LOG
 from .errors import DataError
 from .provenance import git_state
+from .results import fmt_mean_std
 from .runlog import write_json
 
 log = logging.getLogger(__name__)
 
 
-def validation_runs(results_root: Path | str, dataset: str, profiles: Sequence[str], fold: int = 1) -> pd.DataFrame:
-    """One row per (profile, method, seed): best and last validation Dice, iterations, wall time."""
+def validation_runs(results_root: Path | str, dataset: str, profiles: Sequence[str], fold: int = 1, *,
+                    methods: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
+    """One row per (profile, method, seed) of the selection: best and last validation Dice, iterations, wall time.
+
+    Only ``methods`` x ``seeds`` count: later runs of a candidate profile (the grid's) are not the selection's.
+    """
     rows = []
     for profile in profiles:
         for path in sorted((Path(results_root) / dataset / profile).glob(f"*/fold{fold}/seed*/summary.json")):
             s = json.loads(path.read_text())
+            if s["method"] not in methods or s["seed"] not in seeds:
+                continue
             ck, result = s["checkpoints"], (s["provenance"].get("train_result") or {})
             rows.append({"profile": profile, "method": s["method"], "seed": s["seed"],
                          "val_best": ck["best"]["val_dice"], "best_iteration": ck["best"]["iteration"],
@@ -90,9 +96,7 @@ def plot_curves(runs: pd.DataFrame):
 
 def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> str:
     table = candidate_table(runs)
-
-    def ms(mean: float, sd: float) -> str:
-        return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
+    ms = fmt_mean_std
     lines = ["| profile | method | runs | val Dice, last | val Dice, best | wall s (mean) |",
              "|---|---|---|---|---|---|"]
     for r in table.itertuples():
@@ -105,10 +109,10 @@ def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> s
 
 
 def render_selection(results_root: Path | str, out: Path | str, figures: Path | str, *, dataset: str,
-                     profiles: Sequence[str], fold: int = 1) -> dict:
+                     profiles: Sequence[str], methods: Sequence[str], seeds: Sequence[int], fold: int = 1) -> dict:
     """Write ``<out>/profile_selection.{md,json}`` and ``<figures>/<dataset>_profile_selection.png``."""
     from .viz import save_figure
-    runs = validation_runs(results_root, dataset, profiles, fold)
+    runs = validation_runs(results_root, dataset, profiles, fold, methods=methods, seeds=seeds)
     chosen, crit = choose(runs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,17 +127,18 @@ def render_selection(results_root: Path | str, out: Path | str, figures: Path | 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m scribcim.selection --profiles A B``: compare candidate profiles on validation."""
+    """``python -m scribcim.selection``: compare the workflow config's candidate profiles on validation."""
     p = argparse.ArgumentParser(prog="python -m scribcim.selection", description=main.__doc__)
-    p.add_argument("--profiles", nargs="+", required=True, help="candidate profiles")
-    p.add_argument("--dataset", default="acdc", help="dataset (default: acdc)")
-    p.add_argument("--fold", type=int, default=1, help="fold (default: 1)")
+    p.add_argument("--config", default="workflow/config.yaml",
+                   help="workflow config whose `selection` section names the candidates (default: %(default)s)")
     p.add_argument("--results", default="results", help="folder holding the summaries (default: results)")
-    p.add_argument("--out", default=None, help="where the table goes (default: <results>/<dataset>)")
     p.add_argument("--figures", default="figures", help="where the figure goes (default: figures)")
     ns = p.parse_args(argv)
-    out = ns.out or Path(ns.results) / ns.dataset
-    rec = render_selection(ns.results, out, ns.figures, dataset=ns.dataset, profiles=ns.profiles, fold=ns.fold)
+    import yaml
+    sel = yaml.safe_load(Path(ns.config).read_text())["selection"]
+    out = Path(ns.results) / sel["dataset"]
+    rec = render_selection(ns.results, out, ns.figures, dataset=sel["dataset"], profiles=sel["profiles"],
+                           methods=sel["methods"], seeds=sel["seeds"], fold=sel["fold"])
     print((Path(out) / "profile_selection.md").read_text())
     print("chosen:", rec["chosen"])
 
