@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.realdata
-def test_make_figures_redraws_committed_figures(tmp_path, real_root):
+def test_make_figures_redraws_committed_figures(tmp_path, real_root, monkeypatch):
     """Every figure make_figures can redraw quickly equals the committed PNG byte for byte, and redrawing over a
     copy of the committed figures and tables changes no file (not even a provenance file's commit)."""
     shutil.copytree(REPO / "figures", tmp_path / "figures")
@@ -25,8 +25,9 @@ def test_make_figures_redraws_committed_figures(tmp_path, real_root):
     for p in (REPO / "results" / "acdc" / "quick").glob("robustness_fold1*"):  # the robustness table's files
         shutil.copy2(p, tables / p.name)
     committed = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    written = make_figures(REPO / "results", tmp_path / "figures", data_root=real_root, scribble_stats=False,
-                           tables=tables, records=REPO / "figures")
+    monkeypatch.chdir(REPO)  # as `make figures` runs: inputs named by paths relative to the repository root
+    written = make_figures(Path("results"), tmp_path / "figures", data_root=real_root, scribble_stats=False,
+                           tables=tables, records=Path("figures"))
     compared = [p.name for p in written if (REPO / "figures" / p.name).is_file()]
     assert {"acdc_quick_methods_box.png", "acdc_quick_fold1_curves.png", "acdc_quick_fold1_overlays.png",
             "acdc_quick_robustness_fold1.png", "acdc_quick_fold1_matching_attention.png",
