@@ -55,7 +55,7 @@ class TrainConfig:
 
     dataset: str = _f("acdc", "dataset to train on", "datasets")
     method: str = _f("cim", "training method (scribcim.methods)", "methods")
-    fold: int = _f(1, "cross-validation fold: ACDC 1-5 (20 test patients each), MSCMR and phantom as their split")
+    fold: int = _f(1, "cross-validation fold: 1-5 (ACDC: 20 test patients each); MSCMR has one fixed split, fold 1")
     profile: str = _f("quick", "named profile: the base values that the other options override", "profiles")
     seed: int = _f(2022, "seed (>= 0) of the initial weights, the batches and dropout")
     # where things live
