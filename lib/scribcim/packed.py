@@ -151,19 +151,29 @@ def _run_all(configs: Sequence[TrainConfig], parallel: int | None, evaluate_runs
             p.start()
             running[str(run_dir_for(cfg))] = p
             log.info("started run %d/%d: %s seed %d", i + 1, len(configs), cfg.method, cfg.seed)
-        try:
-            rec = queue.get(timeout=2.0)
-            done[rec["run_dir"]] = rec
-        except Exception:  # queue.Empty: look for children that died without a word (killed, out of memory)
-            pass
+        _drain(queue, done, 2.0)
         for run_dir, p in list(running.items()):
             if run_dir in done or not p.is_alive():
                 p.join(timeout=30 if run_dir in done else 0.1)
                 if not p.is_alive():
                     running.pop(run_dir)
+                    if run_dir not in done:  # its report may still be in the pipe: several children end at once
+                        _drain(queue, done, 1.0)
                     done.setdefault(run_dir, dataclasses.asdict(PackedRun(
                         run_dir, False, 0.0, error=f"process ended with exit code {p.exitcode} and no report")))
     return _in_order(configs, done)
+
+
+def _drain(queue: Any, done: dict[str, dict], timeout: float) -> None:
+    """Move every report waiting in ``queue`` into ``done`` (waiting up to ``timeout`` s for the first)."""
+    import queue as queue_module
+    while True:
+        try:
+            rec = queue.get(timeout=timeout)
+        except queue_module.Empty:  # nothing (more) waiting; children that died without a word are found by the caller
+            return
+        done[rec["run_dir"]] = rec
+        timeout = 0.05
 
 
 def _in_order(configs: Sequence[TrainConfig], done: dict[str, dict]) -> list[PackedRun]:
