@@ -83,7 +83,8 @@ def test_display_inputs_written_beside_summary(trained_run, tmp_path):
     from scribcim.data import load_part, split_for
     from scribcim.display import decode_labels, encode_labels, read_display
     from scribcim.inference import predict_labels
-    from scribcim.io import normalise_volumes, read_run_info
+    from scribcim.data.normalise import normalise_volumes
+    from scribcim.runs.info import read_run_info
     from scribcim.viz import read_metrics
 
     ev.evaluate(trained_run, results_dir=tmp_path / "res", progress=False)

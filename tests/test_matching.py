@@ -19,7 +19,8 @@ from scribcim.data.augment import resize_nearest
 from scribcim.data.slices import SliceSet, make_batch
 from scribcim.errors import ConfigError
 from scribcim.evaluate import evaluate, load_model, load_run_config
-from scribcim.io import normalise_volumes, read_run_info
+from scribcim.data.normalise import normalise_volumes
+from scribcim.runs.info import read_run_info
 from scribcim.models import UNet
 from scribcim.train import train
 from scribcim.viz import plt, save_figure

@@ -14,7 +14,9 @@ from scribcim.data.phantom import phantom_volume, write_phantom
 from scribcim.errors import ConfigError, DataError
 from scribcim.evaluate import evaluate, load_model
 from scribcim.inference import predict_labels, predict_probs_at_scale
-from scribcim.io import normalise, read_scan, write_nifti
+from scribcim.data.normalise import normalise
+from scribcim.data.scans import read_scan
+from scribcim.data.nifti import write_nifti
 from scribcim.predict import predict
 from scribcim.train import train
 

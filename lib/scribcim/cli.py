@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write each prediction as NIfTI (x, y, z) to RUN/predictions/<checkpoint>/")
     e.set_defaults(func=cmd_evaluate)
 
-    from .io import ORIENTATION
+    from .data.scans import ORIENTATION
     pr = sub.add_parser("predict", help="segment NIfTI/HDF5 scans with a trained run",
                         description=f"Segment scans with a trained run. {ORIENTATION} Each slice is mapped "
                         "so that the heart appears at the scale of training (mm per model pixel, from the run "

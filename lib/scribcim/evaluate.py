@@ -26,8 +26,10 @@ from .config import TrainConfig
 from .data import load_part, split_for
 from .display import DISPLAY, TRAIN_LOG, display_record
 from .inference import predict_labels
-from .io import (PRED_SUFFIX, normalise_volumes, read_run_info, spacing_affine, write_labels_json,
-                 write_nifti)
+from .data.scans import PRED_SUFFIX, spacing_affine
+from .data.normalise import normalise_volumes
+from .runs.info import read_run_info, write_labels_json
+from .data.nifti import write_nifti
 from .methods import get_method
 from .metrics import CLASS_NAMES, DEFINITIONS, volume_metrics
 from .progress import progress_bar
@@ -42,7 +44,7 @@ METRICS = ("dice", "hd95", "asd", "assd")
 def load_run_config(run_dir: Path) -> TrainConfig:
     """The resolved config stored in a run folder."""
     from .errors import ConfigError
-    from .io import read_json_file
+    from .runs.info import read_json_file
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{path} not found (from {Path.cwd()}): {run_dir} is not a scribcim run folder; "

@@ -24,7 +24,7 @@ from .data.volumes import UNLABELLED, Volume
 from .errors import ConfigError
 from .evaluate import load_model
 from .inference import predict_labels
-from .io import normalise_volumes
+from .data.normalise import normalise_volumes
 from .matching import (CLASS_COLOURS, default_pixel, match_pixel, median_case, redraw, run_meta, slice_attention,
                        training_slices, upsample)
 from .provenance import git_state, repo_relative

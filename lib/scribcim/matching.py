@@ -28,7 +28,8 @@ from .data.slices import SliceSet, make_batch
 from .data.volumes import Volume
 from .errors import ConfigError
 from .evaluate import load_model, load_run_config
-from .io import normalise_volumes, read_run_info
+from .data.normalise import normalise_volumes
+from .runs.info import read_run_info
 from .methods import get_method
 from .provenance import git_state, repo_relative, versions
 from .runlog import write_json

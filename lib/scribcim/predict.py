@@ -2,7 +2,7 @@
 
 Everything the preprocessing needs comes from the run folder (``config.json``,
 ``run_info.json``, ``checkpoints/``): the per-volume normalisation of training
-(:func:`scribcim.io.normalise`) and the scale the model was trained at, in mm per model pixel
+(:func:`scribcim.data.normalise.normalise`) and the scale the model was trained at, in mm per model pixel
 (:mod:`scribcim.geometry`): each slice is mapped so that the heart appears at that scale, whatever
 the scan's field of view and spacing, and the softmax is mapped back to the slice's own grid
 (:func:`scribcim.inference.predict_probs_at_scale`). Each input ``<name>.nii[.gz]`` or
@@ -13,7 +13,7 @@ input's shape, affine and header, and optionally ``<name>_prob.nii.gz`` (x, y, z
 A bad input (unreadable, truncated, not 3D, non-finite, too small to hold a heart) is skipped
 with a one-line reason and leaves no output; the others are still written. A scan without a
 voxel spacing is segmented at the training data's median spacing, with a warning. An output
-folder that already holds files is refused unless ``overwrite``. See :data:`scribcim.io.ORIENTATION`.
+folder that already holds files is refused unless ``overwrite``. See :data:`scribcim.data.scans.ORIENTATION`.
 """
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ from .errors import ConfigError, DataError, ScribcimError
 from .evaluate import load_model, load_run_config
 from .geometry import check_scan_size
 from .inference import predict_probs_at_scale
-from .io import (PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, normalise, read_run_info, read_scan, run_scale,
-                 with_spacing, write_labels_json, write_nifti)
+from .data.scans import PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, read_scan, with_spacing
+from .data.normalise import normalise
+from .runs.info import read_run_info, run_scale, write_labels_json
+from .data.nifti import write_nifti
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = ("best", "last", "latest")

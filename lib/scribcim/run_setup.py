@@ -21,7 +21,8 @@ from .data.splits import Split
 from .data.volumes import Volume
 from .device import check_device
 from .errors import ConfigError
-from .io import make_run_info, normalise_volumes, read_run_info
+from .runs.info import make_run_info, read_run_info
+from .data.normalise import normalise_volumes
 from .provenance import provenance
 from .runlog import check_run_dir, write_json
 
@@ -141,7 +142,7 @@ def _setup(config: TrainConfig, run_dir: Path, root: Path | None, split: Split) 
     run_info, slices = load_training(config, root, split, run_dir,
                                      read_run_info(run_dir, config) if resuming else None)
     write_json(run_dir / "run_info.json", run_info)
-    norm = run_info["normalisation"]  # identity on the ACDC HDF5 images (see scribcim.io)
+    norm = run_info["normalisation"]  # identity on the ACDC HDF5 images (see scribcim.data.normalise)
     from .methods import get_method
     if get_method(config.method).needs_dense_labels and not slices.dense_labels:
         raise ConfigError(f"method {config.method!r} needs dense training labels, which {config.dataset} "

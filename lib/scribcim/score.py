@@ -1,6 +1,6 @@
 """Score a folder of predicted label volumes against a dataset's expert labels.
 
-Predictions are NIfTI label volumes in (x, y, z) (:data:`scribcim.io.ORIENTATION`) named
+Predictions are NIfTI label volumes in (x, y, z) (:data:`scribcim.data.scans.ORIENTATION`) named
 ``<case>.nii[.gz]`` or ``<case>_seg.nii[.gz]`` (what ``predict`` and ``evaluate
 --save-predictions`` write). Each is matched by case name to the dataset's dense label and
 scored with the project's metrics (:func:`scribcim.evaluate.score_case`, true spacing from the
@@ -22,7 +22,8 @@ from .data.datasets import labelled_volumes
 from .data.fetch import resolve_data_root
 from .errors import DataError
 from .evaluate import METRICS, aggregate, score_case
-from .io import NIFTI_EXTS, PRED_SUFFIX, read_label_nifti, scan_name
+from .data.scans import NIFTI_EXTS, PRED_SUFFIX, scan_name
+from .data.nifti import read_label_nifti
 from .metrics import CLASS_NAMES, DEFINITIONS
 from .runlog import write_json
 

@@ -12,7 +12,7 @@ values are already the project's (1 RV, 2 MYO, 3 LV): over the 20 labelled subje
 the 1-voxel in-plane border of label 3 is label 2 (the LV blood pool is enclosed by the
 myocardium) and label 1 touches only background and label 2 (the RV); ``tests`` guard it.
 Images are raw scanner intensities: training, evaluation and prediction normalise each volume
-(:func:`scribcim.io.normalise`).
+(:func:`scribcim.data.normalise.normalise`).
 """
 from __future__ import annotations
 

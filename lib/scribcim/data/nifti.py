@@ -1,6 +1,7 @@
-"""Reading NIfTI volumes into the library's (z, y, x) convention."""
+"""NIfTI files and the library's (z, y, x) convention: reading volumes, writing label/probability volumes."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,40 @@ def read_nifti_zyx(path: Path | str, dtype: Any = np.float32
     dx, dy, dz = (float(s) for s in img.header.get_zooms()[:3])
     return (np.ascontiguousarray(data.transpose(2, 1, 0)), (dz, dy, dx),
             np.asarray(img.affine, dtype=float), img.header)
+
+
+def _atomic_save(img: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        img.to_filename(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_nifti(path: Path, volume_zyx: np.ndarray, affine: np.ndarray, header: Any = None,
+                dtype: Any = np.uint8) -> None:
+    """Write a (z, y, x[, c]) array as NIfTI (x, y, z[, c]) with ``affine`` (temporary name, then rename)."""
+    import nibabel as nib
+    arr = np.asarray(volume_zyx)
+    data = np.ascontiguousarray(arr.transpose(2, 1, 0, *range(3, arr.ndim)).astype(dtype))
+    hdr = header.copy() if header is not None else None
+    cls = type(header) if header is not None and isinstance(header, nib.Nifti2Header) else nib.Nifti1Header
+    img = (nib.Nifti2Image if cls is nib.Nifti2Header else nib.Nifti1Image)(data, affine, header=hdr)
+    codes = (int(header["qform_code"]), int(header["sform_code"])) if header is not None else (0, 0)
+    img.set_qform(affine, codes[0] or 1)
+    img.set_sform(affine, codes[1] or 1)
+    img.set_data_dtype(dtype)
+    img.header.set_slope_inter(1.0, 0.0)
+    img.header["cal_min"], img.header["cal_max"] = 0, 0
+    _atomic_save(img, path)
+
+
+def read_label_nifti(path: Path) -> np.ndarray:
+    """A predicted label volume as (z, y, x) uint8 (clear error if unreadable or not integer labels)."""
+    data = read_nifti_zyx(path, dtype=np.float64)[0]
+    if not np.all(np.isfinite(data)) or np.any(data != np.round(data)) or data.min() < 0 or data.max() > 255:
+        raise DataError(f"{path} is not a label volume (values must be integers 0-255): "
+                        "write labels, not probabilities")
+    return np.ascontiguousarray(data.astype(np.uint8))

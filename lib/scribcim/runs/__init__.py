@@ -1,0 +1,1 @@
+"""Run folders: ``{dataset}/{profile}/{method}/fold{k}/seed{s}``, their files, and loading a trained model."""
