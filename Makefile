@@ -48,14 +48,14 @@ robustness: fetch
 
 selection: fetch
 	$(SNAKE) selection
-	$(BIN)/python -m scribcim.selection
+	$(BIN)/python -m scribcim.report.selection
 
 grid: fetch
 	$(SNAKE) grid
-	$(BIN)/python -m scribcim.comparison --profile $(GRID_PROFILE)
+	$(BIN)/python -m scribcim.report.comparison --profile $(GRID_PROFILE)
 
 comparison: setup
-	$(BIN)/python -m scribcim.comparison --profile $(GRID_PROFILE)
+	$(BIN)/python -m scribcim.report.comparison --profile $(GRID_PROFILE)
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml

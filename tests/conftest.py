@@ -24,7 +24,7 @@ def phantom_cim_run(tmp_path_factory) -> Path:
     """A 4-iteration phantom cim run (no data folder needed) whose small banks (8 entries per class) are fully
     written, evaluated on its test cases: what the explorer and matching notebooks need."""
     from scribcim.config import make_config
-    from scribcim.evaluate import evaluate
+    from scribcim.evaluate.summary import evaluate
     from scribcim.train import train
     d = tmp_path_factory.mktemp("matching") / "run"
     train(make_config("smoke", dataset="phantom", method="cim", run_dir=str(d), progress=False, num_threads=1,

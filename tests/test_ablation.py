@@ -11,7 +11,7 @@ import pytest
 from scribcim import ablation
 from scribcim.config import make_config
 from scribcim.errors import ConfigError, DataError
-from scribcim.notebooks import NOTEBOOKS, execute, has_outputs, parameters_of
+from scribcim.notebook.execute import NOTEBOOKS, execute, has_outputs, parameters_of
 
 NAMES = ["cim", "no_banks", "pce"]
 FAST = dict(progress=False, num_threads=1)

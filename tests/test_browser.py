@@ -178,7 +178,7 @@ def readout(page, name: str) -> int:
 def test_explorer_in_jupyterlab(page, phantom_cim_run):
     """06_explorer: the widget draws; slice, layer and case redraw it (a new case at its LV centre); an error in
     a redraw is shown in the panel."""
-    from scribcim.explorer import Explorer
+    from scribcim.notebook.explorer import Explorer
     open_and_run(page, "06_explorer.ipynb", f'run_dir = "{phantom_cim_run}"\ndata_root = None\n'
                                             'checkpoint = "best"\nout_dir = None')
     assert sorted(set(page.evaluate(OUTPUT_TYPES_JS))) == ["display_data", "execute_result", "stream"]

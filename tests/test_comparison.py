@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scribcim.comparison import (across_seeds, paired_differences, render_comparison, run_means,
-                                 training_commits)
-from scribcim.results import case_table
-from scribcim.results_report import main_runs
+from scribcim.report.comparison import across_seeds, paired_differences, render_comparison, run_means, training_commits
+from scribcim.report.results import case_table
+from scribcim.report.results_report import main_runs
 
 CLASSES = ("RV", "MYO", "LV")
 
@@ -99,7 +98,7 @@ def test_training_commits_name_every_commit():
 def test_selection_uses_validation_only_and_the_fixed_criterion(tmp_path):
     """The candidate with the higher mean last-iteration validation Dice wins; test metrics play no part
     (the loser here has the better test Dice); the curves figure and the record are written."""
-    from scribcim.selection import choose, render_selection, validation_runs
+    from scribcim.report.selection import choose, render_selection, validation_runs
     val_last = {"A": {"cim": [0.80, 0.82, 0.81], "pce_selfdice": [0.70, 0.71, 0.72]},
                 "B": {"cim": [0.78, 0.79, 0.77], "pce_selfdice": [0.70, 0.70, 0.71]}}
     for prof, by_method in val_last.items():

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-import scribcim.evaluate as ev
+import scribcim.evaluate.summary as ev
 from scribcim.config import make_config
-from scribcim.inference import predict_probs
+from scribcim.evaluate.inference import predict_probs
 from scribcim.models import UNet
-from scribcim.report import full_report
+from scribcim.report.tables import full_report
 from scribcim.train import train
 
 
@@ -81,11 +81,11 @@ def test_predict_probs_maps_back_to_original_size():
 def test_display_inputs_written_beside_summary(trained_run, tmp_path):
     """Results folders get the training log and the best checkpoint's middle-slice predictions (lossless)."""
     from scribcim.data import load_part, split_for
-    from scribcim.display import decode_labels, encode_labels, read_display
-    from scribcim.inference import predict_labels
+    from scribcim.runs.display import decode_labels, encode_labels, read_display
+    from scribcim.evaluate.inference import predict_labels
     from scribcim.data.normalise import normalise_volumes
     from scribcim.runs.info import read_run_info
-    from scribcim.viz import read_metrics
+    from scribcim.viz.common import read_metrics
 
     ev.evaluate(trained_run, results_dir=tmp_path / "res", progress=False)
     res = tmp_path / "res"

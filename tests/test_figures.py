@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from scribcim.config import make_config
-from scribcim.evaluate import evaluate
-from scribcim.figures import best_worst_figure, make_figures, overlays_figure, render_main_figures
+from scribcim.evaluate.summary import evaluate
+from scribcim.viz.figures import best_worst_figure, make_figures, overlays_figure, render_main_figures
 from scribcim.train import results_dir_for, train
 
 REPO = Path(__file__).resolve().parents[1]

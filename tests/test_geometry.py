@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from scribcim.config import make_config
 from scribcim.data.augment import resize_nearest
 from scribcim.errors import DataError
-from scribcim.geometry import check_scan_size, fallback_scale, from_model, to_model, training_scale
+from scribcim.evaluate.geometry import check_scan_size, fallback_scale, from_model, to_model, training_scale
 from scribcim.train import train
 
 SHAPES = [(256, 216, 1.5625, 1.5625, 128), (224, 154, 1.785709, 1.785709, 64), (47, 53, 1.3, 1.3, 64),
@@ -121,7 +121,7 @@ def heart_crop(label, fraction):
 
 def predict_nifti(run_dir, image, spacing, folder):
     """Write ``image`` (z, y, x) as NIfTI with ``spacing`` (dz, dy, dx), run predict, read the mask back."""
-    from scribcim.predict import predict
+    from scribcim.evaluate.predict import predict
     folder.mkdir()
     dz, dy, dx = spacing
     nib.save(nib.Nifti1Image(image.transpose(2, 1, 0).astype(np.float32), np.diag([dx, dy, dz, 1.0])),
@@ -139,7 +139,7 @@ def test_cropped_and_resampled_acdc_scans_keep_their_dice(acdc_model, real_root,
     from scipy import ndimage
 
     from scribcim.data import load_acdc
-    from scribcim.metrics import fast_dice
+    from scribcim.evaluate.metrics import fast_dice
     v = load_acdc(real_root, cases=[case])[0]
 
     def dice(pred, label):

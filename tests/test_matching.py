@@ -1,4 +1,4 @@
-"""Matched-feature visualisation (scribcim.matching) and the explorer (scribcim.explorer), notebooks 05 and 06.
+"""Matched-feature visualisation (scribcim.matching) and the explorer (scribcim.notebook.explorer), notebooks 05 and 06.
 
 The acceptance check: the attention reported for a pixel is the one the model used, recomputed here
 independently from the model's buffers and a separate forward of its encoder and key heads.
@@ -12,18 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-from scribcim import matching, viz_matching
+from scribcim import matching
+from scribcim.viz import matching as viz_matching
 from scribcim.config import make_config
 from scribcim.data import load_part, split_for
 from scribcim.data.augment import resize_nearest
 from scribcim.data.slices import SliceSet, make_batch
 from scribcim.errors import ConfigError
-from scribcim.evaluate import evaluate, load_model, load_run_config
+from scribcim.evaluate.summary import evaluate, load_model, load_run_config
 from scribcim.data.normalise import normalise_volumes
 from scribcim.runs.info import read_run_info
 from scribcim.models import UNet
 from scribcim.train import train
-from scribcim.viz import plt, save_figure
+from scribcim.viz.common import plt, save_figure
 
 RECORD_KEYS = {"format", "run_dir", "checkpoint", "iteration", "run", "case", "patient", "slice", "shape", "pixel",
                "cell", "grid", "class_mass", "token", "top_k", "maps", "embedding", "provenance"}
@@ -165,7 +166,7 @@ def test_bad_requests_fail_clearly(run, record):
 
 
 def test_explorer_renders_every_layer_and_widget_builds(run):
-    from scribcim.explorer import LAYERS, Explorer, explorer_widget
+    from scribcim.notebook.explorer import LAYERS, Explorer, explorer_widget
     ex = Explorer(run)
     view = ex.default_view()
     assert view["case"] == matching.median_case(run)
@@ -185,7 +186,7 @@ def test_explorer_renders_every_layer_and_widget_builds(run):
 
 def test_explorer_widget_new_case_and_errors(run, monkeypatch):
     """A new case starts at its middle slice and LV centre; a failing redraw shows its traceback in the panel."""
-    from scribcim.explorer import Explorer, explorer_widget
+    from scribcim.notebook.explorer import Explorer, explorer_widget
     ex = Explorer(run)
     panel = explorer_widget(ex)
     (case, z, _, _), _, (row, col), out = [getattr(c, "children", c) for c in panel.children]
@@ -207,7 +208,7 @@ def test_explorer_widget_new_case_and_errors(run, monkeypatch):
 
 
 def test_notebooks_are_clean_and_take_the_documented_parameters():
-    from scribcim.notebooks import has_outputs, notebook_path, parameters_of
+    from scribcim.notebook.execute import has_outputs, notebook_path, parameters_of
     expected = {"05_matching": {"run_dir", "data_root", "checkpoint", "case", "slice_index", "pixel", "top_k",
                                 "embed_batches", "out_dir", "stem"},
                 "06_explorer": {"run_dir", "data_root", "checkpoint", "out_dir"}}
@@ -234,7 +235,7 @@ def _outputs(nb_path: Path) -> list[str]:
 
 @pytest.mark.realdata
 def test_matching_notebook_on_real_acdc(real_run, real_root, tmp_path):
-    from scribcim.notebooks import execute
+    from scribcim.notebook.execute import execute
     out = tmp_path / "fig"
     nb = execute("05_matching", tmp_path / "05.ipynb", {"run_dir": str(real_run), "data_root": str(real_root),
                                                          "out_dir": str(out), "top_k": 4, "embed_batches": 2})
@@ -254,7 +255,7 @@ def test_matching_notebook_on_real_acdc(real_run, real_root, tmp_path):
 
 @pytest.mark.realdata
 def test_explorer_notebook_on_real_acdc(real_run, real_root, tmp_path):
-    from scribcim.notebooks import execute
+    from scribcim.notebook.execute import execute
     out = tmp_path / "fig"
     nb = execute("06_explorer", tmp_path / "06.ipynb", {"run_dir": str(real_run), "data_root": str(real_root),
                                                         "out_dir": str(out)})

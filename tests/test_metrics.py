@@ -1,4 +1,4 @@
-"""Tests of scribcim.metrics against hand-computed cases."""
+"""Tests of scribcim.evaluate.metrics against hand-computed cases."""
 from __future__ import annotations
 
 import math
@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 from medpy.metric import binary
 
-from scribcim.metrics import (
-    CLASS_NAMES,
-    ClassMetrics,
-    binary_metrics,
-    fast_dice,
-    volume_diagonal_mm,
-    volume_metrics,
-)
+from scribcim.evaluate.metrics import (CLASS_NAMES, ClassMetrics, binary_metrics, fast_dice, volume_diagonal_mm,
+                                       volume_metrics)
 
 SHAPE = (8, 10, 12)
 

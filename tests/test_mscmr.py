@@ -9,7 +9,7 @@ from scipy import ndimage
 from scribcim.data import load_part, split_for
 from scribcim.data.mscmr import PARTS, mscmr_subjects
 from scribcim.errors import ConfigError, DataError
-from scribcim.score import score
+from scribcim.evaluate.score import score
 
 
 def _write(path, arr_zyx, zooms=(0.75, 0.75, 5.0)):

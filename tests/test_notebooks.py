@@ -1,4 +1,4 @@
-"""scribcim.notebooks: how notebooks are executed (parameters checked, in-memory kernel history, cell time limit)."""
+"""scribcim.notebook.execute: how notebooks are executed (parameters checked, in-memory kernel history, cell time limit)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from scribcim import notebooks
+from scribcim.notebook import execute as notebooks
 from scribcim.errors import ConfigError
 
 

@@ -12,12 +12,12 @@ from scribcim.cli import main
 from scribcim.config import make_config
 from scribcim.data.phantom import phantom_volume, write_phantom
 from scribcim.errors import ConfigError, DataError
-from scribcim.evaluate import evaluate, load_model
-from scribcim.inference import predict_labels, predict_probs_at_scale
+from scribcim.evaluate.summary import evaluate, load_model
+from scribcim.evaluate.inference import predict_labels, predict_probs_at_scale
 from scribcim.data.normalise import normalise
 from scribcim.data.scans import read_scan
 from scribcim.data.nifti import write_nifti
-from scribcim.predict import predict
+from scribcim.evaluate.predict import predict
 from scribcim.train import train
 
 CASE = "patient001_frame01"  # a phantom fold-1 test case

@@ -15,7 +15,7 @@ from scribcim.cli import main
 from scribcim.config import make_config
 from scribcim.data.phantom import phantom_volume
 from scribcim.errors import ConfigError
-from scribcim.runlog import load_checkpoint
+from scribcim.runs.log import load_checkpoint
 from scribcim.train import train
 
 
@@ -141,7 +141,7 @@ def test_tiny_volume_alone_is_refused_by_name(run, tmp_path, capsys):
 def test_h5_without_spacing_warns_what_it_assumed(run, tmp_path, caplog):
     """An HDF5 scan outside the data layout is segmented at the training median spacing, with a warning
     naming it; a 'spacing' attribute is used as given."""
-    from scribcim.predict import predict
+    from scribcim.evaluate.predict import predict
     v = phantom_volume(1, 1)
     with h5py.File(tmp_path / "loose.h5", "w") as f:
         f["image"] = v.image
@@ -158,7 +158,7 @@ def test_h5_without_spacing_warns_what_it_assumed(run, tmp_path, caplog):
 
 
 def test_run_without_recorded_scale_falls_back_with_a_warning(run, scan, tmp_path, caplog):
-    from scribcim.predict import predict
+    from scribcim.evaluate.predict import predict
     old = tmp_path / "old"
     shutil.copytree(run, old)
     info = json.loads((old / "run_info.json").read_text())

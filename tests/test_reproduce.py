@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scribcim.reproduce import reproduce
-from scribcim.viz import plot_overlays
+from scribcim.viz.common import plot_overlays
 
 
 @pytest.mark.slow

@@ -11,9 +11,9 @@ from scipy import stats
 
 from scribcim.config import make_config
 from scribcim.errors import DataError
-from scribcim.evaluate import evaluate
-from scribcim.results import case_table, mean_std_table, paired_wilcoxon
-from scribcim.robustness import coverage_markdown, render_robustness, robustness_table, training_coverage
+from scribcim.evaluate.summary import evaluate
+from scribcim.report.results import case_table, mean_std_table, paired_wilcoxon
+from scribcim.report.robustness import coverage_markdown, render_robustness, robustness_table, training_coverage
 from scribcim.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,7 +113,7 @@ def test_training_coverage_weights_each_annotator_by_the_volumes_it_drew(tmp_pat
 
 def test_results_report_from_committed_summaries(tmp_path):
     """Method table, Wilcoxon table and box plot for ACDC quick, with the summaries' own numbers."""
-    from scribcim.results_report import render_results
+    from scribcim.report.results_report import render_results
     written = render_results(REPO / "results", tmp_path / "tables", tmp_path / "figures")
     names = {p.name for p in written}
     assert {"all_runs.csv", "acdc_quick_methods.md", "acdc_quick_wilcoxon.md", "acdc_quick_methods_box.png"} <= names
@@ -136,7 +136,7 @@ def test_results_report_from_committed_summaries(tmp_path):
 
 def test_unchanged_outputs_are_not_rewritten(tmp_path, monkeypatch):
     """Redrawing at another commit leaves tables, figures and their provenance alone unless they change."""
-    from scribcim import results_report
+    from scribcim.report import results_report
     render_results = results_report.render_results
     render_results(REPO / "results", tmp_path / "tables", tmp_path / "figures")
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
@@ -151,7 +151,7 @@ def test_unchanged_outputs_are_not_rewritten(tmp_path, monkeypatch):
 
 def test_box_plot_with_undefined_distances():
     """A method whose HD95 is NaN everywhere (empty predictions) still plots."""
-    from scribcim.results_report import plot_method_boxes
+    from scribcim.report.results_report import plot_method_boxes
     d = pd.DataFrame({"method": ["a", "a", "b", "b"], "structure": "mean", "dice": [0.1, 0.2, 0.5, 0.6],
                       "hd95": [np.nan, np.nan, 3.0, 4.0]})
     fig = plot_method_boxes(d)

@@ -12,8 +12,8 @@ import pytest
 from scribcim.cli import main
 from scribcim.config import make_config
 from scribcim.errors import DataError
-from scribcim.evaluate import evaluate
-from scribcim.score import score
+from scribcim.evaluate.summary import evaluate
+from scribcim.evaluate.score import score
 from scribcim.train import train
 
 

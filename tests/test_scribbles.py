@@ -185,7 +185,7 @@ def test_compare_styles_table(vols):
 
 def test_render_report_on_phantom(tmp_path):
     """The runner writes stats.json/stats.md and the figure with provenance, each panel titled."""
-    from scribcim.viz_scribbles import render_scribble_report
+    from scribcim.viz.scribbles import render_scribble_report
     root = write_phantom(tmp_path / "data", num_patients=2)
     pool = {k: ANNOTATORS[k] for k in ("centreline", "boundary", "free")}
     fig_path = tmp_path / "fig" / "styles.png"

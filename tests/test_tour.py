@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scribcim import tour
+from scribcim.notebook import tour
 from scribcim.data.phantom import phantom_volumes
 from scribcim.data.scribble_stats import scribble_stats
 from scribcim.data.volumes import UNLABELLED, Volume
 from scribcim.errors import ConfigError
-from scribcim.notebooks import NOTEBOOKS, execute, has_outputs, parameters_of
+from scribcim.notebook.execute import NOTEBOOKS, execute, has_outputs, parameters_of
 
 U = UNLABELLED
 

@@ -123,7 +123,7 @@ def test_training_on_simulated_scribbles(tmp_path):
     res = train(cfg)
     assert res.finished
     assert "sim-centreline-inc1.00-seed3" in res.run_dir.parts
-    from scribcim.evaluate import evaluate
+    from scribcim.evaluate.summary import evaluate
     evaluate(res.run_dir, checkpoints=("best",), results_dir=tmp_path / "res", progress=False)
     assert (tmp_path / "res" / "scribbles.json").read_text() == (res.run_dir / "scribbles.json").read_text()
     record = json.loads((res.run_dir / "scribbles.json").read_text())

@@ -23,13 +23,13 @@ import pandas as pd  # noqa: E402
 
 from .config import TrainConfig, make_config  # noqa: E402
 from .errors import ConfigError, DataError  # noqa: E402
-from .evaluate import evaluate  # noqa: E402
-from .metrics import CLASS_NAMES  # noqa: E402
+from .evaluate.summary import evaluate  # noqa: E402
+from .evaluate.metrics import CLASS_NAMES  # noqa: E402
 from .provenance import git_state  # noqa: E402
-from .results import fmt_mean_std, summary_rows  # noqa: E402
-from .runlog import RESUME_FREE, write_json  # noqa: E402
+from .report.results import fmt_mean_std, summary_rows  # noqa: E402
+from .runs.log import RESUME_FREE, write_json  # noqa: E402
 from .train import train  # noqa: E402
-from .viz import save_figure  # noqa: E402
+from .viz.common import save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -170,7 +170,7 @@ def available_table(results_root: Path | str, dataset: str, profile: str, fold: 
 
 def ablation_cases(results_root: Path | str, dataset: str, profile: str, fold: int, seed: int,
                    names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long rows (:func:`scribcim.results.summary_rows`) of the ablation summaries of the fold (all, or ``names``)."""
+    """Long rows (:func:`scribcim.report.results.summary_rows`) of the ablation summaries of the fold (all, or ``names``)."""
     root = Path(results_root) / dataset / profile / "ablation"
     found: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path in sorted(root.rglob("summary.json")):

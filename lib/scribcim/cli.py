@@ -31,8 +31,8 @@ def cmd_train(ns: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(ns: argparse.Namespace) -> None:
-    from .evaluate import evaluate
-    from .report import full_report
+    from .evaluate.summary import evaluate
+    from .report.tables import full_report
     s = evaluate(ns.run, checkpoints=ns.checkpoint, part=ns.part, data_root=ns.data_root, device=ns.device,
                  results_dir=ns.results, save_predictions=ns.save_predictions)
     print(full_report([s]))
@@ -40,7 +40,7 @@ def cmd_evaluate(ns: argparse.Namespace) -> None:
 
 def cmd_predict(ns: argparse.Namespace) -> None:
     from .errors import DataError
-    from .predict import predict
+    from .evaluate.predict import predict
     res = predict(ns.run, ns.input, ns.output, checkpoint=ns.checkpoint, device=ns.device,
                   batch_size=ns.batch_size, save_probs=ns.probs, overwrite=ns.overwrite, progress=ns.progress)
     if res.outputs:
@@ -53,8 +53,8 @@ def cmd_predict(ns: argparse.Namespace) -> None:
 
 
 def cmd_score(ns: argparse.Namespace) -> None:
-    from .report import fmt_stat
-    from .score import score
+    from .report.tables import fmt_stat
+    from .evaluate.score import score
     r = score(ns.pred, ns.dataset, data_root=ns.data_root, fold=ns.fold, part=ns.part,
               empty_penalty=ns.empty_penalty, out_dir=ns.out, progress=ns.progress)
     fg = r["foreground_mean"]
@@ -72,19 +72,19 @@ def cmd_reproduce(ns: argparse.Namespace) -> None:
 
 
 def cmd_report(ns: argparse.Namespace) -> None:
-    from .report import full_report, load_summaries
+    from .report.tables import full_report, load_summaries
     print(full_report(load_summaries(ns.summaries)))
 
 
 def cmd_scribbles(ns: argparse.Namespace) -> None:
     from .data.fetch import resolve_data_root
-    from .viz_scribbles import render_scribble_report
+    from .viz.scribbles import render_scribble_report
     render_scribble_report(resolve_data_root(ns.data_root), ns.results, ns.figure)
     print(f"wrote {ns.results / 'stats.md'} and {ns.figure}")
 
 
 def cmd_robustness(ns: argparse.Namespace) -> None:
-    from .robustness import render_robustness
+    from .report.robustness import render_robustness
     out = render_robustness(ns.results, ns.figures, dataset=ns.dataset, profile=ns.profile, fold=ns.fold,
                             seed=ns.seed, base=ns.base, methods=ns.methods)
     print(out["table"].read_text())
@@ -92,7 +92,7 @@ def cmd_robustness(ns: argparse.Namespace) -> None:
 
 
 def cmd_figures(ns: argparse.Namespace) -> None:
-    from .figures import make_figures
+    from .viz.figures import make_figures
     written = make_figures(ns.results, ns.figures, data_root=ns.data_root, scribble_stats=ns.scribble_stats)
     print(f"{len(written)} figure(s) redrawn under {ns.figures}:")
     for p in written:

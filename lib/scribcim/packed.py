@@ -6,7 +6,7 @@ spawn), at most ``parallel`` at a time. The parent puts the training slices on t
 (:class:`scribcim.data.device_batches.DeviceSlices`) and hands the same tensors to every child (CUDA
 IPC on a GPU, shared memory on a CPU), so N runs hold one copy of the data. Each child is an ordinary
 run: :func:`scribcim.train.train` with its own weights, optimiser, reference set, seed, checkpoints,
-provenance and resume, then :func:`scribcim.evaluate.evaluate` into its results folder. A run's
+provenance and resume, then :func:`scribcim.evaluate.summary.evaluate` into its results folder. A run's
 numbers therefore equal the same run trained alone (bit for bit on a CPU with one thread each; tested).
 
 Processes rather than CUDA streams or ``torch.func`` stacking: they need no change to the models
@@ -75,7 +75,7 @@ def _iteration_of(run_dir: Path) -> int:
 
 def _child(config: dict[str, Any], slices: DeviceSlices | None, evaluate_run: bool, out: Any) -> None:
     """One run in its own process: train (resuming), then evaluate into the results folder."""
-    from .evaluate import evaluate
+    from .evaluate.summary import evaluate
     from .train import results_dir_for, run_dir_for, train
     t0 = time.perf_counter()
     cfg = TrainConfig.from_dict(config)
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         evaluate_runs=not ns.no_evaluate, deadline_s=ns.deadline_s)
     report = throughput(runs, time.perf_counter() - t0)
     if ns.report is not None:
-        from .runlog import write_json
+        from .runs.log import write_json
         ns.report.parent.mkdir(parents=True, exist_ok=True)
         write_json(ns.report, report)
     for r in runs:

@@ -22,7 +22,7 @@ from .data import load_part, split_for
 from .data.slices import SliceSet, make_batch
 from .models.reference import bank_purity, cell_info, scribble_mask
 from .provenance import provenance
-from .runlog import write_json
+from .runs.log import write_json
 from .train import data_root_for
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ from typing import Any, Sequence
 from .config import make_config
 from .data import get_dataset
 from .data.fetch import fetch, resolve_data_root
-from .evaluate import evaluate
-from .figures import render_main_figures
-from .report import full_report
-from .runlog import write_json
+from .evaluate.summary import evaluate
+from .viz.figures import render_main_figures
+from .report.tables import full_report
+from .runs.log import write_json
 from .train import results_dir_for, train
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from .errors import ConfigError
 from .runs.info import make_run_info, read_run_info
 from .data.normalise import normalise_volumes
 from .provenance import provenance
-from .runlog import check_run_dir, write_json
+from .runs.log import check_run_dir, write_json
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from .data.device_batches import DeviceSlices, make_device_batch
 from .data.slices import make_batch
 from .data.volumes import Volume
 from .ema import WeightEMA
-from .inference import predict_labels
+from .evaluate.inference import predict_labels
 from .methods import get_method
-from .metrics import fast_dice
+from .evaluate.metrics import fast_dice
 from .progress import LoopProgress
 from .run_setup import (check_run, data_root_for, prepare_run, results_dir_for,  # noqa: F401 (re-exported)
                         run_dir_for, training_volumes)
-from .runlog import MetricsLog, eval_weights, load_checkpoint, save_checkpoint, write_json
+from .runs.log import MetricsLog, eval_weights, load_checkpoint, save_checkpoint, write_json
 
 log = logging.getLogger(__name__)
 

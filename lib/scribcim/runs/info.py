@@ -10,8 +10,8 @@ from ..data.normalise import DEFAULT_NORMALISATION
 from ..data.scans import ORIENTATION
 from ..data.volumes import Volume
 from ..errors import ConfigError
-from ..metrics import CLASS_NAMES
-from ..runlog import write_json
+from ..evaluate.metrics import CLASS_NAMES
+from .log import write_json
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,13 @@ def label_names(num_classes: int = len(CLASS_NAMES) + 1) -> list[str]:
 def make_run_info(config: Any, volumes: Sequence[Volume] | None = None) -> dict[str, Any]:
     """The self-describing part of a run folder beside ``config.json`` (written by ``train``).
 
-    ``volumes``: the training volumes, whose slices give the input ``scale`` (:mod:`scribcim.geometry`).
+    ``volumes``: the training volumes, whose slices give the input ``scale`` (:mod:`scribcim.evaluate.geometry`).
     """
     info = {"format": RUN_INFO_FORMAT, "class_names": label_names(config.num_classes),
             "input_size": config.input_size, "in_channels": 1, "normalisation": DEFAULT_NORMALISATION,
             "orientation": ORIENTATION}
     if volumes is not None:
-        from ..geometry import training_scale
+        from ..evaluate.geometry import training_scale
         info["scale"] = training_scale(volumes, config.input_size)
     return info
 
@@ -76,7 +76,7 @@ def run_scale(info: dict[str, Any], config: Any) -> dict[str, Any]:
     scale = info.get("scale")
     if isinstance(scale, dict) and float(scale.get("mm_per_pixel", 0)) > 0:
         return scale
-    from ..geometry import fallback_scale
+    from ..evaluate.geometry import fallback_scale
     scale = fallback_scale(config.dataset, int(info["input_size"]))
     log.warning("run_info.json records no input scale (run trained before scribcim recorded it): assuming %s, "
                 "%.3f mm per model pixel (field of view %.0f mm), typical spacing %s mm", scale["source"],

@@ -22,14 +22,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .data import get_dataset, load_part, split_for  # noqa: E402
-from .data.fetch import resolve_data_root  # noqa: E402
-from .data.scribble_stats import CLASS_NAMES as _STAT_NAMES  # noqa: E402
-from .data.scribble_stats import scribble_stats  # noqa: E402
-from .data.volumes import UNLABELLED, Volume  # noqa: E402
-from .errors import ConfigError  # noqa: E402
-from .provenance import git_state  # noqa: E402
-from .viz import LABEL_CMAP, SCRIBBLE_CMAP, fixed_jitter, save_figure  # noqa: E402
+from ..data import get_dataset, load_part, split_for  # noqa: E402
+from ..data.fetch import resolve_data_root  # noqa: E402
+from ..data.scribble_stats import CLASS_NAMES as _STAT_NAMES  # noqa: E402
+from ..data.scribble_stats import scribble_stats  # noqa: E402
+from ..data.volumes import UNLABELLED, Volume  # noqa: E402
+from ..errors import ConfigError  # noqa: E402
+from ..provenance import git_state  # noqa: E402
+from ..viz.common import LABEL_CMAP, SCRIBBLE_CMAP, fixed_jitter, save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 #: display order; label value of each class

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
@@ -80,7 +80,7 @@ def check_run_dir(run_dir: Path, config: dict[str, Any]) -> None:
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    from .config import TrainConfig, with_legacy
+    from ..config import TrainConfig, with_legacy
     # a field added after the run was made counts as the value the run effectively had: its legacy
     # value where it has one, else its default
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)

@@ -20,11 +20,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .errors import DataError  # noqa: E402
-from .provenance import git_state  # noqa: E402
+from ..errors import DataError  # noqa: E402
+from ..provenance import git_state  # noqa: E402
 from .results import case_table, fmt_mean_std, pstd  # noqa: E402
-from .runlog import write_json, write_json_if_changed, write_text_if_changed  # noqa: E402
-from .viz import fixed_jitter, save_figure  # noqa: E402
+from ..runs.log import write_json, write_json_if_changed, write_text_if_changed  # noqa: E402
+from ..viz.common import fixed_jitter, save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 METHODS = ("pce", "pce_selfdice", "dmpls", "cim")

@@ -6,8 +6,8 @@ metric is one observation, runs of one method differ by seed, and methods pair b
 initial-weight seed, same batch order). :func:`paired_differences` gives the seed-paired difference
 of two methods with a 95 % t-interval over seeds.
 
-Everything is read from committed ``summary.json`` files (:func:`scribcim.results.case_table`), so
-``python -m scribcim.comparison`` redraws the table and the figure without training.
+Everything is read from committed ``summary.json`` files (:func:`scribcim.report.results.case_table`), so
+``python -m scribcim.report.comparison`` redraws the table and the figure without training.
 """
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import DataError
-from .metrics import CLASS_NAMES
-from .provenance import git_state
+from ..errors import DataError
+from ..evaluate.metrics import CLASS_NAMES
+from ..provenance import git_state
 from .results import case_table, fmt_mean_std
 from .results_report import main_runs, methods_in
-from .runlog import write_json
+from ..runs.log import write_json
 
 log = logging.getLogger(__name__)
 STRUCTURES = [*CLASS_NAMES, "mean"]
@@ -38,7 +38,7 @@ CONTRASTS = (("cim", "pce_selfdice", "what matching adds (same loss)"), ("cim", 
 def run_means(d: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, method, seed, structure): the run's mean over test volumes of each metric.
 
-    ``d`` holds the rows of one comparison (:func:`scribcim.results_report.main_runs`).
+    ``d`` holds the rows of one comparison (:func:`scribcim.report.results_report.main_runs`).
     """
     keys = ["dataset", "profile", "method", "fold", "seed", "structure"]
     return d.groupby(keys)[list(METRICS)].mean().reset_index()
@@ -176,7 +176,7 @@ def purity_markdown(table: pd.DataFrame, dataset: str) -> str:
 def render_comparison(results_root: Path | str, tables: Path | str, figures: Path | str, *, profile: str,
                       datasets: Sequence[str] = ("acdc", "mscmr"), fold: int = 1, checkpoint: str = "best") -> dict:
     """Write ``<tables>/<profile>_seeds.{md,csv,json}`` and ``<figures>/<dataset>_<profile>_seeds.png``."""
-    from .viz import save_figure
+    from ..viz.common import save_figure
     df = case_table(results_root)
     summaries = profile_summaries(results_root, profile, fold)
     purity = purity_table([s for s in summaries if s["method"] == "cim"], checkpoint)
@@ -229,8 +229,8 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m scribcim.comparison --profile P``: the across-seed tables and figures."""
-    p = argparse.ArgumentParser(prog="python -m scribcim.comparison", description=main.__doc__)
+    """``python -m scribcim.report.comparison --profile P``: the across-seed tables and figures."""
+    p = argparse.ArgumentParser(prog="python -m scribcim.report.comparison", description=main.__doc__)
     p.add_argument("--profile", required=True, help="the profile whose seed grid to compare")
     p.add_argument("--results", default="results", help="folder holding the summaries (default: results)")
     p.add_argument("--tables", default="results/tables", help="where the tables go (default: results/tables)")

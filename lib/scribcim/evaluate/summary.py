@@ -1,12 +1,12 @@
 """Evaluation of a trained run on held-out volumes: per-case 3D metrics in mm and ``summary.json``.
 
 Each checkpoint (``best`` on validation, ``last``) predicts every test volume slice by slice
-(:mod:`scribcim.inference`), and :func:`scribcim.metrics.volume_metrics` scores RV, MYO and
+(:mod:`scribcim.evaluate.inference`), and :func:`scribcim.evaluate.metrics.volume_metrics` scores RV, MYO and
 LV on the 3D volume with its true spacing. Undefined metrics are NaN and excluded from the
 means; an empty prediction of a present class is counted per class (``empty_predictions``)
 and gets Dice 0 and NaN distances, or ``empty_penalty`` mm if the run sets one. Distances: HD95, ASD
 (medpy ``asd(pred, gt)``, from the prediction's surface to the reference's, one direction) and ASSD
-(symmetric); ``metrics`` in the summary says so (:data:`scribcim.metrics.DEFINITIONS`).
+(symmetric); ``metrics`` in the summary says so (:data:`scribcim.evaluate.metrics.DEFINITIONS`).
 
 The foreground mean of a case is the mean over the three classes; ``foreground_mean`` in a
 summary is the mean and std over cases of that per-case value.
@@ -22,20 +22,20 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .config import TrainConfig
-from .data import load_part, split_for
-from .display import DISPLAY, TRAIN_LOG, display_record
+from ..config import TrainConfig
+from ..data import load_part, split_for
+from ..runs.display import DISPLAY, TRAIN_LOG, display_record
 from .inference import predict_labels
-from .data.scans import PRED_SUFFIX, spacing_affine
-from .data.normalise import normalise_volumes
-from .runs.info import read_run_info, write_labels_json
-from .data.nifti import write_nifti
-from .methods import get_method
+from ..data.scans import PRED_SUFFIX, spacing_affine
+from ..data.normalise import normalise_volumes
+from ..runs.info import read_run_info, write_labels_json
+from ..data.nifti import write_nifti
+from ..methods import get_method
 from .metrics import CLASS_NAMES, DEFINITIONS, volume_metrics
-from .progress import progress_bar
-from .provenance import provenance, repo_relative
-from .runlog import eval_weights, load_checkpoint, write_json
-from .run_setup import data_root_for
+from ..progress import progress_bar
+from ..provenance import provenance, repo_relative
+from ..runs.log import eval_weights, load_checkpoint, write_json
+from ..run_setup import data_root_for
 
 log = logging.getLogger(__name__)
 METRICS = ("dice", "hd95", "asd", "assd")
@@ -43,8 +43,8 @@ METRICS = ("dice", "hd95", "asd", "assd")
 
 def load_run_config(run_dir: Path) -> TrainConfig:
     """The resolved config stored in a run folder."""
-    from .errors import ConfigError
-    from .runs.info import read_json_file
+    from ..errors import ConfigError
+    from ..runs.info import read_json_file
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{path} not found (from {Path.cwd()}): {run_dir} is not a scribcim run folder; "
@@ -62,7 +62,7 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 def load_model(run_dir: Path, checkpoint: str = "best", device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """The run's network with the weights and reference-set buffers of ``checkpoint``, in eval mode
     (the weight average when the run kept one, see :mod:`scribcim.ema`)."""
-    from .device import check_device
+    from ..device import check_device
     check_device(device)
     config = load_run_config(run_dir)
     model = get_method(config.method)(config).build_model()
@@ -109,7 +109,7 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
 
     The summary goes to ``run_dir/summary.json`` and, if given, ``results_dir/summary.json``, each
     with ``display.json`` beside it (and ``results_dir`` a copy of the training log, see
-    :mod:`scribcim.display`).
+    :mod:`scribcim.runs.display`).
     With ``save_predictions``, each prediction is also written as NIfTI (x, y, z) with the true
     spacing to ``run_dir/predictions/<checkpoint>/<case>_seg.nii.gz``.
     """

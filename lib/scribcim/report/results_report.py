@@ -1,6 +1,6 @@
 """The results notebook's products: method tables per fold, paired tests, box/strip plots, written to disk.
 
-Everything is read from committed ``summary.json`` files (:func:`scribcim.results.case_table`),
+Everything is read from committed ``summary.json`` files (:func:`scribcim.report.results.case_table`),
 so ``make figures`` redraws these without training.
 """
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Sequence
 
 import pandas as pd
 
-from .errors import DataError
-from .metrics import CLASS_NAMES
-from .provenance import git_state
+from ..errors import DataError
+from ..evaluate.metrics import CLASS_NAMES
+from ..provenance import git_state
 from .results import case_table, fmt_distance, fmt_mean_std, paired_wilcoxon, pstd
-from .runlog import write_json, write_json_if_changed, write_text_if_changed
-from .viz import fixed_jitter, save_figure
+from ..runs.log import write_json, write_json_if_changed, write_text_if_changed
+from ..viz.common import fixed_jitter, save_figure
 
 log = logging.getLogger(__name__)
 ORDER = ("pce", "pce_dice", "pce_selfdice", "dmpls", "cim", "full")

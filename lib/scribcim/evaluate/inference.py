@@ -2,7 +2,7 @@
 
 :func:`predict_probs` resizes each whole slice to the input size, as training does (``evaluate``
 and validation use it); :func:`predict_probs_at_scale` maps each slice so that one model pixel
-covers a given number of mm (:mod:`scribcim.geometry`; ``predict`` uses it for scans of any field
+covers a given number of mm (:mod:`scribcim.evaluate.geometry`; ``predict`` uses it for scans of any field
 of view and spacing).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.augment import resize_nearest
+from ..data.augment import resize_nearest
 from .geometry import from_model, to_model
 
 
@@ -49,7 +49,7 @@ def predict_probs_at_scale(model: nn.Module, image: np.ndarray, *, spacing_yx: S
                            mm_per_pixel: Sequence[float], input_size: int, device: str | torch.device = "cpu",
                            batch_size: int = 16, bf16: bool = False) -> np.ndarray:
     """Class probabilities (C, z, y, x) of ``image`` (z, y, x) with in-plane spacing ``spacing_yx`` (mm),
-    each slice seen by the model with one pixel covering ``mm_per_pixel`` (y, x) mm (:mod:`scribcim.geometry`)."""
+    each slice seen by the model with one pixel covering ``mm_per_pixel`` (y, x) mm (:mod:`scribcim.evaluate.geometry`)."""
     small = to_model(image.astype(np.float32), spacing_yx, mm_per_pixel, input_size)
     return _forward(model, small, lambda p: from_model(p, image.shape[1:], spacing_yx, mm_per_pixel),
                     device=device, batch_size=batch_size, bf16=bf16)

@@ -17,19 +17,19 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from .data import get_dataset, load_part, split_for
-from .data.fetch import resolve_data_root
-from .data.slices import SliceSet
-from .data.volumes import UNLABELLED, Volume
-from .errors import ConfigError
-from .evaluate import load_model
-from .inference import predict_labels
-from .data.normalise import normalise_volumes
-from .matching import (CLASS_COLOURS, default_pixel, match_pixel, median_case, redraw, run_meta, slice_attention,
-                       training_slices, upsample)
-from .provenance import git_state, repo_relative
-from .viz import LABEL_CMAP, SCRIBBLE_CMAP, plt, save_figure
-from .viz_matching import draw_entry
+from ..data import get_dataset, load_part, split_for
+from ..data.fetch import resolve_data_root
+from ..data.slices import SliceSet
+from ..data.volumes import UNLABELLED, Volume
+from ..errors import ConfigError
+from ..evaluate.summary import load_model
+from ..evaluate.inference import predict_labels
+from ..data.normalise import normalise_volumes
+from ..matching import (CLASS_COLOURS, default_pixel, match_pixel, median_case, redraw, run_meta, slice_attention,
+                        training_slices, upsample)
+from ..provenance import git_state, repo_relative
+from ..viz.common import LABEL_CMAP, SCRIBBLE_CMAP, plt, save_figure
+from ..viz.matching import draw_entry
 
 log = logging.getLogger(__name__)
 #: layers the view can show over the image

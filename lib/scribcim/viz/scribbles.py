@@ -10,10 +10,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .data.scribble_stats import compare_styles, stats_markdown
-from .data.scribbles import ANNOTATORS, Annotator, simulate_volume
-from .data.volumes import NUM_CLASSES, UNLABELLED, Volume, load_acdc
-from .viz import SCRIBBLE_CMAP, plt, save_figure
+from ..data.scribble_stats import compare_styles, stats_markdown
+from ..data.scribbles import ANNOTATORS, Annotator, simulate_volume
+from ..data.volumes import NUM_CLASSES, UNLABELLED, Volume, load_acdc
+from .common import SCRIBBLE_CMAP, plt, save_figure
 
 log = logging.getLogger(__name__)
 #: report defaults: every ``PATIENT_STRIDE``-th ACDC patient (1, 3, 5, ...), both frames
@@ -91,8 +91,8 @@ def render_scribble_report(root: Path | str, out_results: Path, out_figure: Path
     Returns:
         The ``stats.json`` content.
     """
-    from .provenance import data_checksums, git_state, repo_relative, versions
-    from .runlog import write_json_if_changed
+    from ..provenance import data_checksums, git_state, repo_relative, versions
+    from ..runs.log import write_json_if_changed
 
     pool = dict(ANNOTATORS if annotators is None else annotators)
     patients = list(range(1, 101, patient_stride))

@@ -3,7 +3,7 @@
 ``scribcim figures`` / ``make figures`` calls :func:`make_figures`. A figure is redrawn when
 its inputs are committed; figures whose inputs are absent are skipped with a log line.
 Training curves come from the results folders' ``train_log.jsonl``, prediction overlays from
-``display.json`` (see :mod:`scribcim.display`), tables and plots from ``summary.json`` files.
+``display.json`` (see :mod:`scribcim.runs.display`), tables and plots from ``summary.json`` files.
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .data import load_part, split_for
-from .display import read_display
-from .errors import DataError
-from .matching import median_case
-from .provenance import git_state, repo_relative
-from .viz import draw_panel, plot_curves, plot_overlays, plt, save_figure
+from ..data import load_part, split_for
+from ..runs.display import read_display
+from ..errors import DataError
+from ..matching import median_case
+from ..provenance import git_state, repo_relative
+from .common import draw_panel, plot_curves, plot_overlays, plt, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ def _fg_dice(summary: dict[str, Any], checkpoint: str) -> dict[str, float]:
 
 
 def _test_volumes(summary: dict[str, Any], data_root: Path | None, cases: Sequence[str]) -> dict[str, Any]:
-    from .data.fetch import resolve_data_root
-    from .data.datasets import get_dataset
+    from ..data.fetch import resolve_data_root
+    from ..data.datasets import get_dataset
     root = resolve_data_root(data_root) if get_dataset(summary["dataset"]).needs_root else None
     vols = load_part(summary["dataset"], root, split_for(summary["dataset"], summary["fold"]), summary["part"])
     found = {v.case: v for v in vols if v.case in set(cases)}
@@ -96,7 +96,8 @@ def render_main_figures(folders: dict[str, Path], dest: Path, stem: str, data_ro
 
 def render_matching_figures(record_path: Path, dest: Path, data_root: Path | None = None) -> list[Path]:
     """The three figures of a matching record (notebook 05), redrawn from the record and the data folder."""
-    from . import matching, viz_matching
+    from .. import matching
+    from . import matching as viz_matching
     record = matching.load_record(record_path)
     prov = {**record["provenance"], "record": repo_relative(record_path)}
     stem = Path(record_path).stem
@@ -115,8 +116,8 @@ def make_figures(results: Path | str = "results", figures: Path | str = "figures
     ``figures`` itself). ``scribble_stats=False`` skips the scribble-style figure (it
     re-simulates 100 volumes, about 3 minutes).
     """
-    from .results_report import render_results
-    from .robustness import render_robustness
+    from ..report.results_report import render_results
+    from ..report.robustness import render_robustness
     results, figures = Path(results), Path(figures)
     written: list[Path] = []
     quick = results / "acdc" / "quick"
@@ -135,8 +136,8 @@ def make_figures(results: Path | str = "results", figures: Path | str = "figures
         if "top_k" in json.loads(record.read_text()):  # a matching record (notebook 05), not a provenance file
             written += render_matching_figures(record, figures, data_root)
     if scribble_stats:
-        from .data.fetch import resolve_data_root
-        from .viz_scribbles import render_scribble_report
+        from ..data.fetch import resolve_data_root
+        from .scribbles import render_scribble_report
         render_scribble_report(resolve_data_root(data_root), Path(tables) if tables else results / "acdc" / "scribbles",
                                figures / "acdc_scribble_styles.png")
         written.append(figures / "acdc_scribble_styles.png")

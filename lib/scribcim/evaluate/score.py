@@ -3,8 +3,8 @@
 Predictions are NIfTI label volumes in (x, y, z) (:data:`scribcim.data.scans.ORIENTATION`) named
 ``<case>.nii[.gz]`` or ``<case>_seg.nii[.gz]`` (what ``predict`` and ``evaluate
 --save-predictions`` write). Each is matched by case name to the dataset's dense label and
-scored with the project's metrics (:func:`scribcim.evaluate.score_case`, true spacing from the
-dataset) and aggregated with :func:`scribcim.evaluate.aggregate`, so scoring ``evaluate``'s own
+scored with the project's metrics (:func:`scribcim.evaluate.summary.score_case`, true spacing from the
+dataset) and aggregated with :func:`scribcim.evaluate.summary.aggregate`, so scoring ``evaluate``'s own
 saved predictions gives ``evaluate``'s numbers exactly. Cases missing on either side are named.
 """
 from __future__ import annotations
@@ -17,15 +17,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .data import get_dataset, load_part, split_for
-from .data.datasets import labelled_volumes
-from .data.fetch import resolve_data_root
-from .errors import DataError
-from .evaluate import METRICS, aggregate, score_case
-from .data.scans import NIFTI_EXTS, PRED_SUFFIX, scan_name
-from .data.nifti import read_label_nifti
+from ..data import get_dataset, load_part, split_for
+from ..data.datasets import labelled_volumes
+from ..data.fetch import resolve_data_root
+from ..errors import DataError
+from .summary import METRICS, aggregate, score_case
+from ..data.scans import NIFTI_EXTS, PRED_SUFFIX, scan_name
+from ..data.nifti import read_label_nifti
 from .metrics import CLASS_NAMES, DEFINITIONS
-from .runlog import write_json
+from ..runs.log import write_json
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from .metrics import CLASS_NAMES
+from ..evaluate.metrics import CLASS_NAMES
 
 
 def fmt_stat(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:

@@ -3,9 +3,9 @@
 Everything the preprocessing needs comes from the run folder (``config.json``,
 ``run_info.json``, ``checkpoints/``): the per-volume normalisation of training
 (:func:`scribcim.data.normalise.normalise`) and the scale the model was trained at, in mm per model pixel
-(:mod:`scribcim.geometry`): each slice is mapped so that the heart appears at that scale, whatever
+(:mod:`scribcim.evaluate.geometry`): each slice is mapped so that the heart appears at that scale, whatever
 the scan's field of view and spacing, and the softmax is mapped back to the slice's own grid
-(:func:`scribcim.inference.predict_probs_at_scale`). Each input ``<name>.nii[.gz]`` or
+(:func:`scribcim.evaluate.inference.predict_probs_at_scale`). Each input ``<name>.nii[.gz]`` or
 ``<name>.h5`` gives ``<name>_seg.nii.gz`` (labels 0 background, 1 RV, 2 MYO, 3 LV) with the
 input's shape, affine and header, and optionally ``<name>_prob.nii.gz`` (x, y, z, class).
 ``labels.json`` beside them names the classes.
@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .errors import ConfigError, DataError, ScribcimError
-from .evaluate import load_model, load_run_config
+from ..errors import ConfigError, DataError, ScribcimError
+from .summary import load_model, load_run_config
 from .geometry import check_scan_size
 from .inference import predict_probs_at_scale
-from .data.scans import PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, read_scan, with_spacing
-from .data.normalise import normalise
-from .runs.info import read_run_info, run_scale, write_labels_json
-from .data.nifti import write_nifti
+from ..data.scans import PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, read_scan, with_spacing
+from ..data.normalise import normalise
+from ..runs.info import read_run_info, run_scale, write_labels_json
+from ..data.nifti import write_nifti
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = ("best", "last", "latest")

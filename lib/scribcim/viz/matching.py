@@ -9,10 +9,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .data.slices import SliceSet
-from .data.volumes import UNLABELLED
-from .matching import CLASS_COLOURS, load_case, redraw, training_slices, upsample
-from .viz import SCRIBBLE_CMAP, plt
+from ..data.slices import SliceSet
+from ..data.volumes import UNLABELLED
+from ..matching import CLASS_COLOURS, load_case, redraw, training_slices, upsample
+from .common import SCRIBBLE_CMAP, plt
 
 
 def _show(ax: plt.Axes, image: np.ndarray, pixel: Sequence[int] | None = None, title: str = "") -> None:

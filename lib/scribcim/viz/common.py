@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-from .data.volumes import UNLABELLED  # noqa: E402
+from ..data.volumes import UNLABELLED  # noqa: E402
 
 #: background transparent, RV blue, MYO green, LV red
 _RV, _MYO, _LV = (0.12, 0.47, 0.9, 0.55), (0.2, 0.8, 0.3, 0.55), (0.9, 0.2, 0.2, 0.55)
@@ -25,7 +25,7 @@ SCRIBBLE_CMAP = ListedColormap([(1.0, 0.85, 0.1, 0.9), _RV[:3] + (0.95,), _MYO[:
 
 def read_metrics(folder: Path) -> tuple[list[dict], list[dict]]:
     """(training records, validation records) of a run's ``metrics.jsonl`` or a results folder's copy."""
-    from .display import train_log_path
+    from ..runs.display import train_log_path
     recs = [json.loads(line) for line in train_log_path(folder).read_text().splitlines() if line]
     return [r for r in recs if "loss" in r], [r for r in recs if "val_dice" in r]
 
@@ -90,7 +90,7 @@ def save_figure(fig: plt.Figure, path: Path, provenance: dict) -> Path:
     """
     import io
 
-    from .runlog import write_json, write_json_if_changed
+    from ..runs.log import write_json, write_json_if_changed
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

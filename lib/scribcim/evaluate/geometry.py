@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def training_scale(volumes: Sequence[Any], input_size: int) -> dict[str, Any]:
 def fallback_scale(dataset: str, input_size: int) -> dict[str, Any]:
     """``scale`` for a run folder without one: the dataset's typical values (phantom: measured)."""
     if dataset == "phantom":
-        from .data.phantom import phantom_volumes
+        from ..data.phantom import phantom_volumes
         scale = training_scale(phantom_volumes(10), input_size)
     elif dataset in KNOWN_SCALE:
         known = KNOWN_SCALE[dataset]

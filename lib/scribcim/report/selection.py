@@ -7,7 +7,7 @@ seeds of the validation Dice at the last iteration (an unbiased figure: the best
 is the maximum of a noisy curve); a gap under ``tie`` goes to the candidate with the smaller
 across-seed sd.
 
-``python -m scribcim.selection`` (candidates, methods and seeds from ``workflow/config.yaml``) writes
+``python -m scribcim.report.selection`` (candidates, methods and seeds from ``workflow/config.yaml``) writes
 ``<results>/<dataset>/profile_selection.{md,json}`` and a figure of the validation curves.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from .display import TRAIN_LOG
-from .errors import DataError
-from .provenance import git_state
+from ..runs.display import TRAIN_LOG
+from ..errors import DataError
+from ..provenance import git_state
 from .results import fmt_mean_std
-from .runlog import write_json
+from ..runs.log import write_json
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> s
 def render_selection(results_root: Path | str, out: Path | str, figures: Path | str, *, dataset: str,
                      profiles: Sequence[str], methods: Sequence[str], seeds: Sequence[int], fold: int = 1) -> dict:
     """Write ``<out>/profile_selection.{md,json}`` and ``<figures>/<dataset>_profile_selection.png``."""
-    from .viz import save_figure
+    from ..viz.common import save_figure
     runs = validation_runs(results_root, dataset, profiles, fold, methods=methods, seeds=seeds)
     chosen, crit = choose(runs)
     out = Path(out)
@@ -127,8 +127,8 @@ def render_selection(results_root: Path | str, out: Path | str, figures: Path | 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m scribcim.selection``: compare the workflow config's candidate profiles on validation."""
-    p = argparse.ArgumentParser(prog="python -m scribcim.selection", description=main.__doc__)
+    """``python -m scribcim.report.selection``: compare the workflow config's candidate profiles on validation."""
+    p = argparse.ArgumentParser(prog="python -m scribcim.report.selection", description=main.__doc__)
     p.add_argument("--config", default="workflow/config.yaml",
                    help="workflow config whose `selection` section names the candidates (default: %(default)s)")
     p.add_argument("--results", default="results", help="folder holding the summaries (default: results)")

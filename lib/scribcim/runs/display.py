@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 DISPLAY = "display.json"
 TRAIN_LOG = "train_log.jsonl"

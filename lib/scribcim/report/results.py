@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import DataError
-from .metrics import CLASS_NAMES
+from ..errors import DataError
+from ..evaluate.metrics import CLASS_NAMES
 
 log = logging.getLogger(__name__)
 RUN_KEYS = ["dataset", "profile", "scribbles", "inconsistency", "settings", "method", "fold", "seed"]
@@ -37,7 +37,7 @@ def scribbles_label(scribbles: str, inconsistency: float) -> str:
 
 def settings_label(config: dict) -> str:
     """``""`` for default method settings, else e.g. ``"use_banks=False"`` (sorted, comma-separated)."""
-    from .config import TrainConfig
+    from ..config import TrainConfig
     default = TrainConfig()
     return ",".join(f"{k}={config[k]}" for k in SETTINGS if k in config and config[k] != getattr(default, k))
 

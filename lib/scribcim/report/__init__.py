@@ -1,0 +1,1 @@
+"""Report: summary.json files -> markdown tables and statistics (results, comparison, selection, robustness)."""
