@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import scribcim.evaluate.summary as ev
-from scribcim.config import make_config
 from scribcim.evaluate.inference import predict_probs
 from scribcim.models import UNet
 from scribcim.report.tables import full_report
+from scribcim.config import make_config
+from scribcim.runs.load import load_model, load_run_config
 from scribcim.train import train
 
 
@@ -93,8 +94,8 @@ def test_display_inputs_written_beside_summary(trained_run, tmp_path):
     assert read_metrics(res) == read_metrics(trained_run)
     checkpoint, middles = read_display(res)
     assert checkpoint == "best"
-    model, _ = ev.load_model(trained_run, "best")
-    cfg = ev.load_run_config(trained_run)
+    model, _ = load_model(trained_run, "best")
+    cfg = load_run_config(trained_run)
     vols = normalise_volumes(load_part("phantom", None, split_for("phantom", 1), "test"),
                              read_run_info(trained_run, cfg)["normalisation"])
     assert sorted(middles) == sorted(v.case for v in vols)

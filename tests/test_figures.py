@@ -10,7 +10,8 @@ import pytest
 from scribcim.config import make_config
 from scribcim.evaluate.summary import evaluate
 from scribcim.viz.figures import best_worst_figure, make_figures, overlays_figure, render_main_figures
-from scribcim.train import results_dir_for, train
+from scribcim.runs.paths import results_dir_for
+from scribcim.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 

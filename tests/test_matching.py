@@ -19,7 +19,8 @@ from scribcim.data import load_part, split_for
 from scribcim.data.augment import resize_nearest
 from scribcim.data.slices import SliceSet, make_batch
 from scribcim.errors import ConfigError
-from scribcim.evaluate.summary import evaluate, load_model, load_run_config
+from scribcim.evaluate.summary import evaluate
+from scribcim.runs.load import load_model, load_run_config
 from scribcim.data.normalise import normalise_volumes
 from scribcim.runs.info import read_run_info
 from scribcim.models import UNet

@@ -1,4 +1,4 @@
-"""scribcim.notebook.execute: how notebooks are executed (parameters checked, in-memory kernel history, cell time limit)."""
+"""scribcim.notebook.execute: how notebooks are executed (parameters, in-memory kernel history, cell time limit)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -12,7 +12,8 @@ from scribcim.cli import main
 from scribcim.config import make_config
 from scribcim.data.phantom import phantom_volume, write_phantom
 from scribcim.errors import ConfigError, DataError
-from scribcim.evaluate.summary import evaluate, load_model
+from scribcim.evaluate.summary import evaluate
+from scribcim.runs.load import load_model
 from scribcim.evaluate.inference import predict_labels, predict_probs_at_scale
 from scribcim.data.normalise import normalise
 from scribcim.data.scans import read_scan

@@ -10,7 +10,8 @@ import torch
 
 from scribcim.config import make_config
 from scribcim.ema import WeightEMA
-from scribcim.train import run_dir_for, train
+from scribcim.runs.paths import run_dir_for
+from scribcim.train import train
 
 
 def _records(run_dir) -> list[dict]:

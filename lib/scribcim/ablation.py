@@ -28,6 +28,7 @@ from .evaluate.metrics import CLASS_NAMES  # noqa: E402
 from .provenance import git_state  # noqa: E402
 from .report.results import fmt_mean_std, summary_rows  # noqa: E402
 from .runs.log import RESUME_FREE, write_json  # noqa: E402
+from .runs.paths import ABLATION, ablation_dir, profile_dir  # noqa: E402
 from .train import train  # noqa: E402
 from .viz.common import save_figure  # noqa: E402
 
@@ -76,11 +77,6 @@ def identify(config: dict[str, Any]) -> str | None:
 def describe(name: str) -> str:
     """``use_banks=False``-style text of an ablation's overrides (``-`` for the full cim)."""
     return ", ".join(f"{k}={v}" for k, v in ABLATIONS[name].items()) or "-"
-
-
-def ablation_dir(root: Path | str, dataset: str, profile: str, name: str, fold: int, seed: int) -> Path:
-    """``<root>/<dataset>/<profile>/ablation/<name>/fold<k>/seed<s>`` (runs or results)."""
-    return Path(root) / dataset / profile / "ablation" / name / f"fold{fold}" / f"seed{seed}"
 
 
 def _config_diff(a: dict[str, Any], b: dict[str, Any], ignore: Sequence[str] = ()) -> list[str]:
@@ -170,8 +166,9 @@ def available_table(results_root: Path | str, dataset: str, profile: str, fold: 
 
 def ablation_cases(results_root: Path | str, dataset: str, profile: str, fold: int, seed: int,
                    names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long rows (:func:`scribcim.report.results.summary_rows`) of the ablation summaries of the fold (all, or ``names``)."""
-    root = Path(results_root) / dataset / profile / "ablation"
+    """Long rows (:func:`scribcim.report.results.summary_rows`) of the ablation summaries of the fold
+    (all, or ``names``)."""
+    root = profile_dir(results_root, dataset, profile) / ABLATION
     found: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path in sorted(root.rglob("summary.json")):
         try:

@@ -242,13 +242,6 @@ def validate_scribbles(config: TrainConfig) -> None:
                           "leave it at 'expert'")
 
 
-def scribble_variant(config: TrainConfig) -> str | None:
-    """None for expert scribbles, else the folder name of the simulated set, e.g. ``sim-centreline-inc0.50-seed0``."""
-    if config.scribbles == "expert":
-        return None
-    return f"sim-{config.scribbles}-inc{config.inconsistency:.2f}-seed{config.scribble_seed}"
-
-
 def coerce(name: str, value: Any) -> Any:
     """``value`` as the type of field ``name`` (e.g. ``"1"`` from a YAML/CLI string to 1), else ConfigError."""
     hint = typing.get_type_hints(TrainConfig)[name]

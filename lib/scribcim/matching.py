@@ -3,9 +3,9 @@
 Attention comes from the model's own forward (``return_attention=True``; :mod:`scribcim.models.cim`): per pixel,
 its cell, weights over all C*M bank entries (class-major), mass per class, top-k entries with their ``bank_source``
 and token weights; per-class maps; each top entry's augmented training image, redrawn with ``make_batch``. Slice
-pixel row r maps to input pixel floor((r + 0.5) * S / H) (the nearest resize of :mod:`scribcim.evaluate.inference`), then to
-its cell of the matching grid. A JSON record holds all a figure needs but images; :mod:`scribcim.viz.matching`
-draws it without a model.
+pixel row r maps to input pixel floor((r + 0.5) * S / H) (the nearest resize of
+:mod:`scribcim.evaluate.inference`), then to its cell of the matching grid. A JSON record holds all a figure
+needs but images; :mod:`scribcim.viz.matching` draws it without a model.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from .data.fetch import resolve_data_root
 from .data.slices import SliceSet, make_batch
 from .data.volumes import Volume
 from .errors import ConfigError
-from .evaluate.summary import load_model, load_run_config
+from .runs.load import load_model, load_run_config
 from .data.normalise import normalise_volumes
 from .runs.info import read_run_info
 from .methods import get_method

@@ -47,7 +47,8 @@ def shared_data_key(config: TrainConfig) -> tuple:
 
 def shared_device_slices(config: TrainConfig) -> DeviceSlices:
     """The training slices ``train(config)`` would put on its device, built once for a packed group."""
-    from .run_setup import data_root_for, load_training
+    from .runs.paths import data_root_for
+    from .run_setup import load_training
     _, slices = load_training(config, data_root_for(config), split_for(config.dataset, config.fold,
                                                                         config.val_patients), None)
     return DeviceSlices.from_slices(slices, config.input_size, config.device)
@@ -76,7 +77,8 @@ def _iteration_of(run_dir: Path) -> int:
 def _child(config: dict[str, Any], slices: DeviceSlices | None, evaluate_run: bool, out: Any) -> None:
     """One run in its own process: train (resuming), then evaluate into the results folder."""
     from .evaluate.summary import evaluate
-    from .train import results_dir_for, run_dir_for, train
+    from .runs.paths import results_dir_for, run_dir_for
+    from .train import train
     t0 = time.perf_counter()
     cfg = TrainConfig.from_dict(config)
     run_dir = run_dir_for(cfg)
@@ -129,7 +131,7 @@ def _run_all(configs: Sequence[TrainConfig], parallel: int | None, evaluate_runs
     if len(keys) > 1:
         raise ConfigError(f"runs sharing device slices must agree on {', '.join(DATA_FIELDS)}: got {sorted(keys)}")
     slices = shared_device_slices(next(c for c in configs if c.device_data)) if keys else None
-    from .train import run_dir_for
+    from .runs.paths import run_dir_for
     ctx = torch.multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     pending = list(enumerate(configs))
@@ -177,7 +179,7 @@ def _drain(queue: Any, done: dict[str, dict], timeout: float) -> None:
 
 
 def _in_order(configs: Sequence[TrainConfig], done: dict[str, dict]) -> list[PackedRun]:
-    from .train import run_dir_for
+    from .runs.paths import run_dir_for
     out = []
     for cfg in configs:
         rec = done.get(str(run_dir_for(cfg)))

@@ -23,7 +23,7 @@ from .data.slices import SliceSet, make_batch
 from .models.reference import bank_purity, cell_info, scribble_mask
 from .provenance import provenance
 from .runs.log import write_json
-from .train import data_root_for
+from .runs.paths import data_root_for
 
 log = logging.getLogger(__name__)
 #: (name, input size, matching-grid stride in pixels, sampling rule)

@@ -13,7 +13,8 @@ from .evaluate.summary import evaluate
 from .viz.figures import render_main_figures
 from .report.tables import full_report
 from .runs.log import write_json
-from .train import results_dir_for, train
+from .runs.paths import results_dir_for
+from .train import train
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig, scribble_variant
-from .data import get_dataset, load_part, split_for
-from .data.fetch import resolve_data_root, verify
+from .config import TrainConfig
+from .runs.paths import data_root_for, run_dir_for
+from .data import load_part, split_for
 from .data.slices import SliceSet
 from .data.splits import Split
 from .data.volumes import Volume
@@ -27,23 +27,6 @@ from .provenance import provenance
 from .runs.log import check_run_dir, write_json
 
 log = logging.getLogger(__name__)
-
-
-def run_dir_for(config: TrainConfig) -> Path:
-    """``runs/<dataset>/<profile>/[<variant>/]<method>/fold<k>/seed<s>`` unless ``config.run_dir`` is set.
-
-    ``<variant>`` (e.g. ``sim-centreline-inc0.50-seed0``) only for simulated training scribbles.
-    """
-    if config.run_dir:
-        return Path(config.run_dir)
-    return Path(config.runs_root) / results_dir_for(config).relative_to(config.results_root)
-
-
-def results_dir_for(config: TrainConfig) -> Path:
-    """Where a run's summary is committed: the run folder's path with ``results_root`` for ``runs_root``."""
-    base = Path(config.results_root) / config.dataset / config.profile
-    variant = scribble_variant(config)
-    return (base / variant if variant else base) / config.method / f"fold{config.fold}" / f"seed{config.seed}"
 
 
 def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path | None) -> list[Volume]:
@@ -73,15 +56,6 @@ def load_training(config: TrainConfig, root: Path | None, split: Split, run_dir:
     volumes = training_volumes(config, load_part(config.dataset, root, split, "train"), run_dir)
     run_info = run_info or make_run_info(config, volumes)
     return run_info, SliceSet.from_volumes(normalise_volumes(volumes, run_info["normalisation"]))
-
-
-def data_root_for(config: TrainConfig) -> Path | None:
-    """Resolved data root (None for synthetic datasets); verifies the files against the package sums."""
-    if not get_dataset(config.dataset).needs_root:
-        return None
-    root = resolve_data_root(config.data_root)
-    verify(config.dataset, root)
-    return root
 
 
 @dataclass

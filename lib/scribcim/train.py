@@ -28,8 +28,7 @@ from .evaluate.inference import predict_labels
 from .methods import get_method
 from .evaluate.metrics import fast_dice
 from .progress import LoopProgress
-from .run_setup import (check_run, data_root_for, prepare_run, results_dir_for,  # noqa: F401 (re-exported)
-                        run_dir_for, training_volumes)
+from .run_setup import check_run, prepare_run
 from .runs.log import MetricsLog, eval_weights, load_checkpoint, save_checkpoint, write_json
 
 log = logging.getLogger(__name__)

@@ -49,7 +49,8 @@ def predict_probs_at_scale(model: nn.Module, image: np.ndarray, *, spacing_yx: S
                            mm_per_pixel: Sequence[float], input_size: int, device: str | torch.device = "cpu",
                            batch_size: int = 16, bf16: bool = False) -> np.ndarray:
     """Class probabilities (C, z, y, x) of ``image`` (z, y, x) with in-plane spacing ``spacing_yx`` (mm),
-    each slice seen by the model with one pixel covering ``mm_per_pixel`` (y, x) mm (:mod:`scribcim.evaluate.geometry`)."""
+    each slice seen by the model with one pixel covering ``mm_per_pixel`` (y, x) mm
+    (:mod:`scribcim.evaluate.geometry`)."""
     small = to_model(image.astype(np.float32), spacing_yx, mm_per_pixel, input_size)
     return _forward(model, small, lambda p: from_model(p, image.shape[1:], spacing_yx, mm_per_pixel),
                     device=device, batch_size=batch_size, bf16=bf16)

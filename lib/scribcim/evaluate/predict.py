@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError, ScribcimError
-from .summary import load_model, load_run_config
+from ..runs.load import load_model, load_run_config
 from .geometry import check_scan_size
 from .inference import predict_probs_at_scale
 from ..data.scans import PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, read_scan, with_spacing

@@ -22,7 +22,7 @@ from ..data.fetch import resolve_data_root
 from ..data.slices import SliceSet
 from ..data.volumes import UNLABELLED, Volume
 from ..errors import ConfigError
-from ..evaluate.summary import load_model
+from ..runs.load import load_model
 from ..evaluate.inference import predict_labels
 from ..data.normalise import normalise_volumes
 from ..matching import (CLASS_COLOURS, default_pixel, match_pixel, median_case, redraw, run_meta, slice_attention,

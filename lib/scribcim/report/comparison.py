@@ -27,6 +27,7 @@ from ..provenance import git_state
 from .results import case_table, fmt_mean_std
 from .results_report import main_runs, methods_in
 from ..runs.log import write_json
+from ..runs.paths import summary_paths
 
 log = logging.getLogger(__name__)
 STRUCTURES = [*CLASS_NAMES, "mean"]
@@ -134,7 +135,7 @@ def plot_seeds(runs: pd.DataFrame, dataset: str, metric: str = "dice", structure
 def profile_summaries(results_root: Path | str, profile: str, fold: int) -> list[dict]:
     """The summaries of one profile and fold with expert training scribbles (the comparison's runs)."""
     out = []
-    for path in sorted(Path(results_root).glob(f"*/{profile}/*/fold{fold}/seed*/summary.json")):
+    for path in summary_paths(results_root, profile=profile, fold=fold):
         s = json.loads(path.read_text())
         if s["provenance"]["config"].get("scribbles", "expert") == "expert":
             out.append(s)

@@ -25,6 +25,7 @@ from ..errors import DataError
 from ..provenance import git_state
 from .results import fmt_mean_std
 from ..runs.log import write_json
+from ..runs.paths import summary_paths
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def validation_runs(results_root: Path | str, dataset: str, profiles: Sequence[s
     """
     rows = []
     for profile in profiles:
-        for path in sorted((Path(results_root) / dataset / profile).glob(f"*/fold{fold}/seed*/summary.json")):
+        for path in summary_paths(results_root, dataset, profile, fold=fold):
             s = json.loads(path.read_text())
             if s["method"] not in methods or s["seed"] not in seeds:
                 continue

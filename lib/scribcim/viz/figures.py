@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data import load_part, split_for
 from ..runs.display import read_display
+from ..runs.paths import profile_dir, run_path
 from ..errors import DataError
 from ..matching import median_case
 from ..provenance import git_state, repo_relative
@@ -120,8 +121,8 @@ def make_figures(results: Path | str = "results", figures: Path | str = "figures
     from ..report.robustness import render_robustness
     results, figures = Path(results), Path(figures)
     written: list[Path] = []
-    quick = results / "acdc" / "quick"
-    main = {m: quick / m / "fold1" / "seed2022" for m in ("pce", "cim")}
+    quick = profile_dir(results, "acdc", "quick")
+    main = {m: results / run_path("acdc", "quick", m, 1, 2022) for m in ("pce", "cim")}
     if all((f / "display.json").is_file() for f in main.values()):
         written += render_main_figures(main, figures, "acdc_quick_fold1", data_root)
     else:
