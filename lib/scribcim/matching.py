@@ -21,9 +21,8 @@ from scipy import ndimage
 from torch import nn
 
 from .config import TrainConfig
-from .data import get_dataset, split_for
+from .data import load_volumes
 from .data.augment import resize_nearest
-from .data.fetch import resolve_data_root
 from .data.slices import SliceSet, make_batch
 from .data.volumes import Volume
 from .errors import ConfigError
@@ -50,9 +49,8 @@ def run_meta(run_dir: Path | str) -> dict[str, Any]:
 
 
 def _volumes(meta: dict[str, Any], data_root: str | Path | None, which: str | list[int]) -> list[Volume]:
-    spec, split = get_dataset(meta["dataset"]), split_for(meta["dataset"], meta["fold"], meta["val_patients"])
-    root = resolve_data_root(data_root) if spec.needs_root else None
-    return spec.loader(root, getattr(split, which) if isinstance(which, str) else which)
+    return load_volumes(meta["dataset"], which, fold=meta["fold"], data_root=data_root,
+                        val_patients=meta["val_patients"])
 
 
 def training_slices(meta: dict[str, Any], data_root: str | Path | None = None) -> SliceSet:

@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 
 from .config import make_config
-from .data import load_part, split_for
+from .data import load_volumes
 from .data.slices import SliceSet, make_batch
 from .models.reference import bank_purity, cell_info, scribble_mask
 from .provenance import provenance
@@ -54,8 +54,8 @@ def survey(data_root: str | None = None, *, fold: int = 1, batches: int = 300, b
            seed: int = 2022, settings: Sequence[tuple] = SETTINGS) -> list[dict]:
     """Purity and sharing per class for each setting, on ACDC fold ``fold``'s training patients."""
     cfg = make_config("quick", data_root=data_root, fold=fold)
-    split = split_for("acdc", fold, cfg.val_patients)
-    slices = SliceSet.from_volumes(load_part("acdc", data_root_for(cfg), split, "train"))
+    slices = SliceSet.from_volumes(load_volumes("acdc", "train", fold=fold, data_root=data_root_for(cfg),
+                                                val_patients=cfg.val_patients))
     rows = []
     for name, size, stride, rule in settings:
         bank, per_step = bank_after(slices, size=size, stride=stride, rule=rule, batches=batches,

@@ -77,6 +77,23 @@ def load_part(name: str, root: Path | None, split: Split, part: str) -> list[Vol
     return get_dataset(name).loader(root, getattr(split, part))
 
 
+def dataset_root(name: str, data_root: Path | str | None) -> Path | None:
+    """The resolved data root of dataset ``name`` (``data_root``, else $SCRIBCIM_DATA, else ./data); None for
+    synthetic data."""
+    from .fetch import resolve_data_root
+    return resolve_data_root(data_root) if get_dataset(name).needs_root else None
+
+
+def load_volumes(name: str, part: str | Sequence[int], *, fold: int, data_root: Path | str | None = None,
+                 val_patients: int | None = None) -> list[Volume]:
+    """The volumes of ``part`` (``train``, ``val``, ``test``, or a list of patient ids) of ``fold`` of dataset
+    ``name``: the data root resolved (:func:`dataset_root`), the fold split, the part loaded."""
+    root = dataset_root(name, data_root)
+    if not isinstance(part, str):
+        return get_dataset(name).loader(root, part)
+    return load_part(name, root, split_for(name, fold, val_patients), part)
+
+
 def labelled_volumes(name: str, root: Path | None) -> list[Volume]:
     """Every volume of the dataset that has a dense label (for scoring outside a fold)."""
     s = split_for(name, 1)

@@ -17,9 +17,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..data import get_dataset, load_part, split_for
+from ..data import dataset_root, load_volumes
 from ..data.datasets import labelled_volumes
-from ..data.fetch import resolve_data_root
 from ..errors import DataError
 from .summary import METRICS, aggregate, score_case
 from ..data.scans import NIFTI_EXTS, PRED_SUFFIX, scan_name
@@ -50,10 +49,9 @@ def prediction_files(pred_dir: Path) -> dict[str, Path]:
 
 def reference_volumes(dataset: str, data_root: str | None, fold: int | None, part: str) -> list[Any]:
     """The dataset's volumes with dense labels: all of them, or the ``part`` of ``fold``."""
-    root = resolve_data_root(data_root) if get_dataset(dataset).needs_root else None
     if fold is None:
-        return labelled_volumes(dataset, root)
-    return [v for v in load_part(dataset, root, split_for(dataset, fold), part) if v.label is not None]
+        return labelled_volumes(dataset, dataset_root(dataset, data_root))
+    return [v for v in load_volumes(dataset, part, fold=fold, data_root=data_root) if v.label is not None]
 
 
 def score(pred_dir: Path | str, dataset: str = "acdc", *, data_root: str | None = None, fold: int | None = None,

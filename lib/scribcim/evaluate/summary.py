@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data import load_part, split_for
+from ..data import load_volumes
 from ..runs.display import DISPLAY, TRAIN_LOG, display_record
 from .inference import predict_labels
 from ..data.scans import PRED_SUFFIX, spacing_affine
@@ -86,9 +86,9 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
     if data_root is not None:
         config.data_root = data_root
     device = device or config.device
-    split = split_for(config.dataset, config.fold, config.val_patients)
     info = read_run_info(run_dir, config)
-    volumes = normalise_volumes(load_part(config.dataset, data_root_for(config), split, part),
+    volumes = normalise_volumes(load_volumes(config.dataset, part, fold=config.fold, data_root=data_root_for(config),
+                                             val_patients=config.val_patients),
                                 info["normalisation"])
     result: dict[str, Any] = {}
     middles: dict[str, tuple[int, np.ndarray]] = {}

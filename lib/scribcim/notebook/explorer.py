@@ -17,8 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from ..data import get_dataset, load_part, split_for
-from ..data.fetch import resolve_data_root
+from ..data import load_volumes
 from ..data.slices import SliceSet
 from ..data.volumes import UNLABELLED, Volume
 from ..errors import ConfigError
@@ -53,8 +52,7 @@ class Explorer:
         self.model, ckpt = load_model(self.run_dir, checkpoint, device)
         self.iteration = int(ckpt["iteration"])
         m = self.meta
-        root = resolve_data_root(data_root) if get_dataset(m["dataset"]).needs_root else None
-        vols = load_part(m["dataset"], root, split_for(m["dataset"], m["fold"], m["val_patients"]), "test")
+        vols = load_volumes(m["dataset"], "test", fold=m["fold"], data_root=data_root, val_patients=m["val_patients"])
         self.volumes: dict[str, Volume] = {v.case: v for v in normalise_volumes(vols, m["normalisation"])}
         self._pred: dict[str, np.ndarray] = {}
         self._slices: SliceSet | None = None

@@ -22,8 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..data import get_dataset, load_part, split_for  # noqa: E402
-from ..data.fetch import resolve_data_root  # noqa: E402
+from ..data import dataset_root, load_volumes  # noqa: E402
 from ..data.scribble_stats import CLASS_NAMES as _STAT_NAMES  # noqa: E402
 from ..data.scribble_stats import scribble_stats  # noqa: E402
 from ..data.volumes import UNLABELLED, Volume  # noqa: E402
@@ -45,10 +44,9 @@ def load_tour_volumes(dataset: str = "acdc", data_root: str | Path | None = None
     """Volumes of one part of a fold (``train``, ``val``, ``test``) or of all three (``all``), by part."""
     if part not in PARTS:
         raise ConfigError(f"part must be one of {list(PARTS)}, got {part!r}")
-    root = resolve_data_root(data_root) if get_dataset(dataset).needs_root else None
-    split = split_for(dataset, fold)
+    root = dataset_root(dataset, data_root)
     parts = ("train", "val", "test") if part == "all" else (part,)
-    out = {p: load_part(dataset, root, split, p) for p in parts}
+    out = {p: load_volumes(dataset, p, fold=fold, data_root=root) for p in parts}
     log.info("%s fold %d: %s", dataset, fold, {p: len(v) for p, v in out.items()})
     return out
 

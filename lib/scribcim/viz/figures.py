@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data import load_part, split_for
+from ..data import load_volumes
 from ..runs.display import read_display
 from ..runs.paths import profile_dir, run_path
 from ..errors import DataError
@@ -37,10 +37,7 @@ def _fg_dice(summary: dict[str, Any], checkpoint: str) -> dict[str, float]:
 
 
 def _test_volumes(summary: dict[str, Any], data_root: Path | None, cases: Sequence[str]) -> dict[str, Any]:
-    from ..data.fetch import resolve_data_root
-    from ..data.datasets import get_dataset
-    root = resolve_data_root(data_root) if get_dataset(summary["dataset"]).needs_root else None
-    vols = load_part(summary["dataset"], root, split_for(summary["dataset"], summary["fold"]), summary["part"])
+    vols = load_volumes(summary["dataset"], summary["part"], fold=summary["fold"], data_root=data_root)
     found = {v.case: v for v in vols if v.case in set(cases)}
     missing = sorted(set(cases) - set(found))
     if missing:
