@@ -65,7 +65,7 @@ gpu-carry: fetch
 	$(BIN)/pip wheel --quiet --no-deps -w carry/wheels medpy==$$(grep -o 'medpy==[0-9.]*' pyproject.toml | cut -d= -f3)
 
 figures: setup
-	$(BIN)/scribcim figures
+	MPLBACKEND=Agg $(BIN)/scribcim figures
 
 lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(LAB_ROOT) $(LAB_ARGS)

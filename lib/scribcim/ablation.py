@@ -14,23 +14,20 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .config import TrainConfig, make_config  # noqa: E402
-from .errors import ConfigError, DataError  # noqa: E402
-from .evaluate.summary import evaluate  # noqa: E402
-from .evaluate.metrics import CLASS_NAMES  # noqa: E402
-from .provenance import git_state  # noqa: E402
-from .report.results import fmt_mean_std, summary_rows  # noqa: E402
-from .runs.log import RESUME_FREE, write_json  # noqa: E402
-from .runs.paths import ABLATION, ablation_dir, profile_dir  # noqa: E402
-from .train import train  # noqa: E402
-from .viz.common import save_figure  # noqa: E402
+from .config import TrainConfig, make_config
+from .errors import ConfigError, DataError
+from .evaluate.summary import evaluate
+from .evaluate.metrics import CLASS_NAMES
+from .provenance import git_state
+from .report.results import fmt_mean_std, summary_rows
+from .runs.log import RESUME_FREE, write_json
+from .runs.paths import ABLATION, ablation_dir, profile_dir
+from .train import train
+from .viz.common import save_figure
 
 log = logging.getLogger(__name__)
 ABLATIONS: dict[str, dict[str, Any]] = {

@@ -15,20 +15,17 @@ import logging
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ..data import dataset_root, load_volumes  # noqa: E402
-from ..data.scribble_stats import CLASS_NAMES as _STAT_NAMES  # noqa: E402
-from ..data.scribble_stats import scribble_stats  # noqa: E402
-from ..data.volumes import UNLABELLED, Volume  # noqa: E402
-from ..errors import ConfigError  # noqa: E402
-from ..provenance import git_state  # noqa: E402
-from ..viz.common import LABEL_CMAP, SCRIBBLE_CMAP, fixed_jitter, save_figure  # noqa: E402
+from ..data import dataset_root, load_volumes
+from ..data.scribble_stats import CLASS_NAMES as _STAT_NAMES
+from ..data.scribble_stats import scribble_stats
+from ..data.volumes import UNLABELLED, Volume
+from ..errors import ConfigError
+from ..provenance import git_state
+from ..viz.common import LABEL_CMAP, SCRIBBLE_CMAP, fixed_jitter, save_figure
 
 log = logging.getLogger(__name__)
 #: display order; label value of each class

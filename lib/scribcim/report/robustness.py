@@ -13,18 +13,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ..errors import DataError  # noqa: E402
-from ..provenance import git_state  # noqa: E402
-from .results import case_table, fmt_mean_std, pstd  # noqa: E402
-from ..runs.log import write_json, write_json_if_changed, write_text_if_changed  # noqa: E402
-from ..viz.common import fixed_jitter, save_figure  # noqa: E402
+from ..errors import DataError
+from ..provenance import git_state
+from .results import case_table, fmt_mean_std, pstd
+from ..runs.log import write_json, write_json_if_changed, write_text_if_changed
+from ..viz.common import fixed_jitter, save_figure
 
 log = logging.getLogger(__name__)
 METHODS = ("pce", "pce_selfdice", "dmpls", "cim")

@@ -6,14 +6,11 @@ import json
 from pathlib import Path
 from typing import Iterator, Mapping
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-
-from ..data.volumes import UNLABELLED  # noqa: E402
+from ..data.volumes import UNLABELLED
 
 #: background transparent, RV blue, MYO green, LV red
 _RV, _MYO, _LV = (0.12, 0.47, 0.9, 0.55), (0.2, 0.8, 0.3, 0.55), (0.9, 0.2, 0.2, 0.55)
