@@ -23,7 +23,8 @@ from .errors import ConfigError, DataError
 from .evaluate.summary import evaluate
 from .evaluate.metrics import CLASS_NAMES
 from .provenance import git_state
-from .report.results import fmt_mean_std, summary_rows
+from .report.markdown import fmt_mean_std, md_header, md_row
+from .report.results import summary_rows
 from .runs.log import RESUME_FREE, write_json
 from .runs.paths import ABLATION, ablation_dir, profile_dir
 from .train import train
@@ -222,13 +223,13 @@ def ablation_table(results_root: Path | str, dataset: str, profile: str, fold: i
     lines = [f"{dataset.upper()} fold {fold}, profile `{profile}`, seed {seed}, checkpoint `{checkpoint}`: test "
              f"Dice and HD95 (foreground mean), mean ± std over {int(out.cases.max())} volumes; Δ = difference "
              "of mean Dice to the reference; `missed`: structures present in the ground truth and predicted empty, "
-             "left out of the HD95 mean.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             "left out of the HD95 mean.", "", *md_header(head)]
     for r in out.itertuples():
         cells = [r.ablation, r.change, *(fmt_mean_std(getattr(r, f"dice_{s}_mean"), getattr(r, f"dice_{s}_std"))
                                          for s in STRUCTURES),
                  fmt_mean_std(r.hd95_mean_mean, r.hd95_mean_std, 1), str(r.missed),
                  *("n/a" if np.isnan(x) else f"{x:+.3f}" for x in (r.delta_vs_cim, r.delta_vs_pce))]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
     return out, "\n".join(lines)
 
 

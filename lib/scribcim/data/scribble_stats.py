@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from .scribbles import ANNOTATORS, Annotator, simulate_volume
+from ..report.markdown import md_header, md_row
 from .strokes import EIGHT
 from .volumes import NUM_CLASSES, UNLABELLED, Volume
 
@@ -123,11 +124,11 @@ def stats_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
                                ("boundary_mm", "Mean distance of scribbled pixels to the class boundary (mm)", 2)):
         extra = ["slices annotated %", "off-label %"] if key == "coverage_pct" else []
         head = ["source", "style", *CLASS_NAMES, *extra]
-        lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines = [f"**{title}**", "", *md_header(head)]
         for r in rows:
             cells = [r["source"], r["style"], *(_fmt(r[key][c], digits) for c in CLASS_NAMES)]
             if extra:
                 cells += [_fmt(r["slices_pct"], 1), _fmt(r["off_label_pct"], 3)]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(md_row(cells))
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

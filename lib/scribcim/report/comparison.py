@@ -24,7 +24,8 @@ from scipy import stats
 from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES
 from ..provenance import git_state
-from .results import case_table, fmt_mean_std
+from .results import case_table
+from .markdown import fmt_mean_std, md_header, md_row
 from .results_report import main_runs, methods_in
 from ..runs.log import write_json
 from ..runs.paths import summary_paths
@@ -85,13 +86,13 @@ def seeds_markdown(table: pd.DataFrame, dataset: str) -> str:
     t = table[table.dataset == dataset]
     head = ["method", "runs"] + [f"{label} {s}" for m, (label, _) in METRICS.items()
                                  for s in (STRUCTURES if m != "asd" else ["mean"])]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = md_header(head)
     for method in methods_in(t):
         tm = t[t.method == method].set_index("structure")
         cells = [method, str(int(tm.runs.iloc[0]))]
         for m, (_, digits) in METRICS.items():
             cells += [_cell(tm.loc[s], m, digits) for s in (STRUCTURES if m != "asd" else ["mean"])]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
     return "\n".join(lines)
 
 

@@ -15,12 +15,12 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES
+from .markdown import fmt_mean_std
 
 log = logging.getLogger(__name__)
 RUN_KEYS = ["dataset", "profile", "scribbles", "inconsistency", "settings", "method", "fold", "seed"]
@@ -133,13 +133,6 @@ def pstd(values: pd.Series) -> float:
     """Standard deviation over cases as ``evaluate`` reports it (population, NaN left out)."""
     v = values.dropna().to_numpy(dtype=float)
     return float(v.std()) if v.size else float("nan")
-
-
-def fmt_mean_std(mean: float, std: float, digits: int = 3) -> str:
-    """``mean ± std``; the mean alone when there is no spread to show (NaN std, e.g. one run); n/a without a mean."""
-    if np.isnan(mean):
-        return "n/a"
-    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def fmt_distance(mean: float, std: float, missed: int = 0, digits: int = 1) -> str:

@@ -14,7 +14,8 @@ import pandas as pd
 from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES
 from ..provenance import git_state
-from .results import case_table, fmt_distance, fmt_mean_std, paired_wilcoxon, pstd
+from .results import case_table, fmt_distance, paired_wilcoxon, pstd
+from .markdown import fmt_mean_std, md_header, md_row
 from ..runs.log import write_json, write_json_if_changed, write_text_if_changed
 from ..viz.common import fixed_jitter, save_figure
 
@@ -54,7 +55,7 @@ def method_table(d: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     rows, lines = [], []
     head = ["method", "fold", "seed", "n"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
         [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "ASD mean", "ASSD mean", "missed"]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += md_header(head)
     for m in methods_in(d):
         for fold, seed in sorted(set(zip(d[d.method == m].fold, d[d.method == m].seed))):
             dm = d[(d.method == m) & (d.fold == fold) & (d.seed == seed)]
@@ -72,7 +73,7 @@ def method_table(d: pd.DataFrame) -> tuple[pd.DataFrame, str]:
             row.update({f"missed_{s}": missed[s] for s in CLASS_NAMES}, missed=missed["mean"])
             cells.append(str(missed["mean"]))
             rows.append(row)
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(md_row(cells))
     return pd.DataFrame(rows), "\n".join(lines)
 
 

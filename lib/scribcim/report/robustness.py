@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import DataError
 from ..provenance import git_state
-from .results import case_table, fmt_mean_std, pstd
+from .results import case_table, pstd
+from .markdown import fmt_mean_std, md_header, md_row
 from ..runs.log import write_json, write_json_if_changed, write_text_if_changed
 from ..viz.common import fixed_jitter, save_figure
 
@@ -51,7 +52,7 @@ def robustness_table(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> t
     sims = [c for c in cols if c[0] != "expert"]
     if len(sims) >= 2:
         head.append(f"change {sims[0][1]:.2f} -> {sims[-1][1]:.2f}")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = md_header(head)
     for m in [m for m in methods if m in set(g.method)]:
         row = [m]
         means = {}
@@ -62,7 +63,7 @@ def robustness_table(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> t
         if len(sims) >= 2:
             delta = means[sims[-1]] - means[sims[0]]
             row.append("n/a" if np.isnan(delta) else f"{delta:+.3f}")
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append(md_row(row))
     return g, "\n".join(lines)
 
 

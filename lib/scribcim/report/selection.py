@@ -23,7 +23,7 @@ import pandas as pd
 from ..runs.display import TRAIN_LOG
 from ..errors import DataError
 from ..provenance import git_state
-from .results import fmt_mean_std
+from .markdown import fmt_mean_std
 from ..runs.log import write_json
 from ..runs.paths import summary_paths
 

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..evaluate.metrics import CLASS_NAMES
+from .markdown import fmt_mean_std, md_header, md_row
 
 
 def fmt_stat(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
+    """A summary statistic (``{"mean", "std"}``) as ``mean ± std`` times ``scale``; n/a without a mean."""
     mean, std = stat.get("mean"), stat.get("std")
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "n/a"
-    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+    return "n/a" if mean is None else fmt_mean_std(mean * scale, std * scale, digits)
 
 
 def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "best") -> str:
@@ -21,7 +20,7 @@ def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "bes
     ASSD foreground means (n/a in summaries made before ASSD was recorded) and the missed structures."""
     head = ["method", "ckpt", "iter"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
         [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "ASD mean", "ASSD mean", "missed"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = md_header(head)
     for s in summaries:
         r = s["checkpoints"][checkpoint]
         cls = r["classes"]
@@ -32,7 +31,7 @@ def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "bes
                 for c in CLASS_NAMES]
         row += [fmt_stat(r["foreground_mean"].get(m, {}), digits=1) for m in ("hd95", "asd", "assd")]
         row.append(str(empties))
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append(md_row(row))
     return "\n".join(lines)
 
 

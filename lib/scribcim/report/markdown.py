@@ -1,0 +1,23 @@
+"""The one markdown-table helper and the one ``mean ± std`` formatter of every table the project writes."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def md_header(head: Sequence[str]) -> list[str]:
+    """The header row and the ``|---|`` rule of a markdown table."""
+    return [md_row(head), "|" + "---|" * len(head)]
+
+
+def md_row(cells: Sequence[str]) -> str:
+    """One markdown table row: ``| a | b |``."""
+    return "| " + " | ".join(cells) + " |"
+
+
+def fmt_mean_std(mean: float, std: float, digits: int = 3) -> str:
+    """``mean ± std``; the mean alone when there is no spread to show (NaN std, e.g. one run); n/a without a mean."""
+    if np.isnan(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
