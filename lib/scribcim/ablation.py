@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .config import TrainConfig, make_config
+from .config import METHOD_SETTINGS, TrainConfig, make_config
 from .errors import ConfigError, DataError
 from .evaluate.summary import evaluate
 from .evaluate.metrics import CLASS_NAMES
@@ -38,8 +38,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "faithful_sampling": {"faithful": True}, "pce": {"method": "pce"},
 }
 #: the config fields that tell ablations apart (other values of them than an entry sets: no named ablation)
-FIELDS = ("method", "use_banks", "use_tokens", "matching", "bank_size", "token_momentum", "faithful", "token_source",
-          "self_dice_weight")
+FIELDS = ("method", *METHOD_SETTINGS)
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig) if f.name in FIELDS}
 FREE = set(RESUME_FREE) | {"run_dir", "runs_root", "results_root"}  # may differ between compared runs
 STRUCTURES = (*CLASS_NAMES, "mean")

@@ -40,13 +40,19 @@ PROFILES: dict[str, dict[str, Any]] = {
                   checkpoint_every=2, log_every=1),
 }
 
+#: the method settings that make a run a variant (an ablation) when they differ from TrainConfig's defaults, in
+#: the order a variant's label lists them (:func:`scribcim.report.results.settings`, :mod:`scribcim.ablation`)
+METHOD_SETTINGS = ("use_banks", "use_tokens", "matching", "bank_size", "token_momentum", "faithful", "token_source",
+                   "self_dice_weight")
 
-def _f(default: Any, help: str, choices: Any = None) -> Any:
+
+def _f(default: Any, help: str, choices: Any = None, *, cim: str | None = None) -> Any:
     """A :class:`TrainConfig` field with its option help and choices (the one place an option is described).
 
-    ``choices``: a tuple, or the name of a registry (:func:`field_choices`).
+    ``choices``: a tuple, or the name of a registry (:func:`field_choices`). ``cim``: the
+    :class:`scribcim.models.CIMConfig` field it sets (the one place a CIM setting is mapped).
     """
-    return field(default=default, metadata={"help": help, "choices": choices})
+    return field(default=default, metadata={"help": help, "choices": choices, **({"cim": cim} if cim else {})})
 
 
 @dataclass
@@ -98,15 +104,18 @@ class TrainConfig:
     # method
     num_classes: int = _f(4, "output classes: background, RV, MYO, LV (the datasets' labels)")
     self_dice_weight: float = _f(0.5, "weight (>= 0) of the self-Dice term of pce_selfdice and cim")
-    bank_size: int = _f(1000, "CIM: entries per class bank (>= 1)")
-    token_momentum: float = _f(0.99, "CIM: momentum of the class tokens' moving average, in [0, 1)")
-    use_banks: bool = _f(True, "CIM: pixel-level matching against the class banks")
-    use_tokens: bool = _f(True, "CIM: class-token matching")
-    matching: str = _f("soft", "CIM: soft (softmax attention) or hard (one-hot argmax) matching", ("soft", "hard"))
-    faithful: bool = _f(False, "CIM: the released code's bank sampling and absent-class update (cim_level 0)")
-    token_source: str = _f("pixel", "CIM: features feeding the class tokens", ("pixel", "token"))
-    cim_level: int = _f(0, "CIM: decoder blocks before matching (0: at 1/16 of the input, 1: at 1/8)", "cim_level")
-    sampling: str = _f("any", "CIM: which cells feed the banks", ("any", "majority"))
+    bank_size: int = _f(1000, "CIM: entries per class bank (>= 1)", cim="bank_size")
+    token_momentum: float = _f(0.99, "CIM: momentum of the class tokens' moving average, in [0, 1)", cim="momentum")
+    use_banks: bool = _f(True, "CIM: pixel-level matching against the class banks", cim="use_banks")
+    use_tokens: bool = _f(True, "CIM: class-token matching", cim="use_tokens")
+    matching: str = _f("soft", "CIM: soft (softmax attention) or hard (one-hot argmax) matching", ("soft", "hard"),
+                       cim="matching")
+    faithful: bool = _f(False, "CIM: the released code's bank sampling and absent-class update (cim_level 0)",
+                        cim="faithful")
+    token_source: str = _f("pixel", "CIM: features feeding the class tokens", ("pixel", "token"), cim="token_source")
+    cim_level: int = _f(0, "CIM: decoder blocks before matching (0: at 1/16 of the input, 1: at 1/8)", "cim_level",
+                        cim="level")
+    sampling: str = _f("any", "CIM: which cells feed the banks", ("any", "majority"), cim="sampling")
     # training scribbles: "expert" or a simulated annotator (scribcim.data.scribbles.ANNOTATORS)
     scribbles: str = _f("expert", "training scribbles: the dataset's expert ones or a simulated annotator's",
                         "scribbles")
@@ -220,9 +229,7 @@ def with_legacy(stored: dict[str, Any]) -> dict[str, Any]:
 def cim_config(config: TrainConfig) -> Any:
     """The :class:`scribcim.models.CIMConfig` of a run (ValueError for a bad combination)."""
     from .models import CIMConfig
-    return CIMConfig(bank_size=config.bank_size, momentum=config.token_momentum, use_banks=config.use_banks,
-                     use_tokens=config.use_tokens, matching=config.matching, faithful=config.faithful,
-                     token_source=config.token_source, level=config.cim_level, sampling=config.sampling)
+    return CIMConfig(**{f.metadata["cim"]: getattr(config, f.name) for f in fields(TrainConfig) if "cim" in f.metadata})
 
 
 def validate_scribbles(config: TrainConfig) -> None:

@@ -20,10 +20,10 @@ from tqdm.auto import tqdm
 from ..data import dataset_root, load_volumes
 from ..data.datasets import labelled_volumes
 from ..errors import DataError
-from .summary import METRICS, aggregate, score_case
+from .summary import aggregate, score_case
 from ..data.scans import NIFTI_EXTS, PRED_SUFFIX, scan_name
 from ..data.nifti import read_label_nifti
-from .metrics import CLASS_NAMES, DEFINITIONS
+from .metrics import CLASS_NAMES, DEFINITIONS, METRICS
 from ..runs.log import write_json
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from ..data.scans import PRED_SUFFIX, spacing_affine
 from ..data.normalise import normalise_volumes
 from ..runs.info import read_run_info, write_labels_json
 from ..data.nifti import write_nifti
-from .metrics import CLASS_NAMES, DEFINITIONS, volume_metrics
+from .metrics import CLASS_NAMES, DEFINITIONS, METRICS, volume_metrics
 from ..progress import progress_bar
 from ..provenance import provenance, repo_relative
 from ..runs.load import load_model, load_run_config
@@ -36,7 +36,6 @@ from ..runs.log import write_json
 from ..runs.paths import data_root_for
 
 log = logging.getLogger(__name__)
-METRICS = ("dice", "hd95", "asd", "assd")
 
 
 def _stats(values: Sequence[float]) -> dict[str, float | int]:

@@ -18,16 +18,14 @@ from typing import Sequence
 import pandas as pd
 from scipy import stats
 
+from ..config import METHOD_SETTINGS
 from ..errors import DataError
-from ..evaluate.metrics import CLASS_NAMES
+from ..evaluate.metrics import CLASS_NAMES, METRICS
 from .markdown import fmt_mean_std
 
 log = logging.getLogger(__name__)
 RUN_KEYS = ["dataset", "profile", "scribbles", "inconsistency", "settings", "method", "fold", "seed"]
-#: method settings that make a run a variant (an ablation) when they differ from TrainConfig's defaults
-SETTINGS = ["use_banks", "use_tokens", "matching", "bank_size", "token_momentum", "faithful", "token_source",
-            "self_dice_weight"]
-METRICS = ["dice", "hd95", "asd", "assd"]
+SETTINGS = list(METHOD_SETTINGS)
 
 
 def scribbles_label(scribbles: str, inconsistency: float) -> str:
