@@ -44,6 +44,7 @@ from .data.slices import SliceSet, make_batch
 from .methods import get_method
 from .models.released import ReleasedCIM, released_loss
 from .provenance import device_info, git_state, versions
+from .train import train_step
 
 
 def make_trainer(kind: str, device: str, *, size: int, batch_size: int, bf16: bool = False,
@@ -56,12 +57,12 @@ def make_trainer(kind: str, device: str, *, size: int, batch_size: int, bf16: bo
         model = ReleasedCIM(1, cfg.num_classes, bank_size=cfg.bank_size, momentum=cfg.token_momentum)
         def loss_of(batch):
             logits, _ = model(batch["image"], batch["scribble"])
-            return released_loss(logits, batch["scribble"], dice_weight=cfg.self_dice_weight)[0]
+            return released_loss(logits, batch["scribble"], dice_weight=cfg.self_dice_weight)
     elif kind in ("plain", "cim"):
         method = get_method(cfg.method)(cfg)
         model = method.build_model()
         def loss_of(batch):
-            return method.loss(model, batch)[0]
+            return method.loss(model, batch)
     else:
         raise ValueError(f"unknown trainer {kind!r}")
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -70,12 +71,7 @@ def make_trainer(kind: str, device: str, *, size: int, batch_size: int, bf16: bo
     dev_type = torch.device(device).type
 
     def step(batch: dict) -> torch.Tensor:
-        with torch.autocast(device_type=dev_type, dtype=torch.bfloat16, enabled=bf16):
-            loss = loss_of(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
+        return train_step(loss_of, batch, opt, device_type=dev_type, bf16=bf16)[0].detach()
     return model, step
 
 

@@ -32,6 +32,7 @@ from .runs.info import read_run_info
 from .methods import get_method
 from .provenance import git_state, repo_relative, versions
 from .runs.log import write_json
+from .train import reseed_step
 from .viz.common import LABEL_CMAP
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def initial_model(config: TrainConfig, slices: SliceSet, batches: int, device: s
         model = method.build_model().to(device).train()
         for it in range(batches):
             batch = make_batch(slices, batch_size=config.batch_size, size=(s, s), seed=config.seed, iteration=it)
-            torch.manual_seed(config.seed * 1_000_003 + it)
+            reseed_step(config.seed, it)
             method.forward(model, {k: v.to(device) for k, v in batch.items()})
     return model.eval()
 

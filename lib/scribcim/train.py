@@ -15,6 +15,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -82,6 +83,24 @@ class DeferredInterrupt:
     def __exit__(self, *exc) -> None:  # noqa: ANN002
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
+
+
+def reseed_step(seed: int, iteration: int) -> None:
+    """Seed torch for one training step (dropout, the method's own draws): the same step draws the same numbers
+    whether the run was resumed or not, and in any replay of it (:mod:`scribcim.matching`)."""
+    torch.manual_seed(seed * 1_000_003 + iteration)
+
+
+def train_step(loss_of: Callable[[dict], tuple[torch.Tensor, Any]], batch: dict, opt: torch.optim.Optimizer, *,
+               device_type: str, bf16: bool = False) -> tuple[torch.Tensor, Any]:
+    """One optimiser step, as the training loop and :mod:`scribcim.bench` take it: ``loss_of(batch)`` (the loss
+    and its parts) under bf16 autocast if asked, then the gradients and the update. Returns (loss, parts)."""
+    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=bf16):
+        loss, parts = loss_of(batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss, parts
 
 
 def set_determinism(config: TrainConfig) -> None:
@@ -181,13 +200,10 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
             batch["image"] = batch["image"].contiguous(memory_format=fmt)
             if not slices.dense_labels:  # zeros stand in for the missing labels: hide them from the method
                 batch.pop("label", None)
-            torch.manual_seed(config.seed * 1_000_003 + it)
+            reseed_step(config.seed, it)
             mid_step = True
-            with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=config.bf16):
-                loss, parts = method.loss(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss, parts = train_step(lambda b: method.loss(model, b), batch, opt, device_type=device_type,
+                                     bf16=config.bf16)
             done = it + 1
             if ema is not None:
                 ema.update(model, step=done)
