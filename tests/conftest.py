@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -20,15 +21,35 @@ def real_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def phantom_cim_run(tmp_path_factory) -> Path:
+def phantom_run(tmp_path_factory) -> Callable[..., Path]:
+    """The one phantom-training factory of the suite: ``phantom_run(method, **overrides)`` trains a smoke-profile
+    phantom run once per session for each (method, overrides) and returns a fresh copy of its run folder, so a
+    test may evaluate into it or write beside it without disturbing another test."""
+    import shutil
+
+    from scribcim.config import make_config
+    from scribcim.train import train
+    trained: dict[tuple, Path] = {}
+
+    def make(method: str = "cim", **overrides: Any) -> Path:
+        key = (method, tuple(sorted(overrides.items())))
+        if key not in trained:
+            d = tmp_path_factory.mktemp(f"phantom-{method}") / "run"
+            train(make_config("smoke", dataset="phantom", method=method, run_dir=str(d), progress=False,
+                              num_threads=1, **overrides))
+            trained[key] = d
+        copy = tmp_path_factory.mktemp(f"phantom-{method}-copy") / "run"
+        shutil.copytree(trained[key], copy)
+        return copy
+    return make
+
+
+@pytest.fixture(scope="session")
+def phantom_cim_run(phantom_run) -> Path:
     """A 4-iteration phantom cim run (no data folder needed) whose small banks (8 entries per class) are fully
     written, evaluated on its test cases: what the explorer and matching notebooks need."""
-    from scribcim.config import make_config
     from scribcim.evaluate.summary import evaluate
-    from scribcim.train import train
-    d = tmp_path_factory.mktemp("matching") / "run"
-    train(make_config("smoke", dataset="phantom", method="cim", run_dir=str(d), progress=False, num_threads=1,
-                      bank_size=8))
+    d = phantom_run("cim", bank_size=8)
     evaluate(d, checkpoints=("best",), progress=False)
     return d
 

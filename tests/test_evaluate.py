@@ -12,14 +12,12 @@ import scribcim.evaluate.summary as ev
 from scribcim.evaluate.inference import predict_probs
 from scribcim.models import UNet
 from scribcim.report.tables import full_report
-from scribcim.config import make_config
 from scribcim.runs.load import load_model, load_run_config
-from scribcim.train import train
 
 
 @pytest.fixture
-def trained_run(smoke_overrides):
-    return train(make_config("smoke", method="cim", **smoke_overrides)).run_dir
+def trained_run(phantom_run):
+    return phantom_run("cim")
 
 
 def test_summary_structure(trained_run, tmp_path):

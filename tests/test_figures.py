@@ -11,7 +11,6 @@ from scribcim.config import make_config
 from scribcim.evaluate.summary import evaluate
 from scribcim.viz.figures import best_worst_figure, make_figures, overlays_figure, render_main_figures
 from scribcim.runs.paths import results_dir_for
-from scribcim.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,17 +42,16 @@ def test_make_figures_redraws_committed_figures(tmp_path, real_root, monkeypatch
         assert "git" in prov and ("summaries" in prov or "inputs" in prov or "record" in prov)
 
 
-def test_main_figures_from_results_folders(tmp_path):
+def test_main_figures_from_results_folders(tmp_path, phantom_run):
     """Curves and overlays drawn from results folders alone (training log + display.json), no checkpoints."""
+    import shutil
     folders = {}
     for method in ("pce", "cim"):
-        cfg = make_config("smoke", dataset="phantom", method=method, runs_root=str(tmp_path / "runs"),
-                          results_root=str(tmp_path / "results"), progress=False, num_threads=1)
-        res = train(cfg)
-        evaluate(res.run_dir, results_dir=results_dir_for(cfg), progress=False)
+        cfg = make_config("smoke", dataset="phantom", method=method, results_root=str(tmp_path / "results"))
+        run = phantom_run(method)
+        evaluate(run, results_dir=results_dir_for(cfg), progress=False)
         folders[method] = results_dir_for(cfg)
-    import shutil
-    shutil.rmtree(tmp_path / "runs")  # no run folders, no checkpoints
+        shutil.rmtree(run)  # no run folders, no checkpoints
     paths = render_main_figures(folders, tmp_path / "figs", "phantom_smoke")
     assert [p.name for p in paths] == ["phantom_smoke_curves.png", "phantom_smoke_overlays.png"]
     prov = json.loads(paths[1].with_suffix(".json").read_text())

@@ -75,12 +75,11 @@ def test_scans_too_small_for_a_heart_are_refused():
     check_scan_size("ok.nii", (10, 154, 130), (10.0, 1.5625, 1.5625), scale, 128)  # 60 % of an ACDC view
 
 
-def test_run_records_the_training_scale(tmp_path, one_thread):
+def test_run_records_the_training_scale(phantom_run):
     """run_info.json holds the median over training slices of FOV / input size; a run folder without it
     falls back to the dataset's typical values."""
     from scribcim.data import load_part, split_for
-    d = train(make_config("smoke", dataset="phantom", method="pce", run_dir=str(tmp_path / "r"), progress=False,
-                          num_threads=1)).run_dir
+    d = phantom_run("pce")
     scale = json.loads((d / "run_info.json").read_text())["scale"]
     vols = load_part("phantom", None, split_for("phantom", 1), "train")
     fov = [np.sqrt(v.image.shape[1] * v.spacing[1] * v.image.shape[2] * v.spacing[2])

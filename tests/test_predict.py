@@ -25,10 +25,9 @@ CASE = "patient001_frame01"  # a phantom fold-1 test case
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(phantom_run):
     """A few-iteration phantom cim run, evaluated with its predictions saved."""
-    d = tmp_path_factory.mktemp("predict") / "run"
-    train(make_config("smoke", dataset="phantom", method="cim", run_dir=str(d), progress=False, num_threads=1))
+    d = phantom_run("cim")
     summary = evaluate(d, checkpoints=("best",), progress=False, save_predictions=True)
     return d, summary
 

@@ -12,18 +12,14 @@ import pytest
 import torch
 
 from scribcim.cli import main
-from scribcim.config import make_config
 from scribcim.data.phantom import phantom_volume
 from scribcim.errors import ConfigError
 from scribcim.runs.log import load_checkpoint
-from scribcim.train import train
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("predict_errors") / "run"
-    train(make_config("smoke", dataset="phantom", method="pce", run_dir=str(d), progress=False, num_threads=1))
-    return d
+def run(phantom_run):
+    return phantom_run("pce")
 
 
 @pytest.fixture

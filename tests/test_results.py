@@ -14,7 +14,7 @@ from scribcim.errors import DataError
 from scribcim.evaluate.summary import evaluate
 from scribcim.report.results import case_table, mean_std_table, paired_wilcoxon
 from scribcim.report.robustness import coverage_markdown, render_robustness, robustness_table, training_coverage
-from scribcim.train import train
+from scribcim.runs.paths import results_dir_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,15 +66,14 @@ def test_paired_wilcoxon_against_scipy():
         paired_wilcoxon(pd.concat([_toy([0.5], [0.4])] * 2), ["a", "b"])
 
 
-def test_robustness_grid_on_phantom(tmp_path):
+def test_robustness_grid_on_phantom(tmp_path, phantom_run):
     """Expert + two simulated levels on the phantom: table cells and the figure come from the runs."""
     results = tmp_path / "results"
     for scribbles, inc in (("expert", 0.0), ("centreline", 0.0), ("centreline", 1.0)):
         cfg = make_config("smoke", dataset="phantom", method="pce", scribbles=scribbles, inconsistency=inc,
-                          runs_root=str(tmp_path / "runs"), progress=False, num_threads=1)
-        res = train(cfg)
-        sub = res.run_dir.relative_to(tmp_path / "runs")
-        evaluate(res.run_dir, checkpoints=("best",), results_dir=results / sub, progress=False)
+                          results_root=str(results))
+        run = phantom_run("pce", **({} if scribbles == "expert" else {"scribbles": scribbles, "inconsistency": inc}))
+        evaluate(run, checkpoints=("best",), results_dir=results_dir_for(cfg), progress=False)
     out = render_robustness(results, tmp_path / "figures", dataset="phantom", profile="smoke", methods=("pce",))
     assert out["figure"].is_file() and out["figure"].with_suffix(".json").is_file()
     text = out["table"].read_text()
@@ -154,7 +153,11 @@ def test_box_plot_with_undefined_distances():
     from scribcim.report.results_report import plot_method_boxes
     d = pd.DataFrame({"method": ["a", "a", "b", "b"], "structure": "mean", "dice": [0.1, 0.2, 0.5, 0.6],
                       "hd95": [np.nan, np.nan, 3.0, 4.0]})
-    fig = plot_method_boxes(d)
-    assert len(fig.axes) == 2
+    dice_ax, hd_ax = plot_method_boxes(d).axes
+    assert [t.get_text() for t in dice_ax.get_xticklabels()] == ["a", "b"]
+    assert [t.get_text() for t in hd_ax.get_xticklabels()] == ["b"]  # a has no finite HD95: no box for it
+    assert not hd_ax.texts
     d["hd95"] = np.nan
-    plot_method_boxes(d)
+    dice_ax, hd_ax = plot_method_boxes(d).axes
+    assert [t.get_text() for t in dice_ax.get_xticklabels()] == ["a", "b"]
+    assert [t.get_text() for t in hd_ax.texts] == ["no finite hd95 values"] and not hd_ax.patches

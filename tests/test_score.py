@@ -10,18 +10,15 @@ import numpy as np
 import pytest
 
 from scribcim.cli import main
-from scribcim.config import make_config
 from scribcim.errors import DataError
 from scribcim.evaluate.summary import evaluate
 from scribcim.evaluate.score import score
-from scribcim.train import train
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
+def evaluated(phantom_run):
     """A few-iteration phantom run evaluated on fold 1's test part with its predictions saved."""
-    d = tmp_path_factory.mktemp("score") / "run"
-    train(make_config("smoke", dataset="phantom", method="pce", run_dir=str(d), progress=False, num_threads=1))
+    d = phantom_run("pce")
     evaluate(d, progress=False, save_predictions=True)
     return d
 
