@@ -123,6 +123,25 @@ def cmd_pack(ns: argparse.Namespace) -> None:
           f"codec {r['codec']}), every array verified, sha256 {r['sha256']}, {time.perf_counter() - t0:.0f} s")
 
 
+DATA_HELP = "data root (else $SCRIBCIM_DATA, else ./data)"
+
+
+def add_data_option(p: argparse.ArgumentParser, help: str = DATA_HELP) -> None:
+    """``--data``: the data-root option every data-reading command shares."""
+    p.add_argument("--data", dest="data_root", default=None, help=help)
+
+
+def add_folder_options(p: argparse.ArgumentParser) -> None:
+    """``--results`` and ``--figures``: the committed results and figures folders (default results/, figures/)."""
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--figures", type=Path, default=Path("figures"))
+
+
+def add_progress_option(p: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--progress/--no-progress``: a progress bar (default on)."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scribcim", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -131,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fetch", help="download (or copy with --from) a dataset and verify its checksums")
     f.add_argument("dataset", choices=["acdc", "mscmr"])
     f.add_argument("--from", dest="source", default=None, help="copy from this folder (same layout) instead")
-    f.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    add_data_option(f)
     f.add_argument("--if-missing", action="store_true", help="do nothing if the data root already verifies")
     f.set_defaults(func=cmd_fetch)
 
@@ -148,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--run", required=True, type=Path, help="run folder")
     e.add_argument("--checkpoint", nargs="+", default=["best", "last"])
     e.add_argument("--part", default="test", choices=["val", "test"])
-    e.add_argument("--data", dest="data_root", default=None)
+    add_data_option(e)
     e.add_argument("--device", default=None)
     e.add_argument("--results", type=Path, default=None, help="also write summary.json here")
     e.add_argument("--save-predictions", action="store_true",
@@ -175,8 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--probs", action="store_true", help="also write <name>_prob.nii.gz (x, y, z, class)")
     pr.add_argument("--overwrite", action="store_true",
                     help="write into an --output folder that already holds files (same-named masks are replaced)")
-    pr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                    help="show a progress bar (default on)")
+    add_progress_option(pr, "show a progress bar (default on)")
     pr.set_defaults(func=cmd_predict)
 
     sc = sub.add_parser("score", help="score a folder of predicted label volumes against expert labels",
@@ -184,12 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "Writes score.json and score.csv.")
     sc.add_argument("--pred", required=True, type=Path, help="folder of predicted label volumes (NIfTI)")
     sc.add_argument("--dataset", default="acdc", choices=["acdc", "mscmr", "phantom"])
-    sc.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    add_data_option(sc)
     sc.add_argument("--fold", type=int, default=None, help="only the cases of this fold's --part")
     sc.add_argument("--part", default="test", choices=["val", "test"])
     sc.add_argument("--empty-penalty", type=float, default=None, help="mm for a missed structure")
     sc.add_argument("--out", type=Path, default=None, help="where score.json/score.csv go (default --pred)")
-    sc.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    add_progress_option(sc)
     sc.set_defaults(func=cmd_score)
 
     r = sub.add_parser("reproduce", help="the main job: train and evaluate methods on one fold, print the table")
@@ -197,21 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fold", type=int, default=1)
     r.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     r.add_argument("--methods", nargs="+", default=["pce", "cim"])
-    r.add_argument("--data", dest="data_root", default=None)
+    add_data_option(r)
     r.add_argument("--from", dest="source", default=None, help="fetch missing data from this folder")
     r.add_argument("--device", default="cpu")
     r.set_defaults(func=cmd_reproduce)
 
     sb = sub.add_parser("scribbles", help="simulated scribble styles vs expert scribbles on ACDC: stats and figure")
-    sb.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    add_data_option(sb)
     sb.add_argument("--results", type=Path, default=Path("results/acdc/scribbles"))
     sb.add_argument("--figure", type=Path, default=Path("figures/acdc_scribble_styles.png"))
     sb.set_defaults(func=cmd_scribbles)
 
     ro = sub.add_parser("robustness", help="table and figure of Dice against scribble inconsistency, "
                         "from committed summaries (no training)")
-    ro.add_argument("--results", type=Path, default=Path("results"))
-    ro.add_argument("--figures", type=Path, default=Path("figures"))
+    add_folder_options(ro)
     ro.add_argument("--dataset", default="acdc")
     ro.add_argument("--profile", default="quick")
     ro.add_argument("--fold", type=int, default=1)
@@ -221,9 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     ro.set_defaults(func=cmd_robustness)
 
     fi = sub.add_parser("figures", help="redraw every committed figure from committed results (+ data), no training")
-    fi.add_argument("--results", type=Path, default=Path("results"))
-    fi.add_argument("--figures", type=Path, default=Path("figures"))
-    fi.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    add_folder_options(fi)
+    add_data_option(fi)
     fi.add_argument("--scribble-stats", action=argparse.BooleanOptionalAction, default=True,
                     help="also redo the scribble statistics and styles figure (about 3 minutes)")
     fi.set_defaults(func=cmd_figures)
@@ -237,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--warmup", type=int, default=10, help="untimed steps first")
     be.add_argument("--bf16", action="store_true", help="bf16 autocast for our cim (also times cim_fp32)")
     be.add_argument("--channels-last", action="store_true", help="NHWC for our cim (also times cim_fp32)")
-    be.add_argument("--data", dest="data_root", default=None, help="ACDC data root for real slices (else phantom)")
+    add_data_option(be, "ACDC data root for real slices (else phantom)")
     be.add_argument("--pack", type=Path, default=None, help="or a pack written by `scribcim pack`")
     be.add_argument("--pipeline-batches", type=int, default=20, help="batches timed through each input pipeline")
     be.add_argument("--out", type=Path, default=None, help="JSON path (default results/bench/<device>_<date>.json)")
@@ -246,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.pack import CODECS, DEFAULT_PACK
     pk = sub.add_parser("pack", help="pack all ACDC volumes into one lossless file and verify it",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    pk.add_argument("--data", dest="data_root", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    add_data_option(pk)
     pk.add_argument("--out", type=Path, default=DEFAULT_PACK, help="pack file")
     pk.add_argument("--codec", default="j2k", choices=CODECS, help="j2k (Pillow's OpenJPEG) or lzma (stdlib only)")
     pk.add_argument("--verify-only", action="store_true", help="only decode --out and check it (and the source)")
