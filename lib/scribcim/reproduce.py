@@ -13,7 +13,7 @@ from .evaluate.summary import evaluate
 from .viz.figures import render_main_figures
 from .report.tables import full_report
 from .runs.log import write_json
-from .runs.paths import results_dir_for
+from .runs.paths import profile_dir, results_dir_for
 from .train import train
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def reproduce(*, dataset: str = "acdc", fold: int = 1, profile: str = "quick",
         summaries.append(evaluate(res.run_dir, data_root=root, results_dir=out))
         timings[method] = round(time.perf_counter() - t, 1)
     table = full_report(summaries)
-    dest = Path(make_config(profile).results_root) / dataset / profile
+    dest = profile_dir(make_config(profile).results_root, dataset, profile)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / f"fold{fold}_table.md").write_text(table + "\n")
     write_json(dest / f"fold{fold}_timing.json", {"seconds_per_method": timings,

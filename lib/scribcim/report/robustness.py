@@ -22,6 +22,7 @@ from ..provenance import git_state
 from .results import case_table, pstd
 from .markdown import fmt_mean_std, md_header, md_row
 from ..runs.log import write_json, write_json_if_changed, write_text_if_changed
+from ..runs.paths import profile_dir
 from ..viz.common import fixed_jitter, save_figure
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ def render_robustness(results_root: Path | str = "results", figures: Path | str 
     cases = robustness_cases(case_table(results_root), dataset=dataset, profile=profile, fold=fold, seed=seed,
                              base=base, methods=methods)
     numbers, md = robustness_table(cases, methods)
-    dest = Path(tables) if tables else Path(results_root) / dataset / profile
+    dest = Path(tables) if tables else profile_dir(results_root, dataset, profile)
     dest.mkdir(parents=True, exist_ok=True)
     stem = f"robustness_fold{fold}"
     n = int(cases.groupby(["method", "training_scribbles"]).size().max())
