@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
-from scribcim.errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
+from .checksums import CHUNK_SIZE, sha256_file
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENV_VAR = "SCRIBCIM_DATA"
-CHUNK_SIZE = 1 << 20
 TIMEOUT_S = 60.0
 MANIFESTS: dict[str, str] = {"acdc": "acdc.sha256", "mscmr": "mscmr.sha256"}
 BASE_URLS: dict[str, str] = {
@@ -73,15 +73,6 @@ def load_manifest(dataset: str) -> dict[str, str]:
     if any(len(p) != 2 or len(p[0]) != 64 for p in pairs):
         raise DataError(f"malformed packaged manifest {MANIFESTS[key]}: reinstall scribcim")
     return {rel.lstrip("*"): digest.lower() for digest, rel in pairs}
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Return the SHA-256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify(dataset: str, root: str | os.PathLike[str] | None = None, *, quick: bool = False) -> None:

@@ -176,7 +176,7 @@ def verify_pack(path: Path | str, data_root: Path | str | None = None) -> dict:
     Returns ``{"volumes", "pixels", "bytes", "bits_per_pixel", "codec", "sha256"}`` of the pack file."""
     import h5py
 
-    from .fetch import sha256_file
+    from .checksums import sha256_file
     path = Path(path)
     volumes = load_pack(path)
     with zipfile.ZipFile(path) as z:
