@@ -223,7 +223,7 @@ def save_tour(out_dir: Path | str, table: pd.DataFrame, figures: Mapping[str, pl
     table.to_csv(paths["tour"], index=False, float_format="%.6g")
     class_summary(table).to_csv(paths["per_class"], index=False, float_format="%.6g")
     patient_summary(table).to_csv(paths["per_patient"], index=False, float_format="%.6g")
-    prov = {"git": git_state(), "made_by": "lib/scribcim/tour.py (notebooks/01_data_tour.ipynb)",
+    prov = {"git": git_state(), "made_by": "lib/scribcim/notebook/tour.py (notebooks/01_data_tour.ipynb)",
             "dataset": dataset, "fold": fold, "part": part, "volumes": len(table)}
     for name, fig in figures.items():
         paths[name] = save_figure(fig, out / f"{name}.png", prov)

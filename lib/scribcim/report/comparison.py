@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 STRUCTURES = [*CLASS_NAMES, "mean"]
 METRICS = {"dice": ("Dice", 3), "hd95": ("HD95", 1), "asd": ("ASD", 1)}
 #: (a, b, what a - b measures)
-CONTRASTS = (("cim", "pce_selfdice", "what matching adds (same loss)"), ("cim", "pce", "CIM over the pCE baseline"))
+CONTRASTS = (("cim", "pce_selfdice", "what matching adds (same loss)"), ("cim", "pce", "CIM over the pCE baseline"),
+             ("cim", "dmpls", "CIM against the DMPLS baseline"))
 
 
 def run_means(d: pd.DataFrame) -> pd.DataFrame:
@@ -208,7 +209,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
                    purity_markdown(purity, dataset), ""]
         fig = plot_seeds(runs, dataset)
         save_figure(fig, Path(figures) / f"{dataset}_{profile}_seeds.png",
-                    {"made_by": "scribcim.comparison", "git": git_state(), "profile": profile, "fold": fold,
+                    {"made_by": "scribcim.report.comparison", "git": git_state(), "profile": profile, "fold": fold,
                      "runs": runs[runs.structure == "mean"][["method", "seed", "dice"]].to_dict("records")})
     if not parts:
         raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")

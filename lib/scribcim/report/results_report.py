@@ -143,7 +143,7 @@ def render_results(results_root: Path | str = "results", tables_dir: Path | str 
     written = [tables / "all_runs.csv"]
     write_text_if_changed(written[0], mean_std_table(df, checkpoint=checkpoint).to_csv(index=False,
                                                                                      float_format="%.6f"))
-    prov = {"git": git_state(), "made_by": "notebooks/04_results.ipynb (lib/scribcim/results_report.py)",
+    prov = {"git": git_state(), "made_by": "notebooks/04_results.ipynb (lib/scribcim/report/results_report.py)",
             "checkpoint": checkpoint}
     for dataset, profile in comparisons:
         d = main_runs(df, dataset=dataset, profile=profile, checkpoint=checkpoint)

@@ -182,7 +182,7 @@ def render_robustness(results_root: Path | str = "results", figures: Path | str 
     if cov is not None:
         texts[f"{stem}_coverage.csv"] = cov.to_csv(index=False, float_format="%.4f")
     changed = [name for name, body in texts.items() if write_text_if_changed(dest / name, body)]
-    prov = {"git": git_state(), "made_by": "scribcim robustness (lib/scribcim/robustness.py:render_robustness)",
+    prov = {"git": git_state(), "made_by": "scribcim robustness (lib/scribcim/report/robustness.py:render_robustness)",
             "summaries": sorted(cases.source.unique().tolist()), "base": base, "checkpoint": "best"}
     (write_json if changed else write_json_if_changed)(dest / f"{stem}.json", prov)  # unchanged: left alone
     fig = save_figure(plot_robustness(cases, methods), Path(figures) / f"{dataset}_{profile}_{stem}.png", prov)

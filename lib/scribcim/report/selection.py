@@ -123,7 +123,7 @@ def render_selection(results_root: Path | str, out: Path | str, figures: Path | 
               "runs": json.loads(runs.drop(columns="folder").to_json(orient="records")), "git": git_state()}
     write_json(out / "profile_selection.json", record)
     save_figure(plot_curves(runs), Path(figures) / f"{dataset}_profile_selection.png",
-                {"made_by": "scribcim.selection", "git": git_state(), "profiles": list(profiles)})
+                {"made_by": "scribcim.report.selection", "git": git_state(), "profiles": list(profiles)})
     return record
 
 

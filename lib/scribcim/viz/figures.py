@@ -87,7 +87,7 @@ def render_main_figures(folders: dict[str, Path], dest: Path, stem: str, data_ro
     """``<stem>_curves.png`` and ``<stem>_overlays.png`` for the runs in ``folders`` (results or run folders)."""
     fig, shown = overlays_figure(folders, data_root)
     prov = {"git": git_state(), "inputs": {k: repo_relative(v) for k, v in folders.items()}, **shown,
-            "made_by": "scribcim figures (lib/scribcim/figures.py:render_main_figures)"}
+            "made_by": "scribcim figures (lib/scribcim/viz/figures.py:render_main_figures)"}
     return [save_figure(plot_curves(folders), dest / f"{stem}_curves.png", prov),
             save_figure(fig, dest / f"{stem}_overlays.png", prov)]
 
