@@ -70,8 +70,9 @@ class PackedRun:
 
 def _iteration_of(run_dir: Path) -> int:
     """The iteration of a run's ``latest.pt`` (0 for a new run)."""
+    from .runs.log import load_checkpoint
     latest = run_dir / "checkpoints" / "latest.pt"
-    return int(torch.load(latest, map_location="cpu", weights_only=False)["iteration"]) if latest.is_file() else 0
+    return int(load_checkpoint(latest)["iteration"]) if latest.is_file() else 0
 
 
 def _child(config: dict[str, Any], slices: DeviceSlices | None, evaluate_run: bool, out: Any) -> None:
@@ -153,14 +154,14 @@ def _run_all(configs: Sequence[TrainConfig], parallel: int | None, evaluate_runs
             p.start()
             running[str(run_dir_for(cfg))] = p
             log.info("started run %d/%d: %s seed %d", i + 1, len(configs), cfg.method, cfg.seed)
+        # a child seen ended here has flushed its report into the pipe, so the drain below reads it
+        ended = {run_dir for run_dir, p in running.items() if not p.is_alive()}
         _drain(queue, done, 2.0)
         for run_dir, p in list(running.items()):
-            if run_dir in done or not p.is_alive():
+            if run_dir in done or run_dir in ended:
                 p.join(timeout=30 if run_dir in done else 0.1)
                 if not p.is_alive():
                     running.pop(run_dir)
-                    if run_dir not in done:  # its report may still be in the pipe: several children end at once
-                        _drain(queue, done, 1.0)
                     done.setdefault(run_dir, dataclasses.asdict(PackedRun(
                         run_dir, False, 0.0, error=f"process ended with exit code {p.exitcode} and no report")))
     return _in_order(configs, done)

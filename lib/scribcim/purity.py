@@ -21,7 +21,9 @@ from .config import make_config
 from .data import load_volumes
 from .data.slices import SliceSet, make_batch
 from .models.reference import bank_purity, cell_info, scribble_mask
+from .evaluate.metrics import CLASS_NAMES
 from .provenance import provenance
+from .report.markdown import md_header, md_row
 from .runs.log import write_json
 from .runs.paths import data_root_for
 
@@ -68,12 +70,11 @@ def survey(data_root: str | None = None, *, fold: int = 1, batches: int = 300, b
 
 
 def survey_markdown(rows: Sequence[dict]) -> str:
-    lines = ["| setting | purity RV | MYO | LV | shared RV | MYO | LV | new RV/MYO/LV entries per step |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = md_header(["setting", "purity RV", "MYO", "LV", "shared RV", "MYO", "LV", "new RV/MYO/LV entries per step"])
     for r in rows:
         p, s, e = r["purity"], r["shared"], r["entries_per_step"]
-        lines.append(f"| {r['setting']} | " + " | ".join(f"{p[k]:.2f}" for k in ("RV", "MYO", "LV")) + " | "
-                     + " | ".join(f"{s[k]:.2f}" for k in ("RV", "MYO", "LV")) + f" | {e[1]} / {e[2]} / {e[3]} |")
+        lines.append(md_row([r["setting"], *(f"{p[k]:.2f}" for k in CLASS_NAMES), *(f"{s[k]:.2f}" for k in CLASS_NAMES),
+                             f"{e[1]} / {e[2]} / {e[3]}"]))
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ metric is one observation, runs of one method differ by seed, and methods pair b
 initial-weight seed, same batch order). :func:`paired_differences` gives the seed-paired difference
 of two methods with a 95 % t-interval over seeds.
 
-Everything is read from committed ``summary.json`` files (:func:`scribcim.report.results.case_table`), so
+Everything is read from committed ``summary.json`` files (the rows of :func:`scribcim.report.results.summary_rows`), so
 ``python -m scribcim.report.comparison`` redraws the table and the figure without training.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from scipy import stats
 from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES
 from ..provenance import git_state
-from .results import case_table
+from .results import summary_rows
 from .markdown import fmt_mean_std, md_header, md_row
 from .results_report import main_runs, methods_in
 from ..runs.log import write_json
@@ -180,8 +180,10 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
                       datasets: Sequence[str] = ("acdc", "mscmr"), fold: int = 1, checkpoint: str = "best") -> dict:
     """Write ``<tables>/<profile>_seeds.{md,csv,json}`` and ``<figures>/<dataset>_<profile>_seeds.png``."""
     from ..viz.common import save_figure
-    df = case_table(results_root)
     summaries = profile_summaries(results_root, profile, fold)
+    if not summaries:
+        raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")
+    df = pd.DataFrame([row for s in summaries for row in summary_rows(s)])
     purity = purity_table([s for s in summaries if s["method"] == "cim"], checkpoint)
     parts, all_runs, diffs, md = [], [], [], []
     for dataset in datasets:

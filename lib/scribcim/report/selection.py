@@ -20,10 +20,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..runs.display import TRAIN_LOG
 from ..errors import DataError
 from ..provenance import git_state
-from .markdown import fmt_mean_std
+from .markdown import fmt_mean_std, md_header, md_row
 from ..runs.log import write_json
 from ..runs.paths import summary_paths
 
@@ -76,15 +75,18 @@ def choose(runs: pd.DataFrame, *, tie: float = 0.005) -> tuple[str, pd.DataFrame
 def plot_curves(runs: pd.DataFrame):
     """Validation Dice against iteration, one line per run; one panel per method, colour per profile."""
     import matplotlib.pyplot as plt
+
+    from ..viz.common import read_metrics
     methods = sorted(set(runs.method))
     profiles = sorted(set(runs.profile))
     fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.2), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], methods):
         for j, p in enumerate(profiles):
             for k, row in enumerate(runs[(runs.method == m) & (runs.profile == p)].itertuples()):
-                path = Path(row.folder) / TRAIN_LOG
-                recs = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
-                val = [(r["iteration"], r["val_dice"]) for r in recs if "val_dice" in r]
+                try:
+                    val = [(r["iteration"], r["val_dice"]) for r in read_metrics(Path(row.folder))[1]]
+                except DataError:  # a summary without its training log: no curve
+                    val = []
                 if val:
                     ax.plot(*zip(*val), color=f"C{j}", lw=1, alpha=0.8, label=p if k == 0 else None)
         ax.set_title(m, fontsize=9)
@@ -98,13 +100,11 @@ def plot_curves(runs: pd.DataFrame):
 def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> str:
     table = candidate_table(runs)
     ms = fmt_mean_std
-    lines = ["| profile | method | runs | val Dice, last | val Dice, best | wall s (mean) |",
-             "|---|---|---|---|---|---|"]
-    for r in table.itertuples():
-        lines.append(f"| {r.profile} | {r.method} | {r.runs} | {ms(r.val_last_mean, r.val_last_std)} | "
-                     f"{ms(r.val_best_mean, r.val_best_std)} | {r.wall_s_mean:.0f} |")
-    lines += ["", "| profile | criterion (mean last val Dice) | mean across-seed sd | runs |", "|---|---|---|---|"]
-    lines += [f"| {r.profile} | {r.criterion:.4f} | {r.sd:.4f} | {r.runs} |" for r in crit.itertuples()]
+    lines = md_header(["profile", "method", "runs", "val Dice, last", "val Dice, best", "wall s (mean)"])
+    lines += [md_row([r.profile, r.method, str(r.runs), ms(r.val_last_mean, r.val_last_std),
+                      ms(r.val_best_mean, r.val_best_std), f"{r.wall_s_mean:.0f}"]) for r in table.itertuples()]
+    lines += ["", *md_header(["profile", "criterion (mean last val Dice)", "mean across-seed sd", "runs"])]
+    lines += [md_row([r.profile, f"{r.criterion:.4f}", f"{r.sd:.4f}", str(r.runs)]) for r in crit.itertuples()]
     lines += ["", f"Chosen: **{chosen}** (validation patients only; test metrics not read)."]
     return "\n".join(lines)
 
