@@ -12,6 +12,7 @@ from scribcim import ablation
 from scribcim.config import make_config
 from scribcim.errors import ConfigError, DataError
 from scribcim.notebook.execute import NOTEBOOKS, execute, has_outputs, parameters_of
+from scribcim.viz.methods import plot_ablations
 
 NAMES = ["cim", "no_banks", "pce"]
 FAST = dict(progress=False, num_threads=1)
@@ -115,7 +116,7 @@ def test_table_deltas_from_summaries(done, tmp_path):
     assert rows[0].split(" | ")[-2] == "+0.000"
     only, _ = ablation.ablation_table(done / "results", "phantom", "smoke", 1, 2022, names=["no_banks"])
     assert list(only.ablation) == ["no_banks"] and only.delta_vs_cim.isna().all()
-    fig = ablation.plot_ablations(table)
+    fig = plot_ablations(table)
     paths = ablation.save_ablations(tmp_path / "out", table, md, fig, dataset="phantom")
     assert len(pd.read_csv(paths["csv"])) == 3 and paths["png"].stat().st_size > 1000
     assert paths["md"].read_text().count("\n| ") == 4

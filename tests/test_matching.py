@@ -20,7 +20,7 @@ from scribcim.data.augment import resize_nearest
 from scribcim.data.slices import SliceSet, make_batch
 from scribcim.errors import ConfigError
 from scribcim.evaluate.summary import evaluate
-from scribcim.runs.load import load_model, load_run_config
+from scribcim.runs.load import load_model, load_run_config, median_case, run_meta
 from scribcim.data.normalise import normalise_volumes
 from scribcim.runs.info import read_run_info
 from scribcim.models import UNet
@@ -44,16 +44,16 @@ def record(run) -> dict:
 
 
 def _slice(run: Path, case: str, z: int) -> np.ndarray:
-    return matching.load_case(matching.run_meta(run), case).image[z]
+    return matching.load_case(run_meta(run), case).image[z]
 
 
 @pytest.mark.parametrize("where", ["corner", "centre", "far corner"])
 def test_reported_attention_is_the_models(run, where):
     """Weights over all C*M entries equal softmax(Kp(cell) . bank_keys) from a separate forward and the buffers;
     the per-class masses sum to one, the top-k are the largest weights in order, tokens match too."""
-    meta = matching.run_meta(run)
+    meta = run_meta(run)
     model, _ = load_model(run, "best")
-    case = matching.median_case(run)
+    case = median_case(run)
     image = _slice(run, case, 1)
     h_img, w_img = image.shape
     pixel = {"corner": (0, 0), "centre": (h_img // 2, w_img // 2), "far corner": (h_img - 1, w_img - 1)}[where]
@@ -135,7 +135,7 @@ def test_record_round_trips_and_renders_without_the_model(run, record, tmp_path)
     assert np.asarray(loaded["maps"]["bank"]).shape == (c, h, w) == np.asarray(loaded["maps"]["token"]).shape
     assert all(round(v, 4) == v for v in np.ravel(loaded["maps"]["bank"]))
     assert sum(loaded["class_mass"]) == pytest.approx(1.0, abs=1e-3)
-    assert loaded["case"] == matching.median_case(run)  # the defaults: median-Dice case, middle slice
+    assert loaded["case"] == median_case(run)  # the defaults: median-Dice case, middle slice
     assert loaded["slice"] == matching.load_case(loaded["run"], loaded["case"]).num_slices // 2
     assert {"git", "run_dir", "checkpoint"} <= set(loaded["provenance"])
     for name in ("before", "after"):
@@ -170,7 +170,7 @@ def test_explorer_renders_every_layer_and_widget_builds(run):
     from scribcim.notebook.explorer import LAYERS, Explorer, explorer_widget
     ex = Explorer(run)
     view = ex.default_view()
-    assert view["case"] == matching.median_case(run)
+    assert view["case"] == median_case(run)
     fig = ex.render(**view, layers=LAYERS, attention_class=2, top_k=3)
     assert len(fig.axes) == 1 + 3 + 1  # slice, three matches, the attention colour bar
     plt.close(fig)
@@ -241,7 +241,7 @@ def test_matching_notebook_on_real_acdc(real_run, real_root, tmp_path):
     nb = execute("05_matching", tmp_path / "05.ipynb", {"run_dir": str(real_run), "data_root": str(real_root),
                                                          "out_dir": str(out), "top_k": 4, "embed_batches": 2})
     rec = matching.load_record(out / "matching.json")
-    assert set(rec) == RECORD_KEYS and rec["case"] == matching.median_case(real_run)
+    assert set(rec) == RECORD_KEYS and rec["case"] == median_case(real_run)
     assert rec["run"]["dataset"] == "acdc" and len(rec["top_k"]) == 4
     assert any(e["source"][0] >= 0 for e in rec["top_k"])  # redrawn from the training data
     assert set(rec["embedding"]["models"]) == {"before", "after"}
@@ -263,6 +263,6 @@ def test_explorer_notebook_on_real_acdc(real_run, real_root, tmp_path):
     png = out / "explorer.png"
     assert png.read_bytes().startswith(PNG) and png.stat().st_size > 10_000
     prov = json.loads(png.with_suffix(".json").read_text())
-    assert prov["view"]["case"] == matching.median_case(real_run) and prov["checkpoint"] == "best"
+    assert prov["view"]["case"] == median_case(real_run) and prov["checkpoint"] == "best"
     outputs = _outputs(nb)
     assert "application/vnd.jupyter.widget-view+json" in outputs and outputs.count("image/png") == 1

@@ -150,7 +150,7 @@ def test_unchanged_outputs_are_not_rewritten(tmp_path, monkeypatch):
 
 def test_box_plot_with_undefined_distances():
     """A method whose HD95 is NaN everywhere (empty predictions) still plots."""
-    from scribcim.report.results_report import plot_method_boxes
+    from scribcim.viz.methods import plot_method_boxes
     d = pd.DataFrame({"method": ["a", "a", "b", "b"], "structure": "mean", "dice": [0.1, 0.2, 0.5, 0.6],
                       "hd95": [np.nan, np.nan, 3.0, 4.0]})
     dice_ax, hd_ax = plot_method_boxes(d).axes

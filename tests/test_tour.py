@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from scribcim.notebook import tour
+from scribcim.viz import tour as tour_plots
 from scribcim.data.phantom import phantom_volumes
 from scribcim.data.scribble_stats import scribble_stats
 from scribcim.data.volumes import UNLABELLED, Volume
@@ -69,7 +70,7 @@ def test_volume_without_label_or_scribble():
     assert per_class.loc["RV", "scribbled_pixels"] == 1 and math.isnan(per_class.loc["RV", "coverage_pct_pooled"])
     assert per_class.loc["LV", "labelled_volumes"] == 1 and per_class.loc["LV", "scribbled_volumes"] == 1
     assert per_class.loc["LV", "scribbled_slices_pct"] == pytest.approx(50.0)  # 1 of the scribbled volume's 2 slices
-    fig = tour.plot_coverage(table)
+    fig = tour_plots.plot_coverage(tour.long_table(table), tour.patient_summary(table))
     assert "coverage undefined" in fig.axes[0].texts[0].get_text()
 
 
@@ -101,9 +102,10 @@ def test_load_parts_figures_and_save(tmp_path):
     table = tour.volume_table(vols)
     assert set(table.part) == {"train", "val", "test"}
     flat = [v for vs in vols.values() for v in vs]
-    assert [v.case for v in tour.example_volumes(flat, 3)] == [flat[0].case, flat[10].case, flat[19].case]
-    figs = {"class_frequencies": tour.plot_class_frequencies(table), "coverage": tour.plot_coverage(table),
-            "examples": tour.plot_examples(flat, 3)}
+    assert [v.case for v in tour_plots.example_volumes(flat, 3)] == [flat[0].case, flat[10].case, flat[19].case]
+    figs = {"class_frequencies": tour_plots.plot_class_frequencies(tour.class_summary(table)),
+            "coverage": tour_plots.plot_coverage(tour.long_table(table), tour.patient_summary(table)),
+            "examples": tour_plots.plot_examples(flat, 3)}
     assert len(figs["examples"].axes) == 9
     paths = tour.save_tour(tmp_path, table, figs, dataset="phantom", fold=1, part="all")
     assert len(pd.read_csv(paths["tour"])) == 20 and len(pd.read_csv(paths["per_class"])) == 4
@@ -112,7 +114,7 @@ def test_load_parts_figures_and_save(tmp_path):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
         assert json.loads((tmp_path / f"{name}.json").read_text())["dataset"] == "phantom"
     with pytest.raises(ConfigError, match="no volumes"):
-        tour.plot_examples(flat, 0)
+        tour_plots.plot_examples(flat, 0)
 
 
 def test_notebook_is_clean_and_parameterised():

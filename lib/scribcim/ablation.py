@@ -12,9 +12,8 @@ import json
 import logging
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -29,6 +28,9 @@ from .runs.log import RESUME_FREE, write_json
 from .runs.paths import ABLATION, ablation_dir, profile_dir
 from .train import train
 from .viz.common import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -232,25 +234,7 @@ def ablation_table(results_root: Path | str, dataset: str, profile: str, fold: i
     return out, "\n".join(lines)
 
 
-def plot_ablations(table: pd.DataFrame) -> plt.Figure:
-    """Grouped bars: mean Dice per ablation and structure, error bars one std over test cases."""
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table) + 2), 3.8))
-    x, width = np.arange(len(table)), 0.8 / len(STRUCTURES)
-    for i, st in enumerate(STRUCTURES):
-        ax.bar(x + (i - (len(STRUCTURES) - 1) / 2) * width, table[f"dice_{st}_mean"], width,
-               yerr=table[f"dice_{st}_std"].fillna(0), capsize=2, label=st, alpha=0.6 if st != "mean" else 1.0)
-    if "cim" in set(table.ablation):
-        ax.axhline(float(table.loc[table.ablation == "cim", "dice_mean_mean"].iloc[0]), color="k", ls="--", lw=0.8,
-                   label="cim mean")
-    ax.set_xticks(x, table.ablation, rotation=20)
-    ax.set(ylabel="test Dice", ylim=(0, 1), title="ablations of CIM (mean ± std over test volumes)")
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.22))
-    fig.tight_layout()
-    return fig
-
-
-def save_ablations(out_dir: Path | str, table: pd.DataFrame, markdown: str, fig: plt.Figure | None = None,
+def save_ablations(out_dir: Path | str, table: pd.DataFrame, markdown: str, fig: Figure | None = None,
                    **provenance: Any) -> dict[str, Path]:
     """Write ``ablation_table.md``, ``ablation_table.csv`` and ``ablation_dice.png`` (+ provenance JSON)."""
     (out := Path(out_dir)).mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,7 @@ def cmd_robustness(ns: argparse.Namespace) -> None:
 
 
 def cmd_figures(ns: argparse.Namespace) -> None:
-    from .viz.figures import make_figures
+    from .redraw import make_figures
     written = make_figures(ns.results, ns.figures, data_root=ns.data_root, scribble_stats=ns.scribble_stats)
     print(f"{len(written)} figure(s) redrawn under {ns.figures}:")
     for p in written:

@@ -40,38 +40,37 @@ PROFILES: dict[str, dict[str, Any]] = {
                   checkpoint_every=2, log_every=1),
 }
 
-#: the method settings that make a run a variant (an ablation) when they differ from TrainConfig's defaults, in
-#: the order a variant's label lists them (:func:`scribcim.report.results.settings`, :mod:`scribcim.ablation`)
-METHOD_SETTINGS = ("use_banks", "use_tokens", "matching", "bank_size", "token_momentum", "faithful", "token_source",
-                   "self_dice_weight")
-
-
-def _f(default: Any, help: str, choices: Any = None, *, cim: str | None = None) -> Any:
+def _f(default: Any, help: str, choices: Any = None, *, cim: str | None = None, variant: bool = False,
+       seen: bool = False) -> Any:
     """A :class:`TrainConfig` field with its option help and choices (the one place an option is described).
 
     ``choices``: a tuple, or the name of a registry (:func:`field_choices`). ``cim``: the
     :class:`scribcim.models.CIMConfig` field it sets (the one place a CIM setting is mapped).
+    ``variant``: a method setting that makes a run an ablation (:data:`METHOD_SETTINGS`). ``seen``: it fixes
+    what a run saw (data, split, batches, banks), which the matching views redraw (:data:`SEEN_SETTINGS`).
     """
-    return field(default=default, metadata={"help": help, "choices": choices, **({"cim": cim} if cim else {})})
+    return field(default=default, metadata={"help": help, "choices": choices, **({"cim": cim} if cim else {}),
+                                            "variant": variant, "seen": seen})
 
 
 @dataclass
 class TrainConfig:
     """Everything a run depends on. Every field can be overridden (CLI: ``--field-name``)."""
 
-    dataset: str = _f("acdc", "dataset to train on", "datasets")
-    method: str = _f("cim", "training method (scribcim.methods)", "methods")
-    fold: int = _f(1, "cross-validation fold: 1-5 (ACDC: 20 test patients each); MSCMR has one fixed split, fold 1")
+    dataset: str = _f("acdc", "dataset to train on", "datasets", seen=True)
+    method: str = _f("cim", "training method (scribcim.methods)", "methods", seen=True)
+    fold: int = _f(1, "cross-validation fold: 1-5 (ACDC: 20 test patients each); MSCMR has one fixed split, fold 1",
+                   seen=True)
     profile: str = _f("quick", "named profile: the base values that the other options override", "profiles")
-    seed: int = _f(2022, "seed (>= 0) of the initial weights, the batches and dropout")
+    seed: int = _f(2022, "seed (>= 0) of the initial weights, the batches and dropout", seen=True)
     # where things live
     data_root: str | None = _f(None, "data root (also --data); else $SCRIBCIM_DATA, else ./data")
     runs_root: str = _f("runs", "run folders go to RUNS_ROOT/<dataset>/<profile>/<method>/fold<k>/seed<s>")
     results_root: str = _f("results", "where a run's committed summary goes (same layout as under runs_root)")
     run_dir: str | None = _f(None, "this run folder instead of the runs_root layout")
     # optimisation
-    input_size: int = _f(256, "network input side in pixels (multiple of 16): every slice is resized to it")
-    batch_size: int = _f(6, "slices per training batch (>= 1)")
+    input_size: int = _f(256, "network input side in pixels (multiple of 16): every slice is resized to it", seen=True)
+    batch_size: int = _f(6, "slices per training batch (>= 1)", seen=True)
     max_iterations: int = _f(60_000, "training iterations (>= 1)")
     lr: float = _f(0.01, "initial SGD learning rate (> 0), poly decay")
     momentum: float = _f(0.9, "SGD momentum, in [0, 1)")
@@ -82,7 +81,7 @@ class TrainConfig:
     checkpoint_every: int = _f(1000, "iterations between saves of latest.pt (what --resume continues from)")
     log_every: int = _f(20, "iterations between records in metrics.jsonl and TensorBoard")
     val_patients: int | None = _f(None, "validation patients drawn from the fold's training patients "
-                                        "(>= 1; default: ACDC 8, phantom 2; MSCMR's 5 are fixed)")
+                                        "(>= 1; default: ACDC 8, phantom 2; MSCMR's 5 are fixed)", seen=True)
     stop_after: int | None = _f(None, "stop after this many iterations of this call (continue with --resume)")
     resume: bool = _f(False, "continue the run in the run folder from its latest.pt")
     progress: bool = _f(True, "show a progress bar")
@@ -101,27 +100,29 @@ class TrainConfig:
     # network: "bilinear" up-sampling (1x1 conv + bilinear x2, as released) or "transposed" (2x2 conv)
     upsample: str = _f("bilinear", "decoder up-sampling: bilinear (1x1 conv + bilinear x2, as released) or "
                                    "transposed (2x2 transposed conv)", "upsample")
-    # method
-    num_classes: int = _f(4, "output classes: background, RV, MYO, LV (the datasets' labels)")
-    self_dice_weight: float = _f(0.5, "weight (>= 0) of the self-Dice term of pce_selfdice and cim")
-    bank_size: int = _f(1000, "CIM: entries per class bank (>= 1)", cim="bank_size")
-    token_momentum: float = _f(0.99, "CIM: momentum of the class tokens' moving average, in [0, 1)", cim="momentum")
-    use_banks: bool = _f(True, "CIM: pixel-level matching against the class banks", cim="use_banks")
-    use_tokens: bool = _f(True, "CIM: class-token matching", cim="use_tokens")
-    matching: str = _f("soft", "CIM: soft (softmax attention) or hard (one-hot argmax) matching", ("soft", "hard"),
-                       cim="matching")
-    faithful: bool = _f(False, "CIM: the released code's bank sampling and absent-class update (cim_level 0)",
-                        cim="faithful")
-    token_source: str = _f("pixel", "CIM: features feeding the class tokens", ("pixel", "token"), cim="token_source")
+    # method; ``variant``: a setting that makes a run an ablation (METHOD_SETTINGS, in this order)
+    num_classes: int = _f(4, "output classes: background, RV, MYO, LV (the datasets' labels)", seen=True)
     cim_level: int = _f(0, "CIM: decoder blocks before matching (0: at 1/16 of the input, 1: at 1/8)", "cim_level",
                         cim="level")
     sampling: str = _f("any", "CIM: which cells feed the banks", ("any", "majority"), cim="sampling")
+    use_banks: bool = _f(True, "CIM: pixel-level matching against the class banks", cim="use_banks", variant=True)
+    use_tokens: bool = _f(True, "CIM: class-token matching", cim="use_tokens", variant=True)
+    matching: str = _f("soft", "CIM: soft (softmax attention) or hard (one-hot argmax) matching", ("soft", "hard"),
+                       cim="matching", variant=True)
+    bank_size: int = _f(1000, "CIM: entries per class bank (>= 1)", cim="bank_size", variant=True, seen=True)
+    token_momentum: float = _f(0.99, "CIM: momentum of the class tokens' moving average, in [0, 1)", cim="momentum",
+                               variant=True)
+    faithful: bool = _f(False, "CIM: the released code's bank sampling and absent-class update (cim_level 0)",
+                        cim="faithful", variant=True)
+    token_source: str = _f("pixel", "CIM: features feeding the class tokens", ("pixel", "token"), cim="token_source",
+                           variant=True)
+    self_dice_weight: float = _f(0.5, "weight (>= 0) of the self-Dice term of pce_selfdice and cim", variant=True)
     # training scribbles: "expert" or a simulated annotator (scribcim.data.scribbles.ANNOTATORS)
     scribbles: str = _f("expert", "training scribbles: the dataset's expert ones or a simulated annotator's",
-                        "scribbles")
+                        "scribbles", seen=True)
     inconsistency: float = _f(0.0, "simulated scribbles: probability, in [0, 1], that a volume is drawn by "
-                                   "another annotator than --scribbles")
-    scribble_seed: int = _f(0, "seed (>= 0) of the simulated scribbles")
+                                   "another annotator than --scribbles", seen=True)
+    scribble_seed: int = _f(0, "seed (>= 0) of the simulated scribbles", seen=True)
     # evaluation
     empty_penalty: float | None = _f(None, "HD95/ASD in mm (> 0) for a missed structure (default: undefined)")
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "free-form notes kept with the run"})
@@ -192,6 +193,13 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s) {sorted(unknown)}")
         return cls(**with_legacy(d))
+
+
+#: the method settings that make a run a variant (an ablation) when they differ from TrainConfig's defaults, in
+#: the order a variant's label lists them (:func:`scribcim.report.results.settings_label`, :mod:`scribcim.ablation`)
+METHOD_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig) if f.metadata.get("variant"))
+#: the settings that fix what a run saw: its data, split, batches and banks (:func:`scribcim.runs.load.run_meta`)
+SEEN_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig) if f.metadata.get("seen"))
 
 
 def field_choices(name: str) -> tuple[Any, ...] | None:

@@ -26,27 +26,15 @@ from .data.augment import resize_nearest
 from .data.slices import SliceSet, make_batch
 from .data.volumes import Volume
 from .errors import ConfigError
-from .runs.load import load_model, load_run_config
+from .runs.load import load_model, load_run_config, median_case, run_meta
 from .data.normalise import normalise_volumes
-from .runs.info import read_run_info
 from .methods import get_method
 from .provenance import git_state, repo_relative, versions
 from .runs.log import write_json
 from .train import reseed_step
-from .viz.common import LABEL_CMAP
 
 log = logging.getLogger(__name__)
 RECORD_FORMAT = 1
-META_FIELDS = ("dataset", "fold", "val_patients", "seed", "batch_size", "input_size", "method", "num_classes",
-               "bank_size", "scribbles", "inconsistency", "scribble_seed")
-CLASS_COLOURS = [(0.45, 0.45, 0.45)] + [tuple(c[:3]) for c in LABEL_CMAP.colors[1:]]
-
-
-def run_meta(run_dir: Path | str) -> dict[str, Any]:
-    """The run settings that images depend on (data, split, batches), class names and normalisation."""
-    config = load_run_config(Path(run_dir))
-    info = read_run_info(Path(run_dir), config)
-    return {**{k: getattr(config, k) for k in META_FIELDS}, **{k: info[k] for k in ("class_names", "normalisation")}}
 
 
 def _volumes(meta: dict[str, Any], data_root: str | Path | None, which: str | list[int]) -> list[Volume]:
@@ -71,19 +59,6 @@ def load_case(meta: dict[str, Any], case: str, data_root: str | Path | None = No
         raise ConfigError(f"no case {case!r} among the test cases of {meta['dataset']} fold {meta['fold']}: "
                           f"choose one of {sorted(v.case for v in vols)}")
     return normalise_volumes(found, meta["normalisation"])[0]
-
-
-def median_case(run_dir: Path | str, checkpoint: str = "best") -> str:
-    """The test case with the median foreground Dice in ``run_dir/summary.json`` (lower median)."""
-    path = Path(run_dir) / "summary.json"
-    cases = (json.loads(path.read_text()) if path.is_file() else {}).get("checkpoints", {}).get(checkpoint, {})
-    cases = cases.get("cases") or []
-    ranked = sorted((c for c in cases if c["foreground_mean"]["dice"] is not None),
-                    key=lambda c: (c["foreground_mean"]["dice"], c["case"]))
-    if not ranked:
-        raise ConfigError(f"{path} holds no scored cases of checkpoint {checkpoint!r}: run `scribcim evaluate "
-                          f"--run {run_dir}` first, or name a case")
-    return ranked[(len(ranked) - 1) // 2]["case"]
 
 
 def default_pixel(label: np.ndarray, cls: int = 3) -> tuple[int, int]:

@@ -5,7 +5,7 @@ small, local change: subclass :class:`Method`, decorate it with ``@register("nam
 """
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Iterable
 
 import torch
 from torch import nn
@@ -16,6 +16,14 @@ from .models import CIM, UNet
 from .models.dual import DualDecoderUNet
 
 METHODS: dict[str, type["Method"]] = {}
+#: the paper's order of the methods in tables and figures (others follow, sorted)
+ORDER = ("pce", "pce_dice", "pce_selfdice", "dmpls", "cim", "full")
+
+
+def paper_order(names: Iterable[str]) -> list[str]:
+    """The distinct ``names`` in the paper's order (:data:`ORDER`), others after, sorted."""
+    present = set(names)
+    return [m for m in ORDER if m in present] + sorted(present - set(ORDER))
 
 
 def register(name: str) -> Callable[[type["Method"]], type["Method"]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +42,13 @@ class ClassMetrics:
     assd: float
     empty_pred: bool
     empty_gt: bool
+
+
+def pstd(values: Iterable[float]) -> float:
+    """Standard deviation over cases as summaries report it (population, NaN left out; NaN when none)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    return float(v.std()) if v.size else float("nan")
 
 
 def volume_diagonal_mm(shape: Sequence[int], spacing: Sequence[float]) -> float:

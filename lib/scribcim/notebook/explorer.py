@@ -9,32 +9,28 @@ project does not install.
 from __future__ import annotations
 
 import logging
-import math
 import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from matplotlib.colors import ListedColormap
 
 from ..data import load_volumes
 from ..data.slices import SliceSet
-from ..data.volumes import UNLABELLED, Volume
+from ..data.volumes import Volume
 from ..errors import ConfigError
-from ..runs.load import load_model
+from ..runs.load import load_model, median_case, run_meta
 from ..evaluate.inference import predict_labels
 from ..data.normalise import normalise_volumes
-from ..matching import (CLASS_COLOURS, default_pixel, match_pixel, median_case, redraw, run_meta, slice_attention,
-                        training_slices, upsample)
+from ..matching import default_pixel, match_pixel, slice_attention, training_slices
 from ..provenance import git_state, repo_relative
-from ..viz.common import LABEL_CMAP, SCRIBBLE_CMAP, plt, save_figure
-from ..viz.matching import draw_entry
+from ..viz.common import plt, save_figure
+from ..viz.matching import draw_view
 
 log = logging.getLogger(__name__)
 #: layers the view can show over the image
 LAYERS = ("scribble", "prediction", "ground truth", "error map", "attention")
 DEFAULT_LAYERS = ("prediction", "ground truth")
-ERROR_CMAP = ListedColormap([(0, 0, 0, 0), (1.0, 0.0, 1.0, 0.6)])
 
 
 class Explorer:
@@ -124,46 +120,9 @@ class Explorer:
         if row is None or col is None:
             r0, c0 = default_pixel(vol.label[z])
             row, col = (r0 if row is None else row), (c0 if col is None else col)
-        return self._draw(self.view(case, z, row, col, top_k), layers, attention_class)
-
-    def _draw(self, v: dict[str, Any], layers: Sequence[str], attention_class: int) -> plt.Figure:
-        vol, z, match, names = v["volume"], v["slice_index"], v["match"], self.meta["class_names"]
-        image, label, top = vol.image[z], vol.label[z], match["top_k"]
-        ncol = max(1, math.ceil(len(top) / 2))
-        fig = plt.figure(figsize=(5.0 + 2.4 * ncol, 6.0), layout="constrained")
-        grid = fig.add_gridspec(2, 1 + ncol, width_ratios=[2.2] + [1] * ncol)
-        ax = fig.add_subplot(grid[:, 0])
-        ax.imshow(image, cmap="gray")
-        if "attention" in layers:
-            amap = upsample(v["attention"].maps()["bank"][attention_class], image.shape, self.meta["input_size"])
-            im = ax.imshow(amap, cmap="magma", vmin=0, vmax=1, alpha=0.55, interpolation="nearest")
-            fig.colorbar(im, ax=ax, shrink=0.5, label=f"bank attention -> {names[attention_class]}")
-        if "prediction" in layers:
-            ax.imshow(v["prediction"], cmap=LABEL_CMAP, vmin=0, vmax=3, interpolation="nearest")
-        if "error map" in layers:
-            ax.imshow((v["prediction"] != label).astype(np.uint8), cmap=ERROR_CMAP, vmin=0, vmax=1,
-                      interpolation="nearest")
-        if "ground truth" in layers:
-            for k in range(1, len(names)):
-                if (label == k).any():
-                    ax.contour(label == k, levels=[0.5], colors=[CLASS_COLOURS[k % len(CLASS_COLOURS)]],
-                               linewidths=1.2)
-        if "scribble" in layers:
-            ax.imshow(vol.scribble[z], cmap=SCRIBBLE_CMAP, vmin=0, vmax=UNLABELLED, interpolation="nearest")
-        r, c = match["pixel"]
-        ax.plot(c, r, marker="+", color="cyan", ms=14, mew=2)
-        mass = " ".join(f"{n} {w:.2f}" for n, w in zip(names, match["class_mass"]))
-        tok = "" if match["token"] is None else "\ntoken: " + " ".join(
-            f"{n} {w:.2f}" for n, w in zip(names, match["token"]))
-        ax.set_title(f"{vol.case} z={z} ({', '.join(layers) or 'image'})\npixel ({r}, {c}) cell "
-                     f"{tuple(match['cell'])}\nbank mass: {mass}{tok}", fontsize=8)
-        ax.axis("off")
-        slices = self.slices if any(e["source"][0] >= 0 for e in top) else None
-        for i, e in enumerate(top):
-            sub = fig.add_subplot(grid[i // ncol, 1 + i % ncol])
-            drawn = redraw(slices, self.meta, e["source"], v["attention"].grid) if slices is not None else None
-            draw_entry(sub, e, drawn, names)
-        return fig
+        v = self.view(case, z, row, col, top_k)
+        slices = self.slices if any(e["source"][0] >= 0 for e in v["match"]["top_k"]) else None
+        return draw_view(v, layers, attention_class, self.meta, slices)
 
     def provenance(self, **values: Any) -> dict[str, Any]:
         """Provenance of a saved view: code version, run, checkpoint and the widget values."""

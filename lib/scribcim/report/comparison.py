@@ -26,7 +26,10 @@ from ..evaluate.metrics import CLASS_NAMES
 from ..provenance import git_state
 from .results import summary_rows
 from .markdown import fmt_mean_std, md_header, md_row
-from .results_report import main_runs, methods_in
+from .results_report import main_runs
+from ..methods import paper_order
+from ..viz.common import save_figure
+from ..viz.methods import plot_seeds
 from ..runs.log import write_json
 from ..runs.paths import summary_paths
 
@@ -88,7 +91,7 @@ def seeds_markdown(table: pd.DataFrame, dataset: str) -> str:
     head = ["method", "runs"] + [f"{label} {s}" for m, (label, _) in METRICS.items()
                                  for s in (STRUCTURES if m != "asd" else ["mean"])]
     lines = md_header(head)
-    for method in methods_in(t):
+    for method in paper_order(t.method):
         tm = t[t.method == method].set_index("structure")
         cells = [method, str(int(tm.runs.iloc[0]))]
         for m, (_, digits) in METRICS.items():
@@ -107,31 +110,6 @@ def differences_markdown(diffs: Sequence[dict]) -> str:
         lines.append(f"| {d['a']} − {d['b']} | {d['metric']} {d['structure']} | {d['pairs']} | {d['mean']:+.3f} | "
                      f"{ci} | {sd} | {d['a_better']}/{d['pairs']} |")
     return "\n".join(lines)
-
-
-def plot_seeds(runs: pd.DataFrame, dataset: str, metric: str = "dice", structure: str = "mean"):
-    """One point per run (colour = seed) per method, with the across-seed mean ± sd; lines join a seed's runs."""
-    import matplotlib.pyplot as plt
-    d = runs[(runs.dataset == dataset) & (runs.structure == structure)]
-    methods = methods_in(d)
-    seeds = sorted(set(d.seed))
-    colours = plt.get_cmap("tab10")
-    fig, ax = plt.subplots(figsize=(1.3 * len(methods) + 2, 3.6))
-    for j, seed in enumerate(seeds):
-        ds = d[d.seed == seed].set_index("method")
-        xs = [i + (j - (len(seeds) - 1) / 2) * 0.06 for i, m in enumerate(methods) if m in ds.index]
-        ys = [ds.loc[m, metric] for m in methods if m in ds.index]
-        ax.plot(xs, ys, "o-", color=colours(j % 10), lw=0.6, ms=5, alpha=0.85, label=f"seed {int(seed)}")
-    for i, m in enumerate(methods):
-        v = d[d.method == m][metric].to_numpy(float)
-        ax.errorbar(i + 0.32, v.mean(), yerr=v.std(ddof=1) if v.size > 1 else 0, fmt="s", color="k", ms=5,
-                    capsize=3)
-    ax.set_xticks(range(len(methods)), methods)
-    ax.set_ylabel(f"test {METRICS[metric][0]} ({structure}), one point per run")
-    ax.set_title(f"{dataset}: runs by seed (black: mean ± sd across seeds)", fontsize=9)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    return fig
 
 
 def profile_summaries(results_root: Path | str, profile: str, fold: int) -> list[dict]:
@@ -179,7 +157,6 @@ def purity_markdown(table: pd.DataFrame, dataset: str) -> str:
 def render_comparison(results_root: Path | str, tables: Path | str, figures: Path | str, *, profile: str,
                       datasets: Sequence[str] = ("acdc", "mscmr"), fold: int = 1, checkpoint: str = "best") -> dict:
     """Write ``<tables>/<profile>_seeds.{md,csv,json}`` and ``<figures>/<dataset>_<profile>_seeds.png``."""
-    from ..viz.common import save_figure
     summaries = profile_summaries(results_root, profile, fold)
     if not summaries:
         raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")

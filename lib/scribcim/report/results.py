@@ -20,7 +20,7 @@ from scipy import stats
 
 from ..config import METHOD_SETTINGS
 from ..errors import DataError
-from ..evaluate.metrics import CLASS_NAMES, METRICS
+from ..evaluate.metrics import CLASS_NAMES, METRICS, pstd
 from .markdown import fmt_mean_std
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,6 @@ def paired_wilcoxon(df: pd.DataFrame, methods: Sequence[str], *, metric: str = "
                         f"mean_{metric}_b": both.iloc[:, 1].mean(), "mean_difference": float(diff.mean()),
                         "a_better_cases": int((diff > 0).sum()), "p_value": p})
     return pd.DataFrame(out)
-
-
-def pstd(values: pd.Series) -> float:
-    """Standard deviation over cases as ``evaluate`` reports it (population, NaN left out)."""
-    v = values.dropna().to_numpy(dtype=float)
-    return float(v.std()) if v.size else float("nan")
 
 
 def fmt_distance(mean: float, std: float, missed: int = 0, digits: int = 1) -> str:

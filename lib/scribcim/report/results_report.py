@@ -14,13 +14,15 @@ import pandas as pd
 from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES
 from ..provenance import git_state
-from .results import case_table, fmt_distance, paired_wilcoxon, pstd
+from ..evaluate.metrics import pstd
+from ..methods import paper_order
+from .results import case_table, fmt_distance, paired_wilcoxon
 from .markdown import fmt_mean_std, md_header, md_row
 from ..runs.log import write_json, write_json_if_changed, write_text_if_changed
-from ..viz.common import fixed_jitter, save_figure
+from ..viz.common import save_figure
+from ..viz.methods import plot_method_boxes
 
 log = logging.getLogger(__name__)
-ORDER = ("pce", "pce_dice", "pce_selfdice", "dmpls", "cim", "full")
 #: what the distance columns are, under every table that has them
 DISTANCE_NOTE = ("HD95, ASD and ASSD in mm (medpy): ASD is `asd(pred, gt)`, the mean distance from the prediction's "
                  "surface to the ground truth's (one direction); ASSD pools both directions (n/a: summary made "
@@ -39,12 +41,6 @@ def main_runs(df: pd.DataFrame, *, dataset: str, profile: str, checkpoint: str =
     return d
 
 
-def methods_in(d: pd.DataFrame) -> list[str]:
-    """Methods present, in the paper's order, others after."""
-    present = set(d.method)
-    return [m for m in ORDER if m in present] + sorted(present - set(ORDER))
-
-
 def method_table(d: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """(numbers, markdown): one row per run (method, fold, seed), mean ± std over cases of Dice, HD95, ASD
     (prediction -> reference) and ASSD (symmetric), and the structures missed (left out of the distances).
@@ -56,7 +52,7 @@ def method_table(d: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     head = ["method", "fold", "seed", "n"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
         [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "ASD mean", "ASSD mean", "missed"]
     lines += md_header(head)
-    for m in methods_in(d):
+    for m in paper_order(d.method):
         for fold, seed in sorted(set(zip(d[d.method == m].fold, d[d.method == m].seed))):
             dm = d[(d.method == m) & (d.fold == fold) & (d.seed == seed)]
             row: dict = {"method": m, "fold": int(fold), "seed": int(seed), "n": int(dm.case.nunique())}
@@ -85,7 +81,7 @@ def wilcoxon_table(d: pd.DataFrame, reference: str = "cim", checkpoint: str = "b
     out = []
     for fold, seed in sorted(set(zip(d.fold, d.seed))):
         df_run = d[(d.fold == fold) & (d.seed == seed)]
-        others = [m for m in methods_in(df_run) if m != reference]
+        others = [m for m in paper_order(df_run.method) if m != reference]
         if reference not in set(df_run.method) or not others:
             continue
         for m in others:
@@ -100,35 +96,6 @@ def wilcoxon_table(d: pd.DataFrame, reference: str = "cim", checkpoint: str = "b
         lines.append(f"| {r.fold} | {r.seed} | {r.a} | {r.b} | {r.n} | {r.mean_dice_a:.3f} | {r.mean_dice_b:.3f} | "
                      f"{r.mean_difference:+.3f} | {r.a_better_cases} | {r.p_value:.2g} |")
     return t, "\n".join(lines)
-
-
-def plot_method_boxes(d: pd.DataFrame, title: str = ""):
-    """Per-case foreground Dice and HD95 per method: box plots with the cases as points."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    fg = d[d.structure == "mean"].copy()
-    if "seed" in fg:  # a method run with several seeds gets one box per seed
-        seeds = fg.groupby("method")["seed"].nunique()
-        fg["method"] = [f"{m} ({s})" if seeds[m] > 1 else m for m, s in zip(fg.method, fg.seed)]
-    order = [r for m in methods_in(d) for r in sorted(set(fg.method)) if r.split(" (")[0] == m]
-    fig, axes = plt.subplots(1, 2, figsize=(max(11.0, 1.5 * len(order)), 4.5))
-    for ax, metric, label in ((axes[0], "dice", "Dice (foreground mean)"), (axes[1], "hd95", "HD95 (mm)")):
-        sub = fg.dropna(subset=[metric])  # HD95 is undefined (NaN) for a case with an empty prediction
-        shown = [m for m in order if m in set(sub.method)]
-        if not shown:
-            ax.text(0.5, 0.5, f"no finite {metric} values", ha="center", transform=ax.transAxes)
-            continue
-        sns.boxplot(data=sub, x="method", y=metric, order=shown, ax=ax, color="0.85", fliersize=0, linewidth=0.8)
-        with fixed_jitter():
-            sns.stripplot(data=sub, x="method", y=metric, order=shown, ax=ax, size=3, alpha=0.6, hue="method",
-                          hue_order=shown, palette="colorblind", legend=False)
-        ax.set(xlabel="", ylabel=label)
-        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-        ax.grid(alpha=0.3, axis="y")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
 
 
 def render_results(results_root: Path | str = "results", tables_dir: Path | str = "results/tables",

@@ -13,17 +13,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from ..provenance import git_state
-from .results import case_table, pstd
+from ..evaluate.metrics import pstd
+from .results import case_table
 from .markdown import fmt_mean_std, md_header, md_row
 from ..runs.log import write_json, write_json_if_changed, write_text_if_changed
 from ..runs.paths import profile_dir
-from ..viz.common import fixed_jitter, save_figure
+from ..viz.common import save_figure
+from ..viz.methods import plot_robustness
 
 log = logging.getLogger(__name__)
 METHODS = ("pce", "pce_selfdice", "dmpls", "cim")
@@ -114,41 +115,6 @@ def coverage_markdown(cov: pd.DataFrame) -> str:
         name = "expert" if r.scribbles == "expert" else f"{r.scribbles} inc {r.inconsistency:.2f}"
         lines.append(f"| {name} | {r.RV:.2f} | {r.MYO:.2f} | {r.LV:.2f} | {r.mean:.2f} |")
     return "\n".join(lines)
-
-
-def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] = METHODS) -> plt.Figure:
-    """Left: mean ± std Dice against inconsistency (expert at the left); right: per-case spread (box + points)."""
-    import seaborn as sns
-    methods = [m for m in methods if m in set(cases.method)]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.4]})
-    colours = dict(zip(methods, sns.color_palette("colorblind", len(methods)), strict=True))
-    offsets = dict(zip(methods, np.linspace(-0.03, 0.03, len(methods)), strict=True))
-    for m in methods:
-        dm = cases[cases.method == m]
-        sim = dm[dm.scribbles != "expert"].groupby("inconsistency")["dice"].agg(["mean", pstd])
-        sim = sim.rename(columns={"pstd": "std"})
-        ax.errorbar(sim.index + offsets[m], sim["mean"], yerr=sim["std"], marker="o", capsize=3,
-                    color=colours[m], label=m)
-        ex = dm[dm.scribbles == "expert"]["dice"]
-        if len(ex):
-            ax.errorbar([-0.3 + offsets[m]], [ex.mean()], yerr=[pstd(ex)], marker="s", capsize=3, color=colours[m])
-    levels = sorted(cases[cases.scribbles != "expert"].inconsistency.unique())
-    ax.set_xticks([-0.3, *levels], ["expert", *[f"{v:.2f}" for v in levels]])
-    ax.axvline(-0.15, color="0.7", lw=0.8)
-    ax.set(xlabel="inconsistency of simulated scribbles", ylabel="test Dice (foreground mean)",
-           title="mean ± std over test volumes")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    order = ["expert", *[lab for lab in sorted(cases.training_scribbles.unique()) if lab != "expert"]]
-    sns.boxplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
-                palette=colours, ax=bx, fliersize=0, linewidth=0.8)
-    with fixed_jitter():
-        sns.stripplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
-                      palette=colours, ax=bx, dodge=True, size=2.5, alpha=0.6, legend=False)
-    bx.set(xlabel="training scribbles", ylabel="test Dice per volume", title="spread over test volumes")
-    bx.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    return fig
 
 
 def render_robustness(results_root: Path | str = "results", figures: Path | str = "figures", *,

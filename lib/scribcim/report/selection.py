@@ -25,6 +25,8 @@ from ..provenance import git_state
 from .markdown import fmt_mean_std, md_header, md_row
 from ..runs.log import write_json
 from ..runs.paths import summary_paths
+from ..viz.common import save_figure
+from ..viz.methods import plot_validation_curves
 
 log = logging.getLogger(__name__)
 
@@ -72,31 +74,6 @@ def choose(runs: pd.DataFrame, *, tie: float = 0.005) -> tuple[str, pd.DataFrame
     return str(close.sort_values("sd").iloc[0].profile), crit
 
 
-def plot_curves(runs: pd.DataFrame):
-    """Validation Dice against iteration, one line per run; one panel per method, colour per profile."""
-    import matplotlib.pyplot as plt
-
-    from ..viz.common import read_metrics
-    methods = sorted(set(runs.method))
-    profiles = sorted(set(runs.profile))
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.2), sharey=True, squeeze=False)
-    for ax, m in zip(axes[0], methods):
-        for j, p in enumerate(profiles):
-            for k, row in enumerate(runs[(runs.method == m) & (runs.profile == p)].itertuples()):
-                try:
-                    val = [(r["iteration"], r["val_dice"]) for r in read_metrics(Path(row.folder))[1]]
-                except DataError:  # a summary without its training log: no curve
-                    val = []
-                if val:
-                    ax.plot(*zip(*val), color=f"C{j}", lw=1, alpha=0.8, label=p if k == 0 else None)
-        ax.set_title(m, fontsize=9)
-        ax.set_xlabel("iteration")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("validation Dice (EMA weights)")
-    axes[0][-1].legend(fontsize=8)
-    return fig
-
-
 def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> str:
     table = candidate_table(runs)
     ms = fmt_mean_std
@@ -112,7 +89,6 @@ def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> s
 def render_selection(results_root: Path | str, out: Path | str, figures: Path | str, *, dataset: str,
                      profiles: Sequence[str], methods: Sequence[str], seeds: Sequence[int], fold: int = 1) -> dict:
     """Write ``<out>/profile_selection.{md,json}`` and ``<figures>/<dataset>_profile_selection.png``."""
-    from ..viz.common import save_figure
     runs = validation_runs(results_root, dataset, profiles, fold, methods=methods, seeds=seeds)
     chosen, crit = choose(runs)
     out = Path(out)
@@ -122,7 +98,7 @@ def render_selection(results_root: Path | str, out: Path | str, figures: Path | 
               "criterion": json.loads(crit.to_json(orient="records")),
               "runs": json.loads(runs.drop(columns="folder").to_json(orient="records")), "git": git_state()}
     write_json(out / "profile_selection.json", record)
-    save_figure(plot_curves(runs), Path(figures) / f"{dataset}_profile_selection.png",
+    save_figure(plot_validation_curves(runs), Path(figures) / f"{dataset}_profile_selection.png",
                 {"made_by": "scribcim.report.selection", "git": git_state(), "profiles": list(profiles)})
     return record
 

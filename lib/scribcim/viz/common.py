@@ -15,6 +15,8 @@ from ..data.volumes import UNLABELLED
 #: background transparent, RV blue, MYO green, LV red
 _RV, _MYO, _LV = (0.12, 0.47, 0.9, 0.55), (0.2, 0.8, 0.3, 0.55), (0.9, 0.2, 0.2, 0.55)
 LABEL_CMAP = ListedColormap([(0, 0, 0, 0), _RV, _MYO, _LV])
+#: one solid colour per class (background grey), for points and contours
+CLASS_COLOURS = [(0.45, 0.45, 0.45)] + [tuple(c[:3]) for c in LABEL_CMAP.colors[1:]]
 #: scribbles: background strokes yellow, unlabelled (4) transparent
 SCRIBBLE_CMAP = ListedColormap([(1.0, 0.85, 0.1, 0.9), _RV[:3] + (0.95,), _MYO[:3] + (0.95,), _LV[:3] + (0.95,),
                                 (0, 0, 0, 0)])

@@ -1,9 +1,8 @@
-"""Every committed figure, redrawn from committed results (plus the data folder for images), no training.
+"""Figures of trained runs: training curves, prediction overlays, best/worst cases, matching records.
 
-``scribcim figures`` / ``make figures`` calls :func:`make_figures`. A figure is redrawn when
-its inputs are committed; figures whose inputs are absent are skipped with a log line.
-Training curves come from the results folders' ``train_log.jsonl``, prediction overlays from
-``display.json`` (see :mod:`scribcim.runs.display`), tables and plots from ``summary.json`` files.
+Drawn from committed results (plus the data folder for images), no training: training curves
+come from the results folders' ``train_log.jsonl``, prediction overlays from ``display.json``
+(see :mod:`scribcim.runs.display`). :func:`scribcim.redraw.make_figures` calls them.
 """
 from __future__ import annotations
 
@@ -16,9 +15,8 @@ import numpy as np
 
 from ..data import load_volumes
 from ..runs.display import read_display
-from ..runs.paths import profile_dir, run_path
+from ..runs.load import median_case
 from ..errors import DataError
-from ..matching import median_case
 from ..provenance import git_state, repo_relative
 from .common import draw_panel, plot_curves, plot_overlays, plt, save_figure
 
@@ -102,41 +100,3 @@ def render_matching_figures(record_path: Path, dest: Path, data_root: Path | Non
     return [save_figure(viz_matching.render_attention(record, data_root), dest / f"{stem}_attention.png", prov),
             save_figure(viz_matching.render_matches(record, data_root), dest / f"{stem}_matches.png", prov),
             save_figure(viz_matching.render_embedding(record), dest / f"{stem}_embedding.png", prov)]
-
-
-def make_figures(results: Path | str = "results", figures: Path | str = "figures", *,
-                 data_root: Path | str | None = None, scribble_stats: bool = True,
-                 tables: Path | str | None = None, records: Path | str | None = None) -> list[Path]:
-    """Redraw every figure whose inputs are committed under ``results`` into ``figures``.
-
-    The tables drawn alongside go to their usual places under ``results`` unless ``tables`` names
-    another folder (tests); matching records (notebook 05) are read from ``records`` (default:
-    ``figures`` itself). ``scribble_stats=False`` skips the scribble-style figure (it
-    re-simulates 100 volumes, about 3 minutes).
-    """
-    from ..report.results_report import render_results
-    from ..report.robustness import render_robustness
-    results, figures = Path(results), Path(figures)
-    written: list[Path] = []
-    quick = profile_dir(results, "acdc", "quick")
-    main = {m: results / run_path("acdc", "quick", m, 1, 2022) for m in ("pce", "cim")}
-    if all((f / "display.json").is_file() for f in main.values()):
-        written += render_main_figures(main, figures, "acdc_quick_fold1", data_root)
-    else:
-        log.info("skipping acdc_quick_fold1 curves/overlays: no display.json under %s", quick)
-    written += [p for p in render_results(results, Path(tables) if tables else results / "tables", figures)
-                if p.suffix == ".png"]
-    try:
-        written.append(render_robustness(results, figures, tables=tables)["figure"])
-    except DataError as exc:
-        log.info("skipping the robustness figure: %s", exc)
-    for record in sorted(Path(records or figures).glob("*.json")):
-        if "top_k" in json.loads(record.read_text()):  # a matching record (notebook 05), not a provenance file
-            written += render_matching_figures(record, figures, data_root)
-    if scribble_stats:
-        from ..data.fetch import resolve_data_root
-        from .scribbles import render_scribble_report
-        render_scribble_report(resolve_data_root(data_root), Path(tables) if tables else results / "acdc" / "scribbles",
-                               figures / "acdc_scribble_styles.png")
-        written.append(figures / "acdc_scribble_styles.png")
-    return written

@@ -1,18 +1,22 @@
-"""Figures of a matching record (:mod:`scribcim.matching`): attention maps, matched entries, key embedding.
-
-Drawn from the record and the data folder alone; no model is loaded.
+"""Figures of matching: a matching record's attention maps, matched entries and key embedding (notebook 05),
+drawn from the record and the data folder alone (no model is loaded); the explorer's view (notebook 06).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 from ..data.slices import SliceSet
 from ..data.volumes import UNLABELLED
-from ..matching import CLASS_COLOURS, load_case, redraw, training_slices, upsample
-from .common import SCRIBBLE_CMAP, plt
+from ..matching import load_case, redraw, training_slices, upsample
+from .common import CLASS_COLOURS, LABEL_CMAP, SCRIBBLE_CMAP, plt
+
+#: the explorer's error map: wrong pixels in magenta
+ERROR_CMAP = ListedColormap([(0, 0, 0, 0), (1.0, 0.0, 1.0, 0.6)])
 
 
 def _show(ax: plt.Axes, image: np.ndarray, pixel: Sequence[int] | None = None, title: str = "") -> None:
@@ -93,4 +97,49 @@ def render_embedding(record: dict[str, Any]) -> plt.Figure:
                      f"{len(e['test_class'])} test cells", fontsize=8)
         ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
+    return fig
+
+
+def draw_view(v: dict[str, Any], layers: Sequence[str], attention_class: int, meta: dict[str, Any],
+              slices: SliceSet | None) -> plt.Figure:
+    """The explorer's view (notebook 06): the slice with ``layers``, the pixel and its matched bank entries.
+
+    ``v``: :meth:`scribcim.notebook.explorer.Explorer.view`; ``meta``: :func:`scribcim.runs.load.run_meta`;
+    ``slices``: the run's training slices, to redraw each entry's source (None: entries without their source).
+    """
+    vol, z, match, names = v["volume"], v["slice_index"], v["match"], meta["class_names"]
+    image, label, top = vol.image[z], vol.label[z], match["top_k"]
+    ncol = max(1, math.ceil(len(top) / 2))
+    fig = plt.figure(figsize=(5.0 + 2.4 * ncol, 6.0), layout="constrained")
+    grid = fig.add_gridspec(2, 1 + ncol, width_ratios=[2.2] + [1] * ncol)
+    ax = fig.add_subplot(grid[:, 0])
+    ax.imshow(image, cmap="gray")
+    if "attention" in layers:
+        amap = upsample(v["attention"].maps()["bank"][attention_class], image.shape, meta["input_size"])
+        im = ax.imshow(amap, cmap="magma", vmin=0, vmax=1, alpha=0.55, interpolation="nearest")
+        fig.colorbar(im, ax=ax, shrink=0.5, label=f"bank attention -> {names[attention_class]}")
+    if "prediction" in layers:
+        ax.imshow(v["prediction"], cmap=LABEL_CMAP, vmin=0, vmax=3, interpolation="nearest")
+    if "error map" in layers:
+        ax.imshow((v["prediction"] != label).astype(np.uint8), cmap=ERROR_CMAP, vmin=0, vmax=1,
+                  interpolation="nearest")
+    if "ground truth" in layers:
+        for k in range(1, len(names)):
+            if (label == k).any():
+                ax.contour(label == k, levels=[0.5], colors=[CLASS_COLOURS[k % len(CLASS_COLOURS)]],
+                           linewidths=1.2)
+    if "scribble" in layers:
+        ax.imshow(vol.scribble[z], cmap=SCRIBBLE_CMAP, vmin=0, vmax=UNLABELLED, interpolation="nearest")
+    r, c = match["pixel"]
+    ax.plot(c, r, marker="+", color="cyan", ms=14, mew=2)
+    mass = " ".join(f"{n} {w:.2f}" for n, w in zip(names, match["class_mass"]))
+    tok = "" if match["token"] is None else "\ntoken: " + " ".join(
+        f"{n} {w:.2f}" for n, w in zip(names, match["token"]))
+    ax.set_title(f"{vol.case} z={z} ({', '.join(layers) or 'image'})\npixel ({r}, {c}) cell "
+                 f"{tuple(match['cell'])}\nbank mass: {mass}{tok}", fontsize=8)
+    ax.axis("off")
+    for i, e in enumerate(top):
+        sub = fig.add_subplot(grid[i // ncol, 1 + i % ncol])
+        drawn = redraw(slices, meta, e["source"], v["attention"].grid) if slices is not None else None
+        draw_entry(sub, e, drawn, names)
     return fig

@@ -1,0 +1,163 @@
+"""Figures comparing methods: per-case boxes, runs by seed, robustness to scribble style, ablations, and the
+validation curves of the profile choice.
+
+Each function draws numbers that :mod:`scribcim.report` (or :mod:`scribcim.ablation`) computed
+and returns the figure; saving it with provenance is the caller's (:func:`.common.save_figure`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..evaluate.metrics import CLASS_NAMES, pstd
+from ..methods import paper_order
+from .common import fixed_jitter, read_metrics
+
+#: axis label of each metric
+LABELS = {"dice": "Dice", "hd95": "HD95", "asd": "ASD"}
+
+
+def plot_method_boxes(d: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Per-case foreground Dice and HD95 per method: box plots with the cases as points."""
+    import seaborn as sns
+    fg = d[d.structure == "mean"].copy()
+    if "seed" in fg:  # a method run with several seeds gets one box per seed
+        seeds = fg.groupby("method")["seed"].nunique()
+        fg["method"] = [f"{m} ({s})" if seeds[m] > 1 else m for m, s in zip(fg.method, fg.seed)]
+    order = [r for m in paper_order(d.method) for r in sorted(set(fg.method)) if r.split(" (")[0] == m]
+    fig, axes = plt.subplots(1, 2, figsize=(max(11.0, 1.5 * len(order)), 4.5))
+    for ax, metric, label in ((axes[0], "dice", "Dice (foreground mean)"), (axes[1], "hd95", "HD95 (mm)")):
+        sub = fg.dropna(subset=[metric])  # HD95 is undefined (NaN) for a case with an empty prediction
+        shown = [m for m in order if m in set(sub.method)]
+        if not shown:
+            ax.text(0.5, 0.5, f"no finite {metric} values", ha="center", transform=ax.transAxes)
+            continue
+        sns.boxplot(data=sub, x="method", y=metric, order=shown, ax=ax, color="0.85", fliersize=0, linewidth=0.8)
+        with fixed_jitter():
+            sns.stripplot(data=sub, x="method", y=metric, order=shown, ax=ax, size=3, alpha=0.6, hue="method",
+                          hue_order=shown, palette="colorblind", legend=False)
+        ax.set(xlabel="", ylabel=label)
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_seeds(runs: pd.DataFrame, dataset: str, metric: str = "dice", structure: str = "mean") -> plt.Figure:
+    """One point per run (colour = seed) per method, with the across-seed mean ± sd; lines join a seed's runs.
+
+    ``runs``: one row per run and structure (:func:`scribcim.report.comparison.run_means`).
+    """
+    d = runs[(runs.dataset == dataset) & (runs.structure == structure)]
+    methods = paper_order(d.method)
+    seeds = sorted(set(d.seed))
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(1.3 * len(methods) + 2, 3.6))
+    for j, seed in enumerate(seeds):
+        ds = d[d.seed == seed].set_index("method")
+        xs = [i + (j - (len(seeds) - 1) / 2) * 0.06 for i, m in enumerate(methods) if m in ds.index]
+        ys = [ds.loc[m, metric] for m in methods if m in ds.index]
+        ax.plot(xs, ys, "o-", color=colours(j % 10), lw=0.6, ms=5, alpha=0.85, label=f"seed {int(seed)}")
+    for i, m in enumerate(methods):
+        v = d[d.method == m][metric].to_numpy(float)
+        ax.errorbar(i + 0.32, v.mean(), yerr=v.std(ddof=1) if v.size > 1 else 0, fmt="s", color="k", ms=5,
+                    capsize=3)
+    ax.set_xticks(range(len(methods)), methods)
+    ax.set_ylabel(f"test {LABELS[metric]} ({structure}), one point per run")
+    ax.set_title(f"{dataset}: runs by seed (black: mean ± sd across seeds)", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return fig
+
+
+def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] | None = None) -> plt.Figure:
+    """Left: mean ± std Dice against inconsistency (expert at the left); right: per-case spread (box + points).
+
+    ``cases``: one row per test case, method and training scribbles
+    (:func:`scribcim.report.robustness.robustness_cases`); ``methods``: which, in this order (default: all).
+    """
+    import seaborn as sns
+    methods = [m for m in (methods or paper_order(cases.method)) if m in set(cases.method)]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.4]})
+    colours = dict(zip(methods, sns.color_palette("colorblind", len(methods)), strict=True))
+    offsets = dict(zip(methods, np.linspace(-0.03, 0.03, len(methods)), strict=True))
+    for m in methods:
+        dm = cases[cases.method == m]
+        sim = dm[dm.scribbles != "expert"].groupby("inconsistency")["dice"].agg(["mean", pstd])
+        sim = sim.rename(columns={"pstd": "std"})
+        ax.errorbar(sim.index + offsets[m], sim["mean"], yerr=sim["std"], marker="o", capsize=3,
+                    color=colours[m], label=m)
+        ex = dm[dm.scribbles == "expert"]["dice"]
+        if len(ex):
+            ax.errorbar([-0.3 + offsets[m]], [ex.mean()], yerr=[pstd(ex)], marker="s", capsize=3, color=colours[m])
+    levels = sorted(cases[cases.scribbles != "expert"].inconsistency.unique())
+    ax.set_xticks([-0.3, *levels], ["expert", *[f"{v:.2f}" for v in levels]])
+    ax.axvline(-0.15, color="0.7", lw=0.8)
+    ax.set(xlabel="inconsistency of simulated scribbles", ylabel="test Dice (foreground mean)",
+           title="mean ± std over test volumes")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    order = ["expert", *[lab for lab in sorted(cases.training_scribbles.unique()) if lab != "expert"]]
+    sns.boxplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
+                palette=colours, ax=bx, fliersize=0, linewidth=0.8)
+    with fixed_jitter():
+        sns.stripplot(data=cases, x="training_scribbles", y="dice", hue="method", order=order, hue_order=methods,
+                      palette=colours, ax=bx, dodge=True, size=2.5, alpha=0.6, legend=False)
+    bx.set(xlabel="training scribbles", ylabel="test Dice per volume", title="spread over test volumes")
+    bx.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablations(table: pd.DataFrame) -> plt.Figure:
+    """Grouped bars: mean Dice per ablation and structure, error bars one std over test cases.
+
+    ``table``: one row per ablation (:func:`scribcim.ablation.ablation_table`).
+    """
+    structures = (*CLASS_NAMES, "mean")
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table) + 2), 3.8))
+    x, width = np.arange(len(table)), 0.8 / len(structures)
+    for i, st in enumerate(structures):
+        ax.bar(x + (i - (len(structures) - 1) / 2) * width, table[f"dice_{st}_mean"], width,
+               yerr=table[f"dice_{st}_std"].fillna(0), capsize=2, label=st, alpha=0.6 if st != "mean" else 1.0)
+    if "cim" in set(table.ablation):
+        ax.axhline(float(table.loc[table.ablation == "cim", "dice_mean_mean"].iloc[0]), color="k", ls="--", lw=0.8,
+                   label="cim mean")
+    ax.set_xticks(x, table.ablation, rotation=20)
+    ax.set(ylabel="test Dice", ylim=(0, 1), title="ablations of CIM (mean ± std over test volumes)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    fig.tight_layout()
+    return fig
+
+
+def plot_validation_curves(runs: pd.DataFrame) -> plt.Figure:
+    """Validation Dice against iteration, one line per run; one panel per method, colour per profile.
+
+    ``runs``: one row per candidate run with its ``folder`` (:func:`scribcim.report.selection.validation_runs`).
+    """
+    methods = sorted(set(runs.method))
+    profiles = sorted(set(runs.profile))
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.2), sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], methods):
+        for j, p in enumerate(profiles):
+            for k, row in enumerate(runs[(runs.method == m) & (runs.profile == p)].itertuples()):
+                try:
+                    val = [(r["iteration"], r["val_dice"]) for r in read_metrics(Path(row.folder))[1]]
+                except DataError:  # a summary without its training log: no curve
+                    val = []
+                if val:
+                    ax.plot(*zip(*val), color=f"C{j}", lw=1, alpha=0.8, label=p if k == 0 else None)
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation Dice (EMA weights)")
+    axes[0][-1].legend(fontsize=8)
+    return fig
