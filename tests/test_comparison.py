@@ -90,6 +90,19 @@ def test_render_writes_table_figure_and_record(toy_results, tmp_path):
     assert len(pur) == 3 and all(r["mean"] == pytest.approx(0.8) and r["runs"] == 3 for r in pur)
 
 
+def test_purity_without_dense_labels_is_said_not_measured(toy_results, tmp_path):
+    """A dataset whose CIM runs record no purity (MSCMR: no dense training labels) gets a line, not a nan table."""
+    for seed in DICE["cim"]:
+        path = toy_results / "acdc" / "toy" / "cim" / "fold1" / f"seed{seed}" / "summary.json"
+        s = json.loads(path.read_text())
+        s["checkpoints"]["best"]["bank_purity"] = {c: None for c in CLASSES}
+        s["checkpoints"]["best"]["bank_shared"] = {c: None for c in CLASSES}
+        path.write_text(json.dumps(s))
+    render_comparison(toy_results, tmp_path / "tables", tmp_path / "figures", profile="toy", datasets=("acdc",))
+    md = (tmp_path / "tables" / "toy_seeds.md").read_text()
+    assert "Bank purity is not measured on acdc" in md and "nan" not in md
+
+
 def test_training_commits_name_every_commit():
     two = [_summary("pce", 1, [0.5], commit="a"), _summary("cim", 1, [0.5], commit="b")]
     assert training_commits(two) == ["a", "b"]

@@ -183,9 +183,12 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
         if ds_diffs:
             md += ["Seed-paired differences (a − b; 95 % t-interval over seeds):", "",
                    differences_markdown(ds_diffs), ""]
-        if dataset in set(purity.dataset):
+        if (purity[purity.dataset == dataset].runs > 0).any():
             md += ["Bank purity of the CIM runs (dense labels used only to measure):", "",
                    purity_markdown(purity, dataset), ""]
+        elif dataset in set(purity.dataset):
+            md += [f"Bank purity is not measured on {dataset}: its training volumes have no dense labels to "
+                   "measure it with.", ""]
         fig = plot_seeds(runs, dataset)
         save_figure(fig, Path(figures) / f"{dataset}_{profile}_seeds.png",
                     {"made_by": "scribcim.report.comparison", "git": git_state(), "profile": profile, "fold": fold,
