@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 CLASS_NAMES: tuple[str, ...] = ("RV", "MYO", "LV")  # labels 1, 2, 3; 0 is background
 #: the per-case metrics of a summary, in the order summaries and tables list them
 METRICS: tuple[str, ...] = ("dice", "hd95", "asd", "assd")
+#: each metric's short name in table headers and axis labels
+LABELS: dict[str, str] = {"dice": "Dice", "hd95": "HD95", "asd": "ASD", "assd": "ASSD"}
 #: what each reported metric is (written into summaries and table notes)
 DEFINITIONS: dict[str, str] = {
     "dice": "Dice overlap (medpy dc)",

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -26,6 +25,9 @@ from ..data.volumes import UNLABELLED, Volume
 from ..errors import ConfigError
 from ..provenance import git_state
 from ..viz.common import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 #: display order; label value of each class
@@ -129,7 +131,7 @@ def patient_summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def save_tour(out_dir: Path | str, table: pd.DataFrame, figures: Mapping[str, plt.Figure], *,
+def save_tour(out_dir: Path | str, table: pd.DataFrame, figures: Mapping[str, Figure], *,
               dataset: str, fold: int, part: str) -> dict[str, Path]:
     """Write ``tour.csv``, ``tour_per_class.csv``, ``tour_per_patient.csv`` and ``<name>.png`` (+ provenance)."""
     out = Path(out_dir)

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import DataError
-from ..evaluate.metrics import CLASS_NAMES
+from ..evaluate.metrics import CLASS_NAMES, LABELS
 from ..provenance import git_state
 from .results import summary_rows
 from .markdown import fmt_mean_std, md_header, md_row
@@ -35,7 +35,8 @@ from ..runs.paths import summary_paths
 
 log = logging.getLogger(__name__)
 STRUCTURES = [*CLASS_NAMES, "mean"]
-METRICS = {"dice": ("Dice", 3), "hd95": ("HD95", 1), "asd": ("ASD", 1)}
+#: the metrics compared across seeds, with the digits each is shown with
+DIGITS = {"dice": 3, "hd95": 1, "asd": 1}
 #: (a, b, what a - b measures)
 CONTRASTS = (("cim", "pce_selfdice", "what matching adds (same loss)"), ("cim", "pce", "CIM over the pCE baseline"),
              ("cim", "dmpls", "CIM against the DMPLS baseline"))
@@ -47,13 +48,13 @@ def run_means(d: pd.DataFrame) -> pd.DataFrame:
     ``d`` holds the rows of one comparison (:func:`scribcim.report.results_report.main_runs`).
     """
     keys = ["dataset", "profile", "method", "fold", "seed", "structure"]
-    return d.groupby(keys)[list(METRICS)].mean().reset_index()
+    return d.groupby(keys)[list(DIGITS)].mean().reset_index()
 
 
 def across_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, method, structure): number of runs, mean and sample sd (ddof 1) across runs of each metric."""
     g = runs.groupby(["dataset", "method", "structure"])
-    out = g[list(METRICS)].agg(["mean", "std", "count"])
+    out = g[list(DIGITS)].agg(["mean", "std", "count"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["runs"] = g.seed.nunique()
     out["seeds"] = g.seed.apply(lambda s: ",".join(str(int(x)) for x in sorted(set(s))))
@@ -88,13 +89,13 @@ def _cell(row: pd.Series, metric: str, digits: int) -> str:
 def seeds_markdown(table: pd.DataFrame, dataset: str) -> str:
     """Markdown: one row per method, mean ± sd across runs of Dice, HD95 and ASD per structure."""
     t = table[table.dataset == dataset]
-    head = ["method", "runs"] + [f"{label} {s}" for m, (label, _) in METRICS.items()
+    head = ["method", "runs"] + [f"{LABELS[m]} {s}" for m in DIGITS
                                  for s in (STRUCTURES if m != "asd" else ["mean"])]
     lines = md_header(head)
     for method in paper_order(t.method):
         tm = t[t.method == method].set_index("structure")
         cells = [method, str(int(tm.runs.iloc[0]))]
-        for m, (_, digits) in METRICS.items():
+        for m, digits in DIGITS.items():
             cells += [_cell(tm.loc[s], m, digits) for s in (STRUCTURES if m != "asd" else ["mean"])]
         lines.append(md_row(cells))
     return "\n".join(lines)

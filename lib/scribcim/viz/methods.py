@@ -14,12 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..evaluate.metrics import CLASS_NAMES, pstd
+from ..evaluate.metrics import CLASS_NAMES, LABELS, pstd
 from ..methods import paper_order
 from .common import fixed_jitter, read_metrics
-
-#: axis label of each metric
-LABELS = {"dice": "Dice", "hd95": "HD95", "asd": "ASD"}
 
 
 def plot_method_boxes(d: pd.DataFrame, title: str = "") -> plt.Figure:
