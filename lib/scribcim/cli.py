@@ -42,7 +42,8 @@ def cmd_predict(ns: argparse.Namespace) -> None:
     from .errors import DataError
     from .evaluate.predict import predict
     res = predict(ns.run, ns.input, ns.output, checkpoint=ns.checkpoint, device=ns.device,
-                  batch_size=ns.batch_size, save_probs=ns.probs, overwrite=ns.overwrite, progress=ns.progress)
+                  batch_size=ns.batch_size, save_probs=ns.probs, overwrite=ns.overwrite, progress=ns.progress,
+                  postprocess=not ns.no_postprocess)
     if res.outputs:
         print(f"{len(res.outputs)} label volume(s) in {ns.output} ({res.seconds_per_volume:.2f} s per volume)")
     if res.failed:  # each reason was logged as it happened
@@ -194,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--probs", action="store_true", help="also write <name>_prob.nii.gz (x, y, z, class)")
     pr.add_argument("--overwrite", action="store_true",
                     help="write into an --output folder that already holds files (same-named masks are replaced)")
+    pr.add_argument("--no-postprocess", action="store_true",
+                    help="write the raw argmax: skip the post-processing the run chose on its validation patients "
+                    "(postprocessing.json, written by `scribcim evaluate`)")
     add_progress_option(pr, "show a progress bar (default on)")
     pr.set_defaults(func=cmd_predict)
 

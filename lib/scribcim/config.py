@@ -1,12 +1,10 @@
 """The one configuration object of a run, and its named profiles.
 
-``paper`` is the released protocol (256x256, batch 6, 60k iterations, SGD 0.01 with poly
-0.9 decay, momentum 0.9, weight decay 1e-4, validation every 200 iterations). ``cpu-lr01`` and
-``cpu-lr03`` are the CPU profiles of the seed-grid comparison (128x128, CIM matching at 1/8 with
-majority sampling so that its banks stay class-pure, a weight average; one run fits 25 minutes of
-one thread), told apart by their learning rate and chosen between on validation patients over
-three seeds. ``quick`` is the earlier single-seed CPU profile (its committed results predate the
-decoder fix). ``smoke`` is for tests and CI notebooks.
+``paper``: the released protocol (256x256, batch 6, 60k iterations, SGD 0.01, poly 0.9, momentum 0.9, weight
+decay 1e-4). ``cpu-lr01``/``cpu-lr03``: the CPU profiles of the seed grid (128x128, 1/8 matching with majority
+sampling, a weight average, one thread), chosen between on validation. ``cpu-mm200``/``cpu-mm175``: ``cpu-lr03``
+in the millimetre view (``pixel_mm``, :mod:`scribcim.data.frame`), chosen among with ``cpu-lr03`` as the
+control; ``gpu10k-mm``: ``gpu10k``'s twin. ``quick``: the earlier single-seed CPU profile. ``smoke``: tests.
 """
 from __future__ import annotations
 
@@ -21,24 +19,27 @@ from .errors import ConfigError
 # one thread: the thread count changes floating-point sums, so it is part of what a seed names (the grid ran so)
 _CPU: dict[str, Any] = dict(input_size=128, batch_size=8, max_iterations=1500, val_every=100, checkpoint_every=100,
                             channels_last=True, ema_decay=0.99, cim_level=1, sampling="majority", num_threads=1)
+_GPU10K: dict[str, Any] = dict(input_size=256, batch_size=6, max_iterations=10_000, lr=0.01, val_every=500,
+                               checkpoint_every=500, ema_decay=0.999, sampling="majority", device="cuda", bf16=True,
+                               channels_last=True, device_data=True)
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": dict(input_size=256, batch_size=6, max_iterations=60_000, lr=0.01, val_every=200,
                   checkpoint_every=1000),
     # chosen on fold-1 validation patients: see results/acdc/quick/profile_selection.md
     "quick": dict(input_size=128, batch_size=8, max_iterations=1500, lr=0.03, val_every=100,
                   checkpoint_every=100, channels_last=True),
-    # CPU candidates of "a comparison that stands" (one thread, <= 25 min a run): 1/8-level matching
-    # with majority sampling (class-pure banks at 128x128), a weight average, lr 0.01 or 0.03;
-    # chosen on fold-1 validation patients over 3 seeds: see results/acdc/profile_selection.md
+    # CPU candidates of "a comparison that stands", chosen on validation: results/acdc/profile_selection.md
     "cpu-lr01": dict(_CPU, lr=0.01),
     "cpu-lr03": dict(_CPU, lr=0.03),
-    # the GPU rows of the comparison (packed GPU windows, scribcim.packed): the paper's input size and grid
-    # (1/16 of 256) with majority sampling, 10k iterations, a weight average; data resident on the device
-    "gpu10k": dict(input_size=256, batch_size=6, max_iterations=10_000, lr=0.01, val_every=500,
-                   checkpoint_every=500, ema_decay=0.999, sampling="majority", device="cuda", bf16=True,
-                   channels_last=True, device_data=True),
-    "smoke": dict(input_size=64, batch_size=4, max_iterations=4, lr=0.01, val_every=2,
-                  checkpoint_every=2, log_every=1),
+    # cpu-lr03 in the millimetre view, windows of 256 / 224 mm (results/acdc/window_coverage.md); geometry is the
+    # one change against the cpu-lr03 control (1/8 matching: the purest level, results/acdc/bank_purity_survey.md)
+    "cpu-mm200": dict(_CPU, lr=0.03, pixel_mm=2.0),
+    "cpu-mm175": dict(_CPU, lr=0.03, pixel_mm=1.75),
+    # the GPU rows (packed GPU windows, scribcim.packed): paper size and grid, majority sampling, 10k iterations
+    "gpu10k": _GPU10K,
+    # gpu10k in the millimetre view: 256 px at 1 mm (cpu-mm200's window and 16 mm matching cells)
+    "gpu10k-mm": dict(_GPU10K, pixel_mm=1.0),
+    "smoke": dict(input_size=64, batch_size=4, max_iterations=4, lr=0.01, val_every=2, checkpoint_every=2, log_every=1),
 }
 
 def _f(default: Any, help: str, choices: Any = None, *, cim: str | None = None, variant: bool = False,
@@ -70,7 +71,10 @@ class TrainConfig:
     results_root: str = _f("results", "where a run's committed summary goes (same layout as under runs_root)")
     run_dir: str | None = _f(None, "this run folder instead of the runs_root layout")
     # optimisation
-    input_size: int = _f(256, "network input side in pixels (multiple of 16): every slice is resized to it", seen=True)
+    input_size: int = _f(256, "network input side in pixels (multiple of 16): what the network sees", seen=True)
+    pixel_mm: float | None = _f(None, "mm per model pixel: each slice is seen at this fixed spacing through a "
+                                      "window of input_size pixels centred on the slice (unset: every whole slice "
+                                      "is resized to input_size, as the released code)", seen=True)
     batch_size: int = _f(6, "slices per training batch (>= 1)", seen=True)
     max_iterations: int = _f(60_000, "training iterations (>= 1)")
     lr: float = _f(0.01, "initial SGD learning rate (> 0), poly decay")
@@ -137,6 +141,8 @@ class TrainConfig:
         split_for(self.dataset, self.fold, self.val_patients)
         if self.input_size % 16 or self.input_size < 16:
             raise ConfigError(f"input_size must be a positive multiple of 16, got {self.input_size}")
+        from .data.frame import Frame
+        Frame(self.input_size, self.pixel_mm)
         for name in ("batch_size", "max_iterations", "val_every", "checkpoint_every", "log_every", "bank_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -37,7 +37,7 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 #: config fields that decide a run's training slices: runs sharing slices must agree on all of them
 DATA_FIELDS = ("dataset", "data_root", "fold", "val_patients", "scribbles", "inconsistency", "scribble_seed",
-               "input_size", "device")
+               "input_size", "pixel_mm", "device")
 
 
 def shared_data_key(config: TrainConfig) -> tuple:
@@ -51,7 +51,7 @@ def shared_device_slices(config: TrainConfig) -> DeviceSlices:
     from .run_setup import load_training
     _, slices = load_training(config, data_root_for(config), split_for(config.dataset, config.fold,
                                                                         config.val_patients), None)
-    return DeviceSlices.from_slices(slices, config.input_size, config.device)
+    return DeviceSlices.from_slices(slices, config.input_size, config.device, pixel_mm=config.pixel_mm)
 
 
 @dataclasses.dataclass

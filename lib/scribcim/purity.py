@@ -28,19 +28,23 @@ from .runs.log import write_json
 from .runs.paths import data_root_for
 
 log = logging.getLogger(__name__)
-#: (name, input size, matching-grid stride in pixels, sampling rule)
+#: (name, input size, matching-grid stride in pixels, sampling rule[, mm per pixel: the millimetre view])
 SETTINGS = (("quick: 128 px, 1/16, any", 128, 16, "any"), ("128 px, 1/16, majority", 128, 16, "majority"),
             ("128 px, 1/8, any", 128, 8, "any"), ("cpu profiles: 128 px, 1/8, majority", 128, 8, "majority"),
-            ("paper grid: 256 px, 1/16, any", 256, 16, "any"), ("256 px, 1/16, majority", 256, 16, "majority"))
+            ("paper grid: 256 px, 1/16, any", 256, 16, "any"), ("256 px, 1/16, majority", 256, 16, "majority"),
+            *((f"{mm:g} mm x 128 px, 1/{stride}, {rule}", 128, stride, rule, mm)
+              for mm in (2.0, 1.75) for stride in (16, 8) for rule in ("any", "majority")),
+            ("1 mm x 256 px, 1/16, majority", 256, 16, "majority", 1.0))
 
 
 def bank_after(slices: SliceSet, *, size: int, stride: int, rule: str, batches: int, batch_size: int,
-               seed: int, bank_size: int = 1000, num_classes: int = 4) -> tuple[torch.Tensor, dict[int, float]]:
+               seed: int, bank_size: int = 1000, num_classes: int = 4, pixel_mm: float | None = None
+               ) -> tuple[torch.Tensor, dict[int, float]]:
     """The ``bank_cell`` buffer (C, M, 2) after ``batches`` training batches, and entries per step per class."""
     grid = (size // stride, size // stride)
     cells: dict[int, list[torch.Tensor]] = {c: [] for c in range(num_classes)}
     for it in range(batches):
-        b = make_batch(slices, batch_size=batch_size, size=(size, size), seed=seed, iteration=it)
+        b = make_batch(slices, batch_size=batch_size, size=(size, size), seed=seed, iteration=it, pixel_mm=pixel_mm)
         mask = scribble_mask(b["scribble"], grid, num_classes, rule)
         info = cell_info(mask, b["label"], num_classes)
         for c in range(num_classes):
@@ -59,11 +63,13 @@ def survey(data_root: str | None = None, *, fold: int = 1, batches: int = 300, b
     slices = SliceSet.from_volumes(load_volumes("acdc", "train", fold=fold, data_root=data_root_for(cfg),
                                                 val_patients=cfg.val_patients))
     rows = []
-    for name, size, stride, rule in settings:
+    for name, size, stride, rule, *mm in settings:
+        pixel_mm = mm[0] if mm else None
         bank, per_step = bank_after(slices, size=size, stride=stride, rule=rule, batches=batches,
-                                    batch_size=batch_size, seed=seed)
+                                    batch_size=batch_size, seed=seed, pixel_mm=pixel_mm)
         purity, shared = bank_purity(bank)
-        rows.append({"setting": name, "input_size": size, "stride": stride, "sampling": rule, "purity": purity,
+        rows.append({"setting": name, "input_size": size, "pixel_mm": pixel_mm, "stride": stride, "sampling": rule,
+                     "purity": purity,
                      "shared": shared, "entries_per_step": {k: round(v, 1) for k, v in per_step.items()}})
         log.info("%s: purity %s shared %s", name, purity, shared)
     return rows

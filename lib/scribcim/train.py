@@ -22,6 +22,7 @@ import torch
 
 from .config import TrainConfig
 from .data.device_batches import DeviceSlices, make_device_batch
+from .data.frame import frame_of
 from .data.slices import make_batch
 from .data.volumes import Volume
 from .ema import WeightEMA
@@ -120,7 +121,8 @@ def validate(model: torch.nn.Module, volumes: list[Volume], config: TrainConfig)
     """Mean foreground Dice (3D, per volume, then averaged) on validation volumes."""
     was_training = model.training
     model.eval()
-    scores = [fast_dice(predict_labels(model, v.image, input_size=config.input_size, device=config.device,
+    frame = frame_of(config)
+    scores = [fast_dice(predict_labels(model, v.image, frame=frame, spacing_yx=v.spacing[1:], device=config.device,
                                        bf16=config.bf16), v.label) for v in volumes]
     model.train(was_training)
     return float(np.nanmean(np.stack(scores))) if scores else float("nan")
@@ -167,7 +169,8 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
     # --device-data: slices resident on the device, batches augmented there (still a function of (seed, it))
     on_device = None
     if config.device_data:
-        on_device = device_slices or DeviceSlices.from_slices(slices, config.input_size, config.device)
+        on_device = device_slices or DeviceSlices.from_slices(slices, config.input_size, config.device,
+                                                              pixel_mm=config.pixel_mm)
         if len(on_device) != len(slices) or on_device.size != config.input_size:
             from .errors import ConfigError
             raise ConfigError(f"the shared device slices ({len(on_device)} at {on_device.size} px) are not this "
@@ -196,7 +199,7 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
             else:
                 batch = {k: v.to(config.device, non_blocking=True) for k, v in
                          make_batch(slices, batch_size=config.batch_size, size=size, seed=config.seed,
-                                    iteration=it).items()}
+                                    iteration=it, pixel_mm=config.pixel_mm).items()}
             batch["image"] = batch["image"].contiguous(memory_format=fmt)
             if not slices.dense_labels:  # zeros stand in for the missing labels: hide them from the method
                 batch.pop("label", None)

@@ -20,7 +20,7 @@ from .errors import ConfigError
 SECTIONS: dict[str, tuple[str, ...]] = {
     "main": ("profile", "datasets", "methods", "folds", "seeds"),
     "robustness": ("profile", "dataset", "methods", "base", "levels", "scribble_seed", "fold", "seed"),
-    "selection": ("profiles", "dataset", "methods", "fold", "seeds"),
+    "selection": ("name", "profiles", "dataset", "methods", "fold", "seeds"),
     "grid": ("profile", "fold", "runs"),
 }
 PATHS = ("data_root", "runs_root", "results_root", "figures_dir")

@@ -39,7 +39,8 @@ import torch
 import torch.nn.functional as F
 
 from .augment import MAX_ANGLE, resize_nearest
-from .slices import SliceSet
+from .frame import Frame
+from .slices import SliceSet, frame_slice
 from .volumes import UNLABELLED
 
 log = logging.getLogger(__name__)
@@ -81,14 +82,25 @@ class DeviceSlices:
         return int(self.images.shape[0])
 
     @classmethod
-    def from_slices(cls, slices: SliceSet, size: int, device: str | torch.device) -> "DeviceSlices":
-        """Resize every slice of ``slices`` (nearest, as ``resize_nearest``) and move them to ``device``."""
+    def from_slices(cls, slices: SliceSet, size: int, device: str | torch.device,
+                    pixel_mm: float | None = None) -> "DeviceSlices":
+        """Resize every slice of ``slices`` (nearest, as ``resize_nearest``) and move them to ``device``.
+
+        ``pixel_mm``: map each slice into the millimetre view instead (:func:`scribcim.data.slices.frame_slice`
+        un-augmented, what ``predict`` feeds the model); the device then augments within that window.
+        """
         if len(slices) == 0:
             raise ValueError("no training slices to put on the device")
         shape = (size, size)
-        images = np.stack([resize_nearest(np.asarray(a, np.float32), shape) for a in slices.images])[:, None]
-        scribbles = np.stack([resize_nearest(a, shape) for a in slices.scribbles])
-        labels = np.stack([resize_nearest(a, shape) for a in slices.labels])
+        if pixel_mm is not None:
+            frame = Frame(size, pixel_mm)
+            images, scribbles, labels = (np.stack(a) for a in zip(*(frame_slice(slices, i, frame)
+                                                                     for i in range(len(slices)))))
+            images = images.astype(np.float32)[:, None]
+        else:
+            images = np.stack([resize_nearest(np.asarray(a, np.float32), shape) for a in slices.images])[:, None]
+            scribbles = np.stack([resize_nearest(a, shape) for a in slices.scribbles])
+            labels = np.stack([resize_nearest(a, shape) for a in slices.labels])
         if scribbles.min() < 0 or scribbles.max() > UNLABELLED or labels.min() < 0 or labels.max() >= UNLABELLED:
             raise ValueError(f"scribbles must lie in 0..{UNLABELLED} and labels in 0..{UNLABELLED - 1}")
         out = cls(images=torch.from_numpy(images).to(device),

@@ -1,14 +1,16 @@
 """The physical scale of the network's input, and mapping a scan's slices to it and back.
 
-Training resizes every whole slice to ``input_size`` x ``input_size`` (nearest neighbour,
-:mod:`scribcim.data.slices`), so one model pixel covers ``FOV / input_size`` mm, and that varies
-from slice to slice with the scanner's field of view (ACDC: 230-480 mm). A run records the
-median over its training slices of ``FOV / input_size`` (``FOV`` = sqrt(FOV_y x FOV_x), the side
-of a square of the same area) as ``run_info.json["scale"]["mm_per_pixel"]``.
+A run in the millimetre view (``pixel_mm`` set, :mod:`scribcim.data.frame`) trains, validates and is
+evaluated with one model pixel = ``pixel_mm`` mm in a window centred on the slice, and records exactly
+that as ``run_info.json["scale"]["mm_per_pixel"]``. A whole-slice run (the released protocol) resizes
+every whole slice to ``input_size`` x ``input_size`` (nearest neighbour), so one model pixel covers
+``FOV / input_size`` mm, and that varies from slice to slice with the scanner's field of view (ACDC:
+230-480 mm); it records the median over its training slices of ``FOV / input_size`` (``FOV`` =
+sqrt(FOV_y x FOV_x), the side of a square of the same area).
 
 ``predict`` maps each slice of a new scan so that one model pixel covers that many mm in both
 directions: the model grid is centred on the slice, sampled nearest-neighbour with the same
-pixel-centre convention as training (:func:`scribcim.data.augment.resize_nearest`), and mirrored
+pixel-centre convention as training (:func:`scribcim.data.frame.frame_indices`), and mirrored
 at the scan's borders where it reaches past them: a constant (zero) border around a cropped scan
 is an edge the model never saw in training, and it costs a quick ACDC model 0.1-0.25 Dice on
 scans cropped to 45-60 % of their field of view, where mirroring costs 0-0.05 (measured). The
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.frame import Frame, frame_indices
 from ..errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,6 @@ KNOWN_SCALE: dict[str, dict[str, Any]] = {
 }
 MIN_PIXELS = 32            # a slice narrower than this cannot show a heart in any detail
 MIN_FOV_FRACTION = 0.25    # of the model's field of view (input_size x mm_per_pixel; about 85 mm for ACDC)
-_EPS = 1e-6                # floor() guard: a sample exactly on a pixel border goes to the next pixel, as resize_nearest
 
 
 def slice_fov_mm(shape_hw: Sequence[int], spacing_yx: Sequence[float]) -> float:
@@ -47,14 +49,19 @@ def slice_fov_mm(shape_hw: Sequence[int], spacing_yx: Sequence[float]) -> float:
     return float(np.sqrt(shape_hw[0] * spacing_yx[0] * shape_hw[1] * spacing_yx[1]))
 
 
-def training_scale(volumes: Sequence[Any], input_size: int) -> dict[str, Any]:
-    """The ``scale`` entry of ``run_info.json`` from the (training) volumes a run learns from."""
+def training_scale(volumes: Sequence[Any], input_size: int, pixel_mm: float | None = None) -> dict[str, Any]:
+    """The ``scale`` entry of ``run_info.json`` from the (training) volumes a run learns from: with ``pixel_mm``
+    (the millimetre view, :class:`scribcim.data.frame.Frame`) exactly that, else the median over slices."""
     fov = [slice_fov_mm(v.image.shape[1:], v.spacing[1:]) for v in volumes for _ in range(v.num_slices)]
     if not fov:
         raise ConfigError("no training slices to measure the input scale on: check the split")
-    spacing = np.median(np.array([v.spacing for v in volumes], dtype=float), axis=0)
+    spacing = [float(s) for s in np.median(np.array([v.spacing for v in volumes], dtype=float), axis=0)]
+    if pixel_mm is not None:
+        return {"mm_per_pixel": float(pixel_mm), "fov_mm": float(Frame(input_size, pixel_mm).window_mm),
+                "spacing_mm": spacing, "slices": len(fov),
+                "source": "profile geometry: fixed mm per pixel, window centred on the slice"}
     return {"mm_per_pixel": float(np.median(fov)) / input_size, "fov_mm": float(np.median(fov)),
-            "spacing_mm": [float(s) for s in spacing], "slices": len(fov), "source": "training slices"}
+            "spacing_mm": spacing, "slices": len(fov), "source": "training slices"}
 
 
 def fallback_scale(dataset: str, input_size: int) -> dict[str, Any]:
@@ -87,24 +94,12 @@ def check_scan_size(name: str, shape_zyx: Sequence[int], spacing: Sequence[float
                         "check the file's voxel spacing, or segment a larger field of view")
 
 
-def _axis(n: int, spacing: float, mm_per_pixel: float, size: int) -> np.ndarray:
-    """Scan coordinate (pixel k spans [k, k+1)) of each model pixel centre along one axis."""
-    return n / 2 + (np.arange(size) + 0.5 - size / 2) * (mm_per_pixel / spacing)
-
-
-def _mirror(pos: np.ndarray, n: int) -> np.ndarray:
-    """Pixel indices folded back into [0, n) by mirroring at the borders (numpy's ``symmetric`` padding)."""
-    pos = np.mod(pos, 2 * n)
-    return np.where(pos < n, pos, 2 * n - 1 - pos)
-
-
 def to_model(image: np.ndarray, spacing_yx: Sequence[float], mm_per_pixel: Sequence[float], size: int
              ) -> np.ndarray:
     """Slices (z, h, w) -> (z, size, size) with one model pixel covering ``mm_per_pixel`` (y, x) mm
-    (nearest; mirrored past the scan's borders)."""
-    rows, cols = (_mirror(np.floor(_axis(n, float(s), float(p), size) + _EPS).astype(np.int64), n)
-                  for n, s, p in zip(image.shape[1:], spacing_yx, mm_per_pixel))
-    return np.ascontiguousarray(image[:, rows[:, None], cols[None, :]], dtype=np.float32)
+    (nearest; mirrored past the scan's borders): :func:`scribcim.data.frame.frame_indices`, the one mapping."""
+    rows, cols, _ = frame_indices(image.shape[1:], spacing_yx, mm_per_pixel, size)
+    return np.ascontiguousarray(image[:, rows, cols], dtype=np.float32)
 
 
 def from_model(probs: torch.Tensor, shape_hw: Sequence[int], spacing_yx: Sequence[float],

@@ -1,9 +1,10 @@
 """Slice-by-slice prediction of a 3D volume at the network's input size.
 
-:func:`predict_probs` resizes each whole slice to the input size, as training does (``evaluate``
-and validation use it); :func:`predict_probs_at_scale` maps each slice so that one model pixel
-covers a given number of mm (:mod:`scribcim.evaluate.geometry`; ``predict`` uses it for scans of any field
-of view and spacing).
+:func:`predict_volume` sees each slice through a run's :class:`scribcim.data.frame.Frame`, as training
+did: validation, ``evaluate`` and the notebooks call it. For the whole-slice view it is
+:func:`predict_probs` (each whole slice resized to the input size); for the millimetre view it is
+:func:`predict_probs_at_scale`, which maps each slice so that one model pixel covers a given number of
+mm (:mod:`scribcim.evaluate.geometry`; ``predict`` uses it for scans of any field of view and spacing).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.augment import resize_nearest
+from ..data.frame import Frame
+from ..errors import ConfigError
 from .geometry import from_model, to_model
 
 
@@ -56,6 +59,26 @@ def predict_probs_at_scale(model: nn.Module, image: np.ndarray, *, spacing_yx: S
                     device=device, batch_size=batch_size, bf16=bf16)
 
 
-def predict_labels(model: nn.Module, image: np.ndarray, **kwargs) -> np.ndarray:
-    """Label volume (z, y, x) uint8: argmax of :func:`predict_probs`."""
-    return predict_probs(model, image, **kwargs).argmax(0).astype(np.uint8)
+def predict_volume(model: nn.Module, image: np.ndarray, *, frame: Frame, spacing_yx: Sequence[float] | None = None,
+                   device: str | torch.device = "cpu", batch_size: int = 16, bf16: bool = False) -> np.ndarray:
+    """Class probabilities (C, z, y, x) of ``image`` (z, y, x) seen through ``frame`` (in-plane spacing
+    ``spacing_yx`` mm, needed by the millimetre view)."""
+    kw = dict(device=device, batch_size=batch_size, bf16=bf16)
+    if frame.pixel_mm is None:
+        return predict_probs(model, image, input_size=frame.size, **kw)
+    if spacing_yx is None:
+        raise ConfigError("the millimetre view needs the scan's in-plane spacing (spacing_yx)")
+    p = float(frame.pixel_mm)
+    return predict_probs_at_scale(model, image, spacing_yx=spacing_yx, mm_per_pixel=(p, p), input_size=frame.size,
+                                  **kw)
+
+
+def predict_labels(model: nn.Module, image: np.ndarray, *, frame: Frame | None = None, input_size: int | None = None,
+                   **kwargs) -> np.ndarray:
+    """Label volume (z, y, x) uint8: argmax of :func:`predict_volume` (``input_size`` alone: the whole-slice
+    view)."""
+    if frame is None:
+        if input_size is None:
+            raise ConfigError("predict_labels needs a frame or an input_size")
+        frame = Frame(int(input_size))
+    return predict_volume(model, image, frame=frame, **kwargs).argmax(0).astype(np.uint8)

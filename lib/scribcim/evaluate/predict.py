@@ -8,7 +8,10 @@ the scan's field of view and spacing, and the softmax is mapped back to the slic
 (:func:`scribcim.evaluate.inference.predict_probs_at_scale`). Each input ``<name>.nii[.gz]`` or
 ``<name>.h5`` gives ``<name>_seg.nii.gz`` (labels 0 background, 1 RV, 2 MYO, 3 LV) with the
 input's shape, affine and header, and optionally ``<name>_prob.nii.gz`` (x, y, z, class).
-``labels.json`` beside them names the classes.
+``labels.json`` beside them names the classes. The label volume is post-processed as the run chose on
+its validation patients when it was evaluated (``postprocessing.json`` in the run folder, written by
+``evaluate``; :mod:`scribcim.evaluate.postprocess`) unless ``postprocess=False``; the probabilities are
+always the network's own. ``labels.json`` records what was applied.
 
 A bad input (unreadable, truncated, not 3D, non-finite, too small to hold a heart) is skipped
 with a one-line reason and leaves no output; the others are still written. A scan without a
@@ -30,6 +33,8 @@ from ..errors import ConfigError, DataError, ScribcimError
 from ..runs.load import load_model, load_run_config
 from .geometry import check_scan_size
 from .inference import predict_probs_at_scale
+from .postprocess import CANDIDATES
+from .postprocess import apply as postprocess
 from ..data.scans import PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, read_scan, with_spacing
 from ..data.normalise import normalise
 from ..runs.info import read_run_info, run_scale, write_labels_json
@@ -83,8 +88,27 @@ def assumed_spacing(scan: Scan, scale: dict[str, Any]) -> tuple[Scan, str]:
     return with_spacing(scan, (dz, dy, dx), "assumed: training median"), note
 
 
+def run_postprocessing(run_dir: Path, checkpoint: str, enabled: bool = True) -> str:
+    """The post-processing ``predict`` applies for ``checkpoint`` of a run: what ``evaluate`` chose on validation
+    (``postprocessing.json``), ``none`` if switched off or never chosen (saying so)."""
+    from .summary import POSTPROCESSING
+    path = Path(run_dir) / POSTPROCESSING
+    if not enabled:
+        return "none"
+    if not path.is_file():
+        log.info("%s not found (run not evaluated with this scribcim): no post-processing", path)
+        return "none"
+    from ..runs.info import read_json_file
+    chosen = read_json_file(path, "post-processing choice", "run `scribcim evaluate` on the run again")
+    entry = chosen.get(checkpoint) if isinstance(chosen, dict) else None
+    if not isinstance(entry, dict) or entry.get("choice") not in CANDIDATES:
+        log.info("%s holds no choice for checkpoint %r: no post-processing", path, checkpoint)
+        return "none"
+    return str(entry["choice"])
+
+
 def _segment(path: Path, model: Any, info: dict[str, Any], scale: dict[str, Any], output_dir: Path, *,
-             device: str, batch_size: int, save_probs: bool, result: PredictResult) -> Path:
+             device: str, batch_size: int, save_probs: bool, result: PredictResult, post: str = "none") -> Path:
     """Read, check, normalise, segment and write one scan; its label volume's path."""
     scan = read_scan(path)
     if not scan.spacing_source:
@@ -98,7 +122,7 @@ def _segment(path: Path, model: Any, info: dict[str, Any], scale: dict[str, Any]
                                    input_size=size, device=device, batch_size=batch_size)
     out = output_path(output_dir, scan.name)
     try:
-        write_nifti(out, probs.argmax(0).astype(np.uint8), scan.affine, scan.header)
+        write_nifti(out, postprocess(probs.argmax(0).astype(np.uint8), post), scan.affine, scan.header)
         if save_probs:
             write_nifti(output_path(output_dir, scan.name, PROB_SUFFIX), probs.transpose(1, 2, 3, 0),
                         scan.affine, scan.header, dtype=np.float32)
@@ -110,7 +134,7 @@ def _segment(path: Path, model: Any, info: dict[str, Any], scale: dict[str, Any]
 
 def predict(run_dir: Path | str, inputs: Path | str, output_dir: Path | str, *, checkpoint: str = "best",
             device: str = "cpu", batch_size: int = 16, save_probs: bool = False, overwrite: bool = False,
-            progress: bool = True) -> PredictResult:
+            progress: bool = True, postprocess: bool = True) -> PredictResult:
     """Segment one scan or a folder of scans with a trained run.
 
     Args:
@@ -123,6 +147,7 @@ def predict(run_dir: Path | str, inputs: Path | str, output_dir: Path | str, *, 
         save_probs: Also write ``<name>_prob.nii.gz`` (float32, x, y, z, class).
         overwrite: Write into an ``output_dir`` that already holds files (same-named masks are replaced).
         progress: Show a progress bar over volumes.
+        postprocess: Apply the post-processing the run chose on its validation patients (False: raw argmax).
 
     Returns:
         The written outputs, the refused inputs with their reasons, the inputs whose spacing was
@@ -146,12 +171,13 @@ def predict(run_dir: Path | str, inputs: Path | str, output_dir: Path | str, *, 
     files = list_inputs(inputs)
     model, ckpt = load_model(run_dir, checkpoint, device)
     scale = run_scale(info, config)
+    post = run_postprocessing(run_dir, checkpoint, postprocess)
     result, seconds = PredictResult(), []
     for path in tqdm(files, desc="predict", unit="volume", disable=not progress):
         t0 = time.perf_counter()
         try:
             out = _segment(path, model, info, scale, output_dir, device=device, batch_size=batch_size,
-                           save_probs=save_probs, result=result)
+                           save_probs=save_probs, result=result, post=post)
         except ScribcimError as exc:
             if len(files) == 1:
                 raise
@@ -165,7 +191,7 @@ def predict(run_dir: Path | str, inputs: Path | str, output_dir: Path | str, *, 
         return result
     write_labels_json(output_dir, info["class_names"], run_dir=str(run_dir), checkpoint=checkpoint,
                       iteration=ckpt["iteration"], value_meaning="label value -> class name",
-                      mm_per_model_pixel=float(scale["mm_per_pixel"]))
+                      mm_per_model_pixel=float(scale["mm_per_pixel"]), postprocessing=post)
     result.seconds_per_volume = float(np.mean(seconds))
     log.info("wrote %d label volume(s) to %s (%.2f s per volume)%s", len(result.outputs), output_dir,
              result.seconds_per_volume, f"; {len(result.failed)} input(s) refused" if result.failed else "")

@@ -10,6 +10,12 @@ and gets Dice 0 and NaN distances, or ``empty_penalty`` mm if the run sets one. 
 
 The foreground mean of a case is the mean over the three classes; ``foreground_mean`` in a
 summary is the mean and std over cases of that per-case value.
+
+Post-processing (:mod:`scribcim.evaluate.postprocess`) is chosen per checkpoint on the run's validation
+patients (never the test patients) and recorded as ``checkpoints.<name>.postprocessing``; the raw
+metrics stay where they were and the post-processed ones go beside them, in the same layout
+(``foreground_mean``, ``classes``, ``cases``), at ``checkpoints.<name>.postprocessed``. The choices are
+also written to ``run_dir/postprocessing.json``, which ``predict`` applies.
 """
 from __future__ import annotations
 
@@ -23,7 +29,10 @@ import numpy as np
 
 from ..data import load_volumes
 from ..runs.display import DISPLAY, TRAIN_LOG, display_record
+from ..data.frame import frame_of
 from .inference import predict_labels
+from .postprocess import apply as postprocess
+from .postprocess import choose as choose_postprocessing
 from ..data.scans import PRED_SUFFIX, spacing_affine
 from ..data.normalise import normalise_volumes
 from ..runs.info import read_run_info, write_labels_json
@@ -36,6 +45,8 @@ from ..runs.log import write_json
 from ..runs.paths import data_root_for
 
 log = logging.getLogger(__name__)
+#: the post-processing chosen for each evaluated checkpoint, in the run folder (``predict`` applies it)
+POSTPROCESSING = "postprocessing.json"
 
 
 def _stats(values: Sequence[float]) -> dict[str, float | int]:
@@ -86,17 +97,28 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
         config.data_root = data_root
     device = device or config.device
     info = read_run_info(run_dir, config)
-    volumes = normalise_volumes(load_volumes(config.dataset, part, fold=config.fold, data_root=data_root_for(config),
-                                             val_patients=config.val_patients),
-                                info["normalisation"])
+    volumes, val_volumes = (normalise_volumes(load_volumes(config.dataset, which, fold=config.fold,
+                                                           data_root=data_root_for(config),
+                                                           val_patients=config.val_patients), info["normalisation"])
+                            for which in (part, "val"))
+    val_volumes = [v for v in val_volumes if v.label is not None]
+    frame = frame_of(config)
     result: dict[str, Any] = {}
     middles: dict[str, tuple[int, np.ndarray]] = {}
     for name in checkpoints:
         model, ckpt = load_model(run_dir, name, device)
-        cases = []
+
+        def segment(v: Any) -> np.ndarray:
+            return predict_labels(model, v.image, frame=frame, spacing_yx=v.spacing[1:], device=device)
+
+        post = choose_postprocessing([segment(v) for v in val_volumes], [v.label for v in val_volumes])
+        cases, post_cases = [], []
         for v in progress_bar(volumes, desc=f"evaluate {config.method} [{name}]", enabled=progress):
-            pred = predict_labels(model, v.image, input_size=config.input_size, device=device)
+            pred = segment(v)
             cases.append(score_case(v.case, pred, v.label, v.spacing, config.empty_penalty))
+            post_cases.append(cases[-1] if post["choice"] == "none" else
+                              score_case(v.case, postprocess(pred, post["choice"]), v.label, v.spacing,
+                                         config.empty_penalty))
             if name == checkpoints[0]:
                 middles[v.case] = (v.num_slices // 2, pred[v.num_slices // 2])
             if save_predictions:
@@ -105,16 +127,19 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
         if save_predictions:
             write_labels_json(run_dir / "predictions" / name, info["class_names"], checkpoint=name)
         result[name] = {"iteration": ckpt["iteration"], "val_dice": ckpt["state"].get("last_val")
-                        if name != "best" else ckpt["state"].get("best"), **aggregate(cases), "cases": cases}
+                        if name != "best" else ckpt["state"].get("best"), **aggregate(cases), "cases": cases,
+                        "postprocessing": post, "postprocessed": {**aggregate(post_cases), "cases": post_cases}}
         if hasattr(model, "bank_purity"):  # measured with dense labels, never trained on
             result[name]["bank_purity"], result[name]["bank_shared"] = model.bank_purity()
     summary = {"method": config.method, "dataset": config.dataset, "fold": config.fold,
                "profile": config.profile, "seed": config.seed, "part": part,
                "run_dir": repo_relative(run_dir),
+               "geometry": frame.describe(),
                "empty_penalty": config.empty_penalty, "metrics": DEFINITIONS, "checkpoints": result,
                "provenance": {**provenance(config.to_dict(), device=device, dataset=config.dataset),
                               "train": _read_json(run_dir / "provenance.json"),
                               "train_result": _read_json(run_dir / "train_result.json")}}
+    write_json(run_dir / POSTPROCESSING, {name: r["postprocessing"] for name, r in result.items()})
     display = display_record(checkpoints[0], middles)
     for folder in [run_dir] + ([Path(results_dir)] if results_dir is not None else []):
         folder.mkdir(parents=True, exist_ok=True)

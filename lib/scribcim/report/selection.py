@@ -7,8 +7,12 @@ seeds of the validation Dice at the last iteration (an unbiased figure: the best
 is the maximum of a noisy curve); a gap under ``tie`` goes to the candidate with the smaller
 across-seed sd.
 
-``python -m scribcim.report.selection`` (candidates, methods and seeds from ``workflow/config.yaml``) writes
-``<results>/<dataset>/profile_selection.{md,json}`` and a figure of the validation curves.
+The same criterion chose ``cpu-lr03`` over ``cpu-lr01`` (``results/acdc/profile_selection.md``, the record of
+that choice) and chooses the input geometry among ``cpu-lr03`` (whole slices, the control) and its
+millimetre-view twins (selection ``geometry``).
+
+``python -m scribcim.report.selection`` (name, candidates, methods and seeds from ``workflow/config.yaml``)
+writes ``<results>/<dataset>/profile_selection_<name>.{md,json}`` and a figure of the validation curves.
 """
 from __future__ import annotations
 
@@ -87,18 +91,20 @@ def selection_markdown(runs: pd.DataFrame, chosen: str, crit: pd.DataFrame) -> s
 
 
 def render_selection(results_root: Path | str, out: Path | str, figures: Path | str, *, dataset: str,
-                     profiles: Sequence[str], methods: Sequence[str], seeds: Sequence[int], fold: int = 1) -> dict:
-    """Write ``<out>/profile_selection.{md,json}`` and ``<figures>/<dataset>_profile_selection.png``."""
+                     profiles: Sequence[str], methods: Sequence[str], seeds: Sequence[int], fold: int = 1,
+                     name: str | None = None) -> dict:
+    """Write ``<out>/<stem>.{md,json}`` and ``<figures>/<dataset>_<stem>.png``, stem ``profile_selection[_<name>]``."""
+    stem = "profile_selection" + (f"_{name}" if name else "")
     runs = validation_runs(results_root, dataset, profiles, fold, methods=methods, seeds=seeds)
     chosen, crit = choose(runs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "profile_selection.md").write_text(selection_markdown(runs, chosen, crit) + "\n")
-    record = {"dataset": dataset, "fold": fold, "profiles": list(profiles), "chosen": chosen,
+    (out / f"{stem}.md").write_text(selection_markdown(runs, chosen, crit) + "\n")
+    record = {"dataset": dataset, "fold": fold, "name": name, "profiles": list(profiles), "chosen": chosen,
               "criterion": json.loads(crit.to_json(orient="records")),
               "runs": json.loads(runs.drop(columns="folder").to_json(orient="records")), "git": git_state()}
-    write_json(out / "profile_selection.json", record)
-    save_figure(plot_validation_curves(runs), Path(figures) / f"{dataset}_profile_selection.png",
+    write_json(out / f"{stem}.json", record)
+    save_figure(plot_validation_curves(runs), Path(figures) / f"{dataset}_{stem}.png",
                 {"made_by": "scribcim.report.selection", "git": git_state(), "profiles": list(profiles)})
     return record
 
@@ -115,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     sel = yaml.safe_load(Path(ns.config).read_text())["selection"]
     out = Path(ns.results) / sel["dataset"]
     rec = render_selection(ns.results, out, ns.figures, dataset=sel["dataset"], profiles=sel["profiles"],
-                           methods=sel["methods"], seeds=sel["seeds"], fold=sel["fold"])
-    print((Path(out) / "profile_selection.md").read_text())
+                           methods=sel["methods"], seeds=sel["seeds"], fold=sel["fold"], name=sel["name"])
+    print((Path(out) / f"profile_selection_{sel['name']}.md").read_text())
     print("chosen:", rec["chosen"])
 
 

@@ -1,4 +1,4 @@
-"""``run_info.json``: the self-describing part of a run folder (class names, input size and scale,
+"""``run_info.json``: the self-describing part of a run folder (class names, input size, geometry and scale,
 normalisation, orientation), and the strict JSON reader for a run folder's files."""
 from __future__ import annotations
 
@@ -32,9 +32,11 @@ def make_run_info(config: Any, volumes: Sequence[Volume] | None = None) -> dict[
     info = {"format": RUN_INFO_FORMAT, "class_names": label_names(config.num_classes),
             "input_size": config.input_size, "in_channels": 1, "normalisation": DEFAULT_NORMALISATION,
             "orientation": ORIENTATION}
+    from ..data.frame import frame_of
+    info["geometry"] = frame_of(config).describe()
     if volumes is not None:
         from ..evaluate.geometry import training_scale
-        info["scale"] = training_scale(volumes, config.input_size)
+        info["scale"] = training_scale(volumes, config.input_size, getattr(config, "pixel_mm", None))
     return info
 
 
