@@ -36,6 +36,19 @@ def test_summary_structure(trained_run, tmp_path):
         dice = [c["foreground_mean"]["dice"] for c in r["cases"]]
         assert r["foreground_mean"]["dice"]["mean"] == pytest.approx(np.mean(dice))
     assert "Dice MYO" in full_report([s]) and "ASSD mean" in full_report([s])
+    for ck in ("best", "last"):  # post-processed beside raw, same layout; the choice made on validation volumes
+        r, post = on_disk["checkpoints"][ck], on_disk["checkpoints"][ck]["postprocessed"]
+        assert set(post) == {"classes", "foreground_mean", "num_cases", "cases"} and post["num_cases"] == 4
+        assert [c["case"] for c in post["cases"]] == [c["case"] for c in r["cases"]]
+        choice = r["postprocessing"]
+        assert choice["volumes"] == 4 and choice["choice"] in choice["val_dice"]
+        if choice["choice"] == "none":
+            assert post["foreground_mean"] == r["foreground_mean"]
+    assert json.loads((trained_run / "postprocessing.json").read_text())["last"] == s["checkpoints"]["last"][
+        "postprocessing"]
+    report = full_report([s])
+    assert report.index("post-processed as each run chose") > report.index("Checkpoint: best on validation")
+    assert on_disk["geometry"]["kind"] == "whole_slice"
     assert "asd(pred, gt)" in on_disk["metrics"]["asd"] and "both directions" in on_disk["metrics"]["assd"]
 
 

@@ -35,6 +35,22 @@ def test_reproduce_writes_results_and_figures(tmp_path, monkeypatch, capsys):
     assert again[1]["checkpoints"]["last"]["iteration"] == summaries[1]["checkpoints"]["last"]["iteration"]
 
 
+@pytest.mark.slow
+def test_side_by_side_runs_equal_runs_one_after_the_other(tmp_path, monkeypatch):
+    """Two one-thread runs in two processes give, case for case, the numbers of the same runs made in turn."""
+    got = {}
+    for jobs in (1, 2):
+        (tmp_path / f"jobs{jobs}").mkdir()
+        monkeypatch.chdir(tmp_path / f"jobs{jobs}")
+        got[jobs] = reproduce(dataset="phantom", profile="smoke", progress=False, num_threads=1, jobs=jobs)
+        timing = json.loads(Path("results/phantom/smoke/fold1_timing.json").read_text())
+        assert timing["jobs"] == jobs
+    for a, b in zip(got[1], got[2]):
+        for ck in ("best", "last"):
+            assert [c["foreground_mean"]["dice"] for c in a["checkpoints"][ck]["cases"]] == \
+                   [c["foreground_mean"]["dice"] for c in b["checkpoints"][ck]["cases"]]
+
+
 def test_overlay_panels():
     """An overlay figure has image, scribble, ground truth and one panel per prediction."""
     img = np.zeros((20, 20), np.float32)

@@ -69,7 +69,7 @@ def cmd_score(ns: argparse.Namespace) -> None:
 def cmd_reproduce(ns: argparse.Namespace) -> None:
     from .reproduce import reproduce
     reproduce(dataset=ns.dataset, fold=ns.fold, profile=ns.profile, methods=ns.methods,
-              data_root=ns.data_root, source_dir=ns.source, device=ns.device)
+              data_root=ns.data_root, source_dir=ns.source, device=ns.device, jobs=ns.jobs)
 
 
 def cmd_report(ns: argparse.Namespace) -> None:
@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_option(r)
     r.add_argument("--from", dest="source", default=None, help="fetch missing data from this folder")
     r.add_argument("--device", default="cpu")
+    r.add_argument("--jobs", type=int, default=None, help="runs side by side, one process each (default: as many "
+                   "as the cores hold at the profile's thread count: 2 on two cores for the cpu-* profiles, else 1)")
     r.set_defaults(func=cmd_reproduce)
 
     sb = sub.add_parser("scribbles", help="simulated scribble styles vs expert scribbles on ACDC: stats and figure")

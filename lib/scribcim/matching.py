@@ -6,12 +6,17 @@ and token weights; per-class maps; each top entry's augmented training image, re
 pixel row r maps to input pixel floor((r + 0.5) * S / H) (the nearest resize of
 :mod:`scribcim.evaluate.inference`), then to its cell of the matching grid. A JSON record holds all a figure
 needs but images; :mod:`scribcim.viz.matching` draws it without a model.
+
+A run in the millimetre view (``pixel_mm``, :mod:`scribcim.data.frame`) is inspected in the model's window:
+:func:`in_view` maps every slice the views look at into it (as ``predict`` does), so slices, pixels, cells and
+maps are all S x S there (the resize above is then the identity), and training batches are redrawn with the
+run's ``pixel_mm``. A whole-slice run (``pixel_mm`` None, every older run) is inspected on the scan's own grid.
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,8 +28,9 @@ from torch import nn
 from .config import TrainConfig
 from .data import load_volumes
 from .data.augment import resize_nearest
+from .data.frame import Frame, to_frame
 from .data.slices import SliceSet, make_batch
-from .data.volumes import Volume
+from .data.volumes import UNLABELLED, Volume
 from .errors import ConfigError
 from .runs.load import load_model, load_run_config, median_case, run_meta
 from .data.normalise import normalise_volumes
@@ -59,6 +65,34 @@ def load_case(meta: dict[str, Any], case: str, data_root: str | Path | None = No
         raise ConfigError(f"no case {case!r} among the test cases of {meta['dataset']} fold {meta['fold']}: "
                           f"choose one of {sorted(v.case for v in vols)}")
     return normalise_volumes(found, meta["normalisation"])[0]
+
+
+def run_frame(meta: dict[str, Any]) -> Frame | None:
+    """The run's millimetre view (:func:`scribcim.runs.load.run_meta`); None for a whole-slice run (older runs too)."""
+    pixel_mm = meta.get("pixel_mm")
+    return None if pixel_mm is None else Frame(int(meta["input_size"]), float(pixel_mm))
+
+
+def in_view(vol: Volume, meta: dict[str, Any]) -> Volume:
+    """``vol`` as the views show it: itself for a whole-slice run; for a millimetre-view run every slice in the
+    model's window (:func:`scribcim.data.frame.to_frame`, what ``predict`` feeds the model: image and label
+    mirrored past the scan's borders, scribble unlabelled there), at spacing (dz, pixel_mm, pixel_mm)."""
+    frame = run_frame(meta)
+    if frame is None:
+        return vol
+    yx, mm = vol.spacing[1:], float(frame.pixel_mm)
+    label = None if vol.label is None else to_frame(vol.label, yx, frame)
+    return replace(vol, image=to_frame(vol.image, yx, frame), label=label,
+                   scribble=to_frame(vol.scribble, yx, frame, fill=UNLABELLED), spacing=(vol.spacing[0], mm, mm))
+
+
+def start_pixel(scan: Volume, z: int, meta: dict[str, Any]) -> tuple[int, int]:
+    """:func:`default_pixel` of slice ``z`` of ``scan`` (on its own grid) in the coordinates :func:`in_view` shows:
+    in the window, the centre of the real LV (its mirrored copies past the scan's borders are left out)."""
+    frame = run_frame(meta)
+    if frame is None:
+        return default_pixel(scan.label[z])
+    return default_pixel(to_frame(scan.label[z], scan.spacing[1:], frame, fill=0))
 
 
 def default_pixel(label: np.ndarray, cls: int = 3) -> tuple[int, int]:
@@ -114,7 +148,8 @@ def _np(t: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def slice_attention(model: nn.Module, image: np.ndarray, *, input_size: int,
                     device: str | torch.device = "cpu") -> SliceAttention:
-    """Forward one normalised slice (H, W) through a CIM ``model`` in eval mode and keep its attention."""
+    """Forward one normalised slice (H, W) through a CIM ``model`` in eval mode and keep its attention (a
+    millimetre-view run: the slice in the window, :func:`in_view`, where the resize is the identity)."""
     if not hasattr(model, "bank_source") or not model.cfg.use_banks:
         raise ConfigError("this run has no pixel banks to match (not a cim run, or use_banks=False)")
     x = resize_nearest(image.astype(np.float32), (input_size, input_size))  # as inference.predict_probs
@@ -146,7 +181,8 @@ def redraw(slices: SliceSet, meta: dict[str, Any], source: Sequence[int], grid: 
     (it, b, idx, r, c), s = (int(v) for v in source), meta["input_size"]
     if it < 0:
         return None
-    batch = make_batch(slices, batch_size=meta["batch_size"], size=(s, s), seed=meta["seed"], iteration=it)
+    batch = make_batch(slices, batch_size=meta["batch_size"], size=(s, s), seed=meta["seed"], iteration=it,
+                       pixel_mm=meta.get("pixel_mm"))
     if int(batch["origin"][b, 1]) != idx:
         log.warning("entry %s: the redrawn batch holds slice %d there; the data or split differ from the run's",
                     list(source), int(batch["origin"][b, 1]))
@@ -164,7 +200,8 @@ def initial_model(config: TrainConfig, slices: SliceSet, batches: int, device: s
         torch.manual_seed(config.seed)
         model = method.build_model().to(device).train()
         for it in range(batches):
-            batch = make_batch(slices, batch_size=config.batch_size, size=(s, s), seed=config.seed, iteration=it)
+            batch = make_batch(slices, batch_size=config.batch_size, size=(s, s), seed=config.seed, iteration=it,
+                               pixel_mm=config.pixel_mm)
             reseed_step(config.seed, it)
             method.forward(model, {k: v.to(device) for k, v in batch.items()})
     return model.eval()
@@ -173,7 +210,8 @@ def initial_model(config: TrainConfig, slices: SliceSet, batches: int, device: s
 def embed(model: nn.Module, image: np.ndarray, label: np.ndarray, *, input_size: int, max_points: int = 600,
           seed: int = 0, device: str | torch.device = "cpu") -> dict[str, Any]:
     """t-SNE (``random_state=seed``) of written bank keys (source known; all if none is; <= ``max_points`` with the
-    slice's cells, even per class) and the slice's pixel keys, classed by their cell's majority ground truth."""
+    slice's cells, even per class) and the slice's pixel keys, classed by their cell's majority ground truth.
+    ``image`` and ``label``: a slice as :func:`in_view` shows it."""
     att = slice_attention(model, image, input_size=input_size, device=device)
     (nc, m), keep = att.sources.shape[:2], att.sources[..., 0].ravel() >= 0
     keep = np.flatnonzero(keep if keep.any() else np.ones_like(keep))
@@ -201,18 +239,20 @@ def build_record(run_dir: Path | str, *, data_root: str | Path | None = None, ch
                  top_k: int = 8, embed_batches: int = 4, max_points: int = 600, device: str = "cpu") -> dict[str, Any]:
     """Everything the matching figures need except images, for one test pixel of a trained cim run. Defaults: the
     median-Dice test case of ``summary.json``, its middle slice, the centre of mass of its ground-truth LV.
-    ``embed_batches`` = 0 skips the t-SNE embedding (and loading the training data)."""
+    ``embed_batches`` = 0 skips the t-SNE embedding (and loading the training data). ``pixel``, "shape" and the
+    maps are on the slice as :func:`in_view` shows it (a millimetre-view run: in the model's window)."""
     def rnd(a: Any) -> Any:
         return None if a is None else np.round(np.asarray(a, dtype=np.float64), 4).tolist()
     run_dir, meta = Path(run_dir), run_meta(run_dir)
     model, ckpt = load_model(run_dir, checkpoint, device)
-    vol = load_case(meta, case or median_case(run_dir, checkpoint), data_root)
-    z = vol.num_slices // 2 if slice_index is None else int(slice_index)
-    if not 0 <= z < vol.num_slices:
-        raise ConfigError(f"slice_index {z} out of range: {vol.case} has {vol.num_slices} slices")
+    scan = load_case(meta, case or median_case(run_dir, checkpoint), data_root)
+    z = scan.num_slices // 2 if slice_index is None else int(slice_index)
+    if not 0 <= z < scan.num_slices:
+        raise ConfigError(f"slice_index {z} out of range: {scan.case} has {scan.num_slices} slices")
+    vol = in_view(scan, meta)
     image, label, s = vol.image[z], vol.label[z], meta["input_size"]
     att = slice_attention(model, image, input_size=s, device=device)
-    match, emb = match_pixel(att, default_pixel(label) if pixel is None else pixel, top_k), {}
+    match, emb = match_pixel(att, start_pixel(scan, z, meta) if pixel is None else pixel, top_k), {}
     if embed_batches > 0:
         before = initial_model(load_run_config(run_dir), training_slices(meta, data_root), embed_batches, device)
         emb = {name: embed(m, image, label, input_size=s, max_points=max_points, device=device)

@@ -5,6 +5,12 @@ top-k bank entries it matched, redrawn from their training batches), so the widg
 frontend) and the tests all produce the same figure. The pixel is chosen with two sliders (row, col):
 picking it by clicking on the image needs an extra widget package (ipympl or ipyevents), which the
 project does not install.
+
+A run in the millimetre view (``pixel_mm``) is shown in the model's window (:func:`scribcim.matching.in_view`):
+slice, label, scribble, pixel and attention are all on the S x S grid the model saw. Its prediction layer is the
+prediction ``evaluate`` scores (:func:`scribcim.evaluate.inference.predict_labels` on the scan's grid) mapped into
+the window by the same nearest sampling (:func:`scribcim.data.frame.to_frame`), so the error map shows, pixel for
+pixel, the errors that are scored. A whole-slice run is shown on the scan's own grid, as before.
 """
 from __future__ import annotations
 
@@ -16,13 +22,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..data import load_volumes
+from ..data.frame import Frame, to_frame
 from ..data.slices import SliceSet
 from ..data.volumes import Volume
 from ..errors import ConfigError
 from ..runs.load import load_model, median_case, run_meta
 from ..evaluate.inference import predict_labels
 from ..data.normalise import normalise_volumes
-from ..matching import default_pixel, match_pixel, slice_attention, training_slices
+from ..matching import in_view, match_pixel, run_frame, slice_attention, start_pixel, training_slices
 from ..provenance import git_state, repo_relative
 from ..viz.common import plt, save_figure
 from ..viz.matching import draw_view
@@ -34,7 +41,8 @@ DEFAULT_LAYERS = ("prediction", "ground truth")
 
 
 class Explorer:
-    """A trained cim run, its test volumes (normalised as the run does) and cached predictions.
+    """A trained cim run, its test volumes (normalised as the run does; ``scans`` on their own grid, ``volumes``
+    as shown, see the module docstring) and cached predictions.
 
     Args:
         run_dir: a trained cim run folder. data_root: the data root (None: ``SCRIBCIM_DATA`` or ``./data``).
@@ -49,7 +57,9 @@ class Explorer:
         self.iteration = int(ckpt["iteration"])
         m = self.meta
         vols = load_volumes(m["dataset"], "test", fold=m["fold"], data_root=data_root, val_patients=m["val_patients"])
-        self.volumes: dict[str, Volume] = {v.case: v for v in normalise_volumes(vols, m["normalisation"])}
+        self.scans: dict[str, Volume] = {v.case: v for v in normalise_volumes(vols, m["normalisation"])}
+        self.volumes: dict[str, Volume] = {c: in_view(v, m) for c, v in self.scans.items()}
+        self.frame: Frame | None = run_frame(m)
         self._pred: dict[str, np.ndarray] = {}
         self._slices: SliceSet | None = None
         log.info("explorer: %s [%s], %d test cases", self.run_dir, checkpoint, len(self.volumes))
@@ -60,10 +70,17 @@ class Explorer:
         return sorted(self.volumes)
 
     def prediction(self, case: str) -> np.ndarray:
-        """The label volume (z, y, x) the model predicts for ``case`` (as ``evaluate`` does; cached)."""
+        """The label volume (z, y, x) the model predicts for ``case`` (as ``evaluate`` does; cached), as shown:
+        a millimetre-view run's prediction on the scan's grid mapped into the window."""
         if case not in self._pred:
-            self._pred[case] = predict_labels(self.model, self.volumes[case].image,
-                                              input_size=self.meta["input_size"], device=self.device)
+            scan = self.scans[case]
+            if self.frame is None:
+                self._pred[case] = predict_labels(self.model, scan.image, input_size=self.meta["input_size"],
+                                                  device=self.device)
+            else:
+                pred = predict_labels(self.model, scan.image, frame=self.frame, spacing_yx=scan.spacing[1:],
+                                      device=self.device)
+                self._pred[case] = to_frame(pred, scan.spacing[1:], self.frame)
         return self._pred[case]
 
     @property
@@ -87,9 +104,8 @@ class Explorer:
         (of the heart if the slice has no LV, else the slice centre)."""
         if case not in self.volumes:
             raise ConfigError(f"no test case {case!r}: choose one of {self.cases}")
-        vol = self.volumes[case]
-        z = vol.num_slices // 2
-        row, col = default_pixel(vol.label[z])
+        z = self.volumes[case].num_slices // 2
+        row, col = start_pixel(self.scans[case], z, self.meta)
         return {"case": case, "slice_index": z, "row": row, "col": col}
 
     def view(self, case: str, slice_index: int, row: int, col: int, top_k: int = 4) -> dict[str, Any]:
@@ -118,7 +134,7 @@ class Explorer:
         vol = self.volumes[case]
         z = min(max(vol.num_slices // 2 if slice_index is None else int(slice_index), 0), vol.num_slices - 1)
         if row is None or col is None:
-            r0, c0 = default_pixel(vol.label[z])
+            r0, c0 = start_pixel(self.scans[case], z, self.meta)
             row, col = (r0 if row is None else row), (c0 if col is None else col)
         v = self.view(case, z, row, col, top_k)
         slices = self.slices if any(e["source"][0] >= 0 for e in v["match"]["top_k"]) else None

@@ -45,10 +45,11 @@ CONTRASTS = (("cim", "pce_selfdice", "what matching adds (same loss)"), ("cim", 
 def run_means(d: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, method, seed, structure): the run's mean over test volumes of each metric.
 
-    ``d`` holds the rows of one comparison (:func:`scribcim.report.results_report.main_runs`).
+    ``d`` holds the rows of one comparison (:func:`scribcim.report.results_report.main_runs`); post-processed rows
+    keep the run's ``postprocessing`` choice.
     """
-    keys = ["dataset", "profile", "method", "fold", "seed", "structure"]
-    return d.groupby(keys)[list(DIGITS)].mean().reset_index()
+    keys = ["dataset", "profile", "method", "fold", "seed", "structure"] + [k for k in ("postprocessing",) if k in d]
+    return d.groupby(keys, dropna=False)[list(DIGITS)].mean().reset_index()
 
 
 def across_seeds(runs: pd.DataFrame) -> pd.DataFrame:
@@ -155,45 +156,102 @@ def purity_markdown(table: pd.DataFrame, dataset: str) -> str:
     return "\n".join(lines)
 
 
+def seed_comparison(df: pd.DataFrame, dataset: str, *, profile: str, fold: int = 1,
+                    checkpoint: str = "best") -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """(run means, mean ± sd across seeds, seed-paired differences) of one dataset's main runs in ``df``
+    (rows of :func:`scribcim.report.results.summary_rows`); raises DataError if there are none."""
+    d = main_runs(df, dataset=dataset, profile=profile, checkpoint=checkpoint)
+    runs = run_means(d[d.fold == fold])
+    diffs = [paired_differences(runs, a, b) | {"dataset": dataset, "what": what}
+             for a, b, what in CONTRASTS if {a, b} <= set(runs.method)]
+    return runs, across_seeds(runs), diffs
+
+
+def postprocessing_choices(runs: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per method (paper order), how many of its runs (post-processed :func:`run_means` of one dataset) chose each
+    post-processing, most chosen first."""
+    per_run = runs[runs.structure == "mean"]
+    out = {}
+    for method in paper_order(per_run.method):
+        counts = per_run[per_run.method == method].postprocessing.value_counts(dropna=False)
+        out[method] = {str(c): int(n) for c, n in sorted(counts.items(), key=lambda cn: (-cn[1], str(cn[0])))}
+    return out
+
+
+def _post_comparison(post_df: pd.DataFrame, dataset: str, runs: pd.DataFrame, where: dict) -> dict | None:
+    """The runs, table, differences, choices and markdown of the post-processed rows of ``dataset``, or None."""
+    try:
+        post, table, diffs = seed_comparison(post_df, dataset, **where)
+    except DataError:
+        return None
+    choices = postprocessing_choices(post)
+    line = "; ".join(f"{m}: " + ", ".join(f"{c} {n}" for c, n in by.items()) for m, by in choices.items())
+    n_post, n_raw = (len(r[r.structure == "mean"]) for r in (post, runs))
+    md = ["Post-processed (connected components; the post-processing chosen per run on its validation patients, "
+          "never the test patients): mean ± sd across runs, as above."
+          + (f" Only {n_post} of the {n_raw} runs have post-processed metrics." if n_post != n_raw else ""), "",
+          seeds_markdown(table, dataset), "", f"Post-processing chosen (runs): {line}.", ""]
+    return {"dataset": dataset, "runs": post, "table": table, "differences": diffs, "choices": choices, "md": md,
+            "md_differences": _differences_section(diffs, " of the post-processed means")}
+
+
+def _run_dice(runs: pd.DataFrame) -> list[dict]:
+    return runs[runs.structure == "mean"][["method", "seed", "dice"]].to_dict("records")
+
+
+def _differences_section(diffs: Sequence[dict], what: str = "") -> list[str]:
+    return [f"Seed-paired differences{what} (a − b; 95 % t-interval over seeds):", "",
+            differences_markdown(diffs), ""] if diffs else []
+
+
+def _write_tables(tables: Path, profile: str, runs: pd.DataFrame, table: pd.DataFrame, suffix: str = "") -> None:
+    runs.to_csv(tables / f"{profile}_seeds_runs{suffix}.csv", index=False, float_format="%.6g")
+    table.to_csv(tables / f"{profile}_seeds{suffix}.csv", index=False, float_format="%.6g")
+
+
 def render_comparison(results_root: Path | str, tables: Path | str, figures: Path | str, *, profile: str,
                       datasets: Sequence[str] = ("acdc", "mscmr"), fold: int = 1, checkpoint: str = "best") -> dict:
-    """Write ``<tables>/<profile>_seeds.{md,csv,json}`` and ``<figures>/<dataset>_<profile>_seeds.png``."""
+    """Write ``<tables>/<profile>_seeds.{md,csv,json}`` and ``<figures>/<dataset>_<profile>_seeds.png``.
+
+    Summaries with post-processed metrics (``checkpoints.<name>.postprocessed``) add, beside the raw numbers (first,
+    never replaced), post-processed tables, choices and differences, a second figure row, ``<profile>_seeds_post.csv``,
+    ``<profile>_seeds_runs_post.csv`` and the record's ``postprocessed``.
+    """
     summaries = profile_summaries(results_root, profile, fold)
     if not summaries:
         raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")
     df = pd.DataFrame([row for s in summaries for row in summary_rows(s)])
+    post_df = pd.DataFrame([row for s in summaries for row in summary_rows(s, postprocessed=True)])
     purity = purity_table([s for s in summaries if s["method"] == "cim"], checkpoint)
+    where = {"profile": profile, "fold": fold, "checkpoint": checkpoint}
     parts, all_runs, diffs, md = [], [], [], []
+    posts = []
     for dataset in datasets:
         try:
-            d = main_runs(df, dataset=dataset, profile=profile, checkpoint=checkpoint)
+            runs, table, ds_diffs = seed_comparison(df, dataset, **where)
         except DataError:
             log.info("no %s/%s runs: left out", dataset, profile)
             continue
-        d = d[d.fold == fold]
-        runs = run_means(d)
         all_runs.append(runs)
-        table = across_seeds(runs)
         parts.append(table)
-        ds_diffs = [paired_differences(runs, a, b) | {"dataset": dataset, "what": what}
-                    for a, b, what in CONTRASTS if {a, b} <= set(runs.method)]
         diffs += ds_diffs
         md += [f"### {dataset}, profile `{profile}`, fold {fold}, checkpoint `{checkpoint}`", "",
                "Mean ± sd across runs (seeds) of each run's mean over test volumes; HD95/ASD in mm.", "",
                seeds_markdown(table, dataset), ""]
-        if ds_diffs:
-            md += ["Seed-paired differences (a − b; 95 % t-interval over seeds):", "",
-                   differences_markdown(ds_diffs), ""]
+        post = None if post_df.empty else _post_comparison(post_df, dataset, runs, where)  # empty: old summaries
+        posts += [] if post is None else [post]
+        md += [] if post is None else post["md"]
+        md += _differences_section(ds_diffs) + ([] if post is None else post["md_differences"])
         if (purity[purity.dataset == dataset].runs > 0).any():
             md += ["Bank purity of the CIM runs (dense labels used only to measure):", "",
                    purity_markdown(purity, dataset), ""]
         elif dataset in set(purity.dataset):
             md += [f"Bank purity is not measured on {dataset}: its training volumes have no dense labels to "
                    "measure it with.", ""]
-        fig = plot_seeds(runs, dataset)
-        save_figure(fig, Path(figures) / f"{dataset}_{profile}_seeds.png",
-                    {"made_by": "scribcim.report.comparison", "git": git_state(), "profile": profile, "fold": fold,
-                     "runs": runs[runs.structure == "mean"][["method", "seed", "dice"]].to_dict("records")})
+        post_runs = None if post is None else post["runs"]
+        prov = {"made_by": "scribcim.report.comparison", "git": git_state(), "profile": profile, "fold": fold,
+                "runs": _run_dice(runs)} | ({} if post is None else {"runs_postprocessed": _run_dice(post_runs)})
+        save_figure(plot_seeds(runs, dataset, post=post_runs), Path(figures) / f"{dataset}_{profile}_seeds.png", prov)
     if not parts:
         raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")
     runs, table = pd.concat(all_runs), pd.concat(parts)
@@ -204,12 +262,17 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
     tables = Path(tables)
     tables.mkdir(parents=True, exist_ok=True)
     (tables / f"{profile}_seeds.md").write_text("\n".join(md))
-    runs.to_csv(tables / f"{profile}_seeds_runs.csv", index=False, float_format="%.6g")
-    table.to_csv(tables / f"{profile}_seeds.csv", index=False, float_format="%.6g")
+    _write_tables(tables, profile, runs, table)
     record = {"profile": profile, "fold": fold, "checkpoint": checkpoint, "differences": diffs,
               "table": json.loads(table.to_json(orient="records")),
               "bank_purity": json.loads(purity.to_json(orient="records")),
               "git": git_state(), "training_commits": commits}
+    if posts:
+        post_table = pd.concat([p["table"] for p in posts])
+        _write_tables(tables, profile, pd.concat([p["runs"] for p in posts]), post_table, "_post")
+        record["postprocessed"] = {"table": json.loads(post_table.to_json(orient="records")),
+                                   "differences": [d for p in posts for d in p["differences"]],
+                                   "choices": {p["dataset"]: p["choices"] for p in posts}}
     write_json(tables / f"{profile}_seeds.json", record)
     return record
 

@@ -40,8 +40,13 @@ def settings_label(config: dict) -> str:
     return ",".join(f"{k}={config[k]}" for k in SETTINGS if k in config and config[k] != getattr(default, k))
 
 
-def summary_rows(summary: dict, source: str = "") -> list[dict]:
-    """Long-format rows of one summary (see module docstring)."""
+def summary_rows(summary: dict, source: str = "", postprocessed: bool = False) -> list[dict]:
+    """Long-format rows of one summary (see module docstring).
+
+    With ``postprocessed``, the rows are those of each checkpoint's post-processed metrics
+    (``checkpoints.<name>.postprocessed.cases``, the post-processing chosen on the validation patients), with the
+    choice in a ``postprocessing`` column; checkpoints without post-processed metrics (older summaries) give none.
+    """
     cfg = summary["provenance"]["config"]
     run = {"dataset": summary["dataset"], "profile": summary["profile"], "method": summary["method"],
            "fold": summary["fold"], "seed": summary["seed"], "scribbles": cfg.get("scribbles", "expert"),
@@ -50,12 +55,19 @@ def summary_rows(summary: dict, source: str = "") -> list[dict]:
     run["training_scribbles"] = scribbles_label(run["scribbles"], run["inconsistency"])
     rows = []
     for ck, res in summary["checkpoints"].items():
+        if postprocessed:
+            if "postprocessed" not in res:
+                continue
+            run_ck = {**run, "postprocessing": (res.get("postprocessing") or {}).get("choice")}
+            res = {**res["postprocessed"], "iteration": res["iteration"]}
+        else:
+            run_ck = run
         for case in res["cases"]:
             parts = {**{c: case["classes"][c] for c in CLASS_NAMES}, "mean": case["foreground_mean"]}
             missed = {c: int(_missed(case["classes"][c])) for c in CLASS_NAMES}
             missed["mean"] = sum(missed.values())
             for structure, vals in parts.items():
-                rows.append({**run, "checkpoint": ck, "iteration": res["iteration"], "case": case["case"],
+                rows.append({**run_ck, "checkpoint": ck, "iteration": res["iteration"], "case": case["case"],
                              "structure": structure, **{m: _num(vals.get(m)) for m in METRICS},
                              "missed": missed[structure]})
     return rows

@@ -15,14 +15,16 @@ def fmt_stat(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
     return "n/a" if mean is None else fmt_mean_std(mean * scale, std * scale, digits)
 
 
-def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "best") -> str:
+def comparison_table(summaries: Sequence[dict[str, Any]], checkpoint: str = "best", post: bool = False) -> str:
     """Markdown table: one row per summary, Dice and HD95 (mm) per class and their foreground mean, the ASD and
-    ASSD foreground means (n/a in summaries made before ASSD was recorded) and the missed structures."""
+    ASSD foreground means (n/a in summaries made before ASSD was recorded) and the missed structures.
+    ``post``: the post-processed metrics (``checkpoints.<name>.postprocessed``) instead of the raw ones."""
     head = ["method", "ckpt", "iter"] + [f"Dice {c}" for c in CLASS_NAMES] + ["Dice mean"] + \
         [f"HD95 {c}" for c in CLASS_NAMES] + ["HD95 mean", "ASD mean", "ASSD mean", "missed"]
     lines = md_header(head)
     for s in summaries:
         r = s["checkpoints"][checkpoint]
+        r = {**r["postprocessed"], "iteration": r["iteration"]} if post else r
         cls = r["classes"]
         empties = sum(cls[c]["empty_predictions"] for c in CLASS_NAMES)
         row = [s["method"], checkpoint, str(r["iteration"])]
@@ -52,4 +54,9 @@ def full_report(summaries: Sequence[dict[str, Any]]) -> str:
         if all(ck in s["checkpoints"] for s in summaries):
             label = "best on validation" if ck == "best" else "last iteration"
             out += ["", f"Checkpoint: {label}", "", comparison_table(summaries, ck)]
+            if all("postprocessed" in s["checkpoints"][ck] for s in summaries):
+                chosen = ", ".join(f"{s['method']} {s['checkpoints'][ck]['postprocessing']['choice']}"
+                                   for s in summaries)
+                out += ["", f"Checkpoint: {label}, post-processed as each run chose on its validation patients "
+                        f"({chosen})", "", comparison_table(summaries, ck, post=True)]
     return "\n".join(out)

@@ -1,5 +1,7 @@
 """Figures of matching: a matching record's attention maps, matched entries and key embedding (notebook 05),
 drawn from the record and the data folder alone (no model is loaded); the explorer's view (notebook 06).
+Slices are drawn as :func:`scribcim.matching.in_view` shows them (a millimetre-view run: in the model's window),
+the grid the record's pixel and maps refer to.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from matplotlib.colors import ListedColormap
 
 from ..data.slices import SliceSet
 from ..data.volumes import UNLABELLED
-from ..matching import load_case, redraw, training_slices, upsample
+from ..matching import in_view, load_case, redraw, training_slices, upsample
 from .common import CLASS_COLOURS, LABEL_CMAP, SCRIBBLE_CMAP, plt
 
 #: the explorer's error map: wrong pixels in magenta
@@ -30,7 +32,7 @@ def _show(ax: plt.Axes, image: np.ndarray, pixel: Sequence[int] | None = None, t
 def render_attention(record: dict[str, Any], data_root: str | Path | None = None) -> plt.Figure:
     """The pixel's mass per class (bank solid, token hatched); per class, each cell's bank mass and token weight."""
     meta, names, px, c = record["run"], record["run"]["class_names"], record["pixel"], len(record["run"]["class_names"])
-    image = load_case(meta, record["case"], data_root, record["patient"]).image[record["slice"]]
+    image = in_view(load_case(meta, record["case"], data_root, record["patient"]), meta).image[record["slice"]]
     fig, axes = plt.subplots(2, c + 1, figsize=(2.5 * (c + 1), 5.2))
     _show(axes[0, 0], image, px, f"{record['case']} z={record['slice']}\npixel {tuple(px)} cell {record['cell']}")
     for i, (kind, values) in enumerate((("bank", record["class_mass"]), ("token", record["token"]))):

@@ -47,16 +47,34 @@ def plot_method_boxes(d: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def plot_seeds(runs: pd.DataFrame, dataset: str, metric: str = "dice", structure: str = "mean") -> plt.Figure:
+def plot_seeds(runs: pd.DataFrame, dataset: str, metric: str = "dice", structure: str = "mean",
+               post: pd.DataFrame | None = None) -> plt.Figure:
     """One point per run (colour = seed) per method, with the across-seed mean ± sd; lines join a seed's runs.
 
-    ``runs``: one row per run and structure (:func:`scribcim.report.comparison.run_means`).
+    ``runs``: one row per run and structure (:func:`scribcim.report.comparison.run_means`). With ``post`` (the
+    same for the post-processed metrics), a second row draws those beside the raw ones, on the same y scale.
     """
     d = runs[(runs.dataset == dataset) & (runs.structure == structure)]
-    methods = paper_order(d.method)
-    seeds = sorted(set(d.seed))
+    methods, seeds = paper_order(d.method), sorted(set(d.seed))  # the raw runs' colours, kept in both rows
+    if post is None:
+        fig, ax = plt.subplots(figsize=(1.3 * len(methods) + 2, 3.6))
+        _seed_panel(ax, d, methods, seeds, metric, structure,
+                    f"{dataset}: runs by seed (black: mean ± sd across seeds)")
+        return fig
+    p = post[(post.dataset == dataset) & (post.structure == structure)]
+    fig, axes = plt.subplots(2, 1, figsize=(1.3 * len(methods) + 2, 7.2), sharey=True)
+    _seed_panel(axes[0], d, methods, seeds, metric, structure,
+                f"{dataset}, raw: runs by seed (black: mean ± sd across seeds)")
+    _seed_panel(axes[1], p, methods, seeds, metric, structure,
+                f"{dataset}, post-processed (chosen per run on its validation patients)")
+    fig.tight_layout()
+    return fig
+
+
+def _seed_panel(ax: plt.Axes, d: pd.DataFrame, methods: Sequence[str], seeds: Sequence[int], metric: str,
+                structure: str, title: str) -> None:
+    """Draw :func:`plot_seeds`'s panel of the rows ``d`` (one dataset and structure) into ``ax``."""
     colours = plt.get_cmap("tab10")
-    fig, ax = plt.subplots(figsize=(1.3 * len(methods) + 2, 3.6))
     for j, seed in enumerate(seeds):
         ds = d[d.seed == seed].set_index("method")
         xs = [i + (j - (len(seeds) - 1) / 2) * 0.06 for i, m in enumerate(methods) if m in ds.index]
@@ -64,14 +82,15 @@ def plot_seeds(runs: pd.DataFrame, dataset: str, metric: str = "dice", structure
         ax.plot(xs, ys, "o-", color=colours(j % 10), lw=0.6, ms=5, alpha=0.85, label=f"seed {int(seed)}")
     for i, m in enumerate(methods):
         v = d[d.method == m][metric].to_numpy(float)
+        if not v.size:  # a method without post-processed runs: no mean to draw
+            continue
         ax.errorbar(i + 0.32, v.mean(), yerr=v.std(ddof=1) if v.size > 1 else 0, fmt="s", color="k", ms=5,
                     capsize=3)
     ax.set_xticks(range(len(methods)), methods)
     ax.set_ylabel(f"test {LABELS[metric]} ({structure}), one point per run")
-    ax.set_title(f"{dataset}: runs by seed (black: mean ± sd across seeds)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    return fig
 
 
 def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] | None = None) -> plt.Figure:
