@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--batches", type=int, default=300, help="training batches streamed (default: 300)")
     p.add_argument("--out", default="results/acdc", help="output folder (default: results/acdc)")
     ns = p.parse_args(argv)
+    prov = provenance({"batches": ns.batches}, device="cpu", dataset="acdc")  # before writing: a clean tree
     rows = survey(ns.data_root, batches=ns.batches)
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -99,8 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Bank purity on ACDC fold-1 training batches (batch 8, seed 2022, {ns.batches} batches, M = 1000; "
         "`python -m scribcim.purity`)\n\n" + md + "\n")
     write_json(out / "bank_purity_survey.json", {"rows": rows, "batches": ns.batches,
-                                                 "provenance": provenance({"batches": ns.batches}, device="cpu",
-                                                                          dataset="acdc")})
+                                                 "provenance": prov})
     print(md)
 
 
