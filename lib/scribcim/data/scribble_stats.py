@@ -106,7 +106,8 @@ def compare_styles(volumes: Sequence[Volume], annotators: Mapping[str, Annotator
     for name, a in pool.items():
         log.info("simulating %s on %d volumes", name, len(volumes))
         sims = [simulate_volume(v.label, a, seed=seed, case=v.case) for v in volumes]
-        params = {k: val for k, val in dataclasses.asdict(a).items() if k not in ("name", "style")}
+        params = {k: val for k, val in dataclasses.asdict(a).items() if k not in ("name", "style")
+                  and not (k == "family" and val == "default" or k == "class_coverage" and val is None)}
         rows.append({"source": name, "style": a.style, "params": params, **scribble_stats(volumes, sims)})
     return rows
 

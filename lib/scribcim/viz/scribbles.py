@@ -6,7 +6,7 @@ import datetime as _dt
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -21,12 +21,15 @@ PATIENT_STRIDE, SEED = 2, 0
 
 
 def _caption(a: Annotator) -> str:
-    bits = [f"w={a.width}", f"cov={a.coverage:g}"]
+    bits = [f"w={a.width}"] + ([f"cov={a.coverage:g}"] if a.class_coverage is None else [])
+    if a.style == "boundary" and a.inset != 2:
+        bits.append(f"inset={a.inset}")
     if a.slices < 1:
         bits.append(f"slices={a.slices:g}")
     if a.background != 1:
         bits.append(f"bg={a.background}")
-    return f"{a.name}\n({a.style}; {', '.join(bits)})"
+    per_class = "" if a.class_coverage is None else "\ncov " + "/".join(f"{f:.2f}" for f in a.class_coverage)
+    return f"{a.name}\n({a.style}; {', '.join(bits)}){per_class}"
 
 
 def plot_scribble_styles(image: np.ndarray, expert: np.ndarray, simulated: Mapping[str, np.ndarray], *,
@@ -86,7 +89,7 @@ def render_scribble_report(root: Path | str, out_results: Path, out_figure: Path
         out_figure: PNG path of the styles figure (a ``.json`` provenance file goes beside it).
         seed: simulation seed.
         patient_stride: use patients 1, 1 + stride, ... (deterministic subsample, both frames).
-        annotators: the annotators (default :data:`ANNOTATORS`).
+        annotators: the annotators (default: the ``default`` family of :data:`ANNOTATORS`, the committed report's).
 
     Returns:
         The ``stats.json`` content.
@@ -94,7 +97,7 @@ def render_scribble_report(root: Path | str, out_results: Path, out_figure: Path
     from ..provenance import data_checksums, git_state, repo_relative, versions
     from ..runs.log import write_json_if_changed
 
-    pool = dict(ANNOTATORS if annotators is None else annotators)
+    pool = dict({k: a for k, a in ANNOTATORS.items() if a.family == "default"} if annotators is None else annotators)
     patients = list(range(1, 101, patient_stride))
     vols = load_acdc(root, patients=patients)
     log.info("scribble statistics on %d ACDC volumes (%d patients, stride %d)",
@@ -133,3 +136,58 @@ def render_scribble_report(root: Path | str, out_results: Path, out_figure: Path
                                         "stats": repo_relative(out_results / "stats.json")})
     log.info("wrote %s, %s and %s", out_results / "stats.json", out_results / "stats.md", out_figure)
     return report
+
+
+def plot_annotator_grid(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                        drawn: Mapping[str, Sequence[np.ndarray]], *, row_titles: Sequence[str],
+                        titles: Mapping[str, str] | None = None, crops: Sequence[tuple[slice, slice]] | None = None,
+                        suptitle: str = "") -> plt.Figure:
+    """Rows of slices, columns of annotators: each slice's dense label, then each annotator's scribble of it.
+
+    Args:
+        images: one 2D image per row.
+        labels: the rows' 2D dense labels (first column).
+        drawn: ``{annotator name: one 2D scribble per row}``, one column each.
+        row_titles: one title per row (on the label panel).
+        titles: column titles by annotator name (default the name).
+        crops: (rows, cols) slices per row (default whole slices).
+        suptitle: figure title.
+    """
+    from .common import draw_panel
+    ncols = 1 + len(drawn)
+    fig, axes = plt.subplots(len(images), ncols, figsize=(3.0 * ncols, 3.4 * len(images)), squeeze=False,
+                             layout="constrained")
+    for r, image in enumerate(images):
+        crop = crops[r] if crops else (slice(None), slice(None))
+        draw_panel(axes[r, 0], image[crop], labels[r][crop], title=f"{row_titles[r]}\ndense label", fontsize=8)
+        for c, (name, scribs) in enumerate(drawn.items(), start=1):
+            note = "" if (scribs[r] != UNLABELLED).any() else "\n[slice not annotated]"
+            head = (titles or {}).get(name, name) if r == 0 else name
+            draw_panel(axes[r, c], image[crop], scribs[r][crop], scribble=True, title=head + note, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+def render_family_figure(volumes: Sequence[Volume], base: str, out: Path, provenance: Mapping[str, Any], *,
+                         seed: int = SEED, rows: int = 3,
+                         annotators: Mapping[str, Annotator] | None = None) -> Path:
+    """The base annotator's family (base first) drawing the same ``rows`` slices, one per volume taken evenly
+    through ``volumes`` (sorted by case), saved with its provenance (plus the cases, slices and annotators)."""
+    pool = dict(ANNOTATORS if annotators is None else annotators)
+    fam = [pool[base]] + [a for a in pool.values() if a.family == pool[base].family and a.name != base]
+    vols = sorted(volumes, key=lambda v: v.case)
+    picked = [vols[int(i)] for i in np.unique(np.rint(np.linspace(0, len(vols) - 1, rows)))]
+    where = [pick_slice(v) for v in picked]
+    drawn = {a.name: [simulate_volume(v.label, a, seed=seed, case=v.case)[z] for v, (z, _) in zip(picked, where)]
+             for a in fam}
+    titles = {a.name: ("BASE " if a.name == base else "") + _caption(a) for a in fam}
+    fig = plot_annotator_grid([v.image[z] for v, (z, _) in zip(picked, where)],
+                              [v.label[z] for v, (z, _) in zip(picked, where)], drawn,
+                              row_titles=[f"{v.case} z={z}" for v, (z, _) in zip(picked, where)], titles=titles,
+                              crops=[c for _, c in where],
+                              suptitle=f"family {pool[base].family!r} (base {base}), scribble seed {seed}: yellow BG, "
+                                       "blue RV, green MYO, red LV; cov = stroke length kept for BG/RV/MYO/LV")
+    info = {**provenance, "seed": seed, "base": base, "slices": [[v.case, z] for v, (z, _) in zip(picked, where)],
+            "annotators": {a.name: dataclasses.asdict(a) for a in fam}}
+    return save_figure(fig, Path(out), info)

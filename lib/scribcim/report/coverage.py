@@ -1,0 +1,133 @@
+"""Coverage of the training scribbles against inconsistency: does a level change how much is marked?
+
+``python -m scribcim.report.coverage --base matched-centreline --levels 0 0.25 0.5 0.75 1 --fold 1
+--scribble-seed 0 1 2 --out results/acdc/quick/robustness_matched_coverage.csv`` measures, for each level
+and scribble seed, the per-class coverage (% of the class's dense-label pixels scribbled with that class)
+of exactly the scribbles a run at that level trains on (``training_scribbles`` of the fold's training
+volumes), writes the rows as CSV (a markdown summary and a JSON provenance file beside it), checks that
+every class at every level stays within ``--tolerance`` (relative) of level 0, and draws the base
+annotator's family on three training slices.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..data.scribble_coverage import CountCache, level_coverage
+from ..data.scribble_stats import CLASS_NAMES
+from ..data.volumes import Volume
+from .markdown import md_header, md_row
+
+log = logging.getLogger(__name__)
+TOLERANCE = 0.15
+LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def coverage_rows(volumes: Sequence[Volume], base: str, levels: Sequence[float] = LEVELS,
+                  seeds: Sequence[int] = (0, 1, 2)) -> pd.DataFrame:
+    """One row per (level, scribble seed, class) of the training scribbles' coverage (see ``level_coverage``)."""
+    df = pd.DataFrame(level_coverage(volumes, base, levels, seeds, cache=CountCache(volumes)))
+    df.insert(0, "base", base)
+    return df
+
+
+def mean_over_seeds(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (level, class): coverage averaged over seeds and its ratio to level 0's average."""
+    m = df.groupby(["level", "class"], sort=False)["coverage_pct"].mean().reset_index()
+    ref = m[m.level == 0.0].set_index("class")["coverage_pct"]
+    m["relative_to_level0"] = m["coverage_pct"] / m["class"].map(ref)
+    return m
+
+
+def check_tolerance(df: pd.DataFrame, tolerance: float = TOLERANCE) -> dict[str, dict]:
+    """Per class: the largest relative deviation from level 0 over every level and seed, and whether it is
+    within ``tolerance`` (``{"worst": float, "level": float, "seed": int, "ok": bool}``)."""
+    out = {}
+    for cls in [c for c in CLASS_NAMES if c in set(df["class"])]:
+        d = df[df["class"] == cls].assign(dev=lambda x: (x.relative_to_level0 - 1).abs())
+        w = d.loc[d.dev.idxmax()]
+        out[cls] = {"worst": float(w.dev), "level": float(w.level), "seed": int(w.scribble_seed),
+                    "ok": bool(w.dev <= tolerance)}
+    return out
+
+
+def check_lines(check: dict[str, dict], tolerance: float = TOLERANCE) -> list[str]:
+    """One ``PASS`` / ``FAIL`` line per class."""
+    return [f"{'PASS' if c['ok'] else 'FAIL'} {cls}: largest deviation from level 0 {100 * c['worst']:.1f}% "
+            f"(level {c['level']:g}, seed {c['seed']}), tolerance {100 * tolerance:.0f}%" for cls, c in check.items()]
+
+
+def coverage_summary_markdown(df: pd.DataFrame) -> str:
+    """Markdown table: one row per level, per class the mean coverage over seeds and its ratio to level 0."""
+    m = mean_over_seeds(df)
+    classes = [c for c in CLASS_NAMES if c in set(m["class"])]
+    lines = md_header(["level", *(f"{c} % (x level 0)" for c in classes)])
+    for level, g in m.groupby("level", sort=True):
+        g = g.set_index("class")
+        lines.append(md_row([f"{level:.2f}", *(f"{g.coverage_pct[c]:.2f} ({g.relative_to_level0[c]:.3f})"
+                                               for c in classes)]))
+    return "\n".join(lines)
+
+
+def write_coverage(df: pd.DataFrame, out: Path, params: dict, *, dataset: str = "acdc",
+                   tolerance: float = TOLERANCE) -> dict[str, dict]:
+    """Write ``out`` (CSV), ``out.md`` (summary and check) and ``out.json`` (parameters, check, provenance)."""
+    from ..provenance import provenance
+    from ..runs.log import write_json, write_text
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check = check_tolerance(df, tolerance)
+    write_text(out, df.to_csv(index=False, float_format="%.6f"))
+    seeds = ", ".join(str(s) for s in sorted(set(df.scribble_seed)))
+    write_text(out.with_suffix(".md"), (
+        f"Coverage of the training scribbles (% of each class's dense-label pixels, pooled over the "
+        f"{params.get('volumes', '?')} training volumes of {dataset.upper()} fold {params.get('fold', '?')}) with base "
+        f"annotator `{params.get('base')}`, mean over scribble seeds {seeds}; in brackets the ratio to level 0. "
+        f"Per-seed rows: `{out.name}`.\n\n" + coverage_summary_markdown(df) + "\n\n"
+        + "\n".join(f"- {line}" for line in check_lines(check, tolerance)) + "\n"))
+    write_json(out.with_suffix(".json"), {"parameters": params, "tolerance": tolerance, "check": check,
+                                          "provenance": provenance(params, device="cpu", dataset=dataset)})
+    return check
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m scribcim.report.coverage``: coverage of the training scribbles at each inconsistency level."""
+    from ..data.datasets import load_volumes
+    p = argparse.ArgumentParser(prog="python -m scribcim.report.coverage", description=main.__doc__)
+    p.add_argument("--base", default="matched-centreline", help="base annotator (default: %(default)s)")
+    p.add_argument("--levels", type=float, nargs="+", default=list(LEVELS), help="inconsistency levels")
+    p.add_argument("--fold", type=int, default=1)
+    p.add_argument("--scribble-seed", type=int, nargs="+", default=[0, 1, 2], help="scribble seeds")
+    p.add_argument("--dataset", default="acdc")
+    p.add_argument("--data", default=None, help="data root (default: $SCRIBCIM_DATA, else ./data)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="CSV path (default: results/<dataset>/quick/robustness_matched_coverage.csv)")
+    p.add_argument("--figure", type=Path, default=None,
+                   help="PNG of the base's family (default: figures/<dataset>_matched_scribbles.png)")
+    p.add_argument("--no-figure", action="store_true", help="skip the figure")
+    p.add_argument("--tolerance", type=float, default=TOLERANCE, help="relative tolerance (default: %(default)s)")
+    ns = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = ns.out or Path("results") / ns.dataset / "quick" / "robustness_matched_coverage.csv"
+    vols = load_volumes(ns.dataset, "train", fold=ns.fold, data_root=ns.data)
+    df = coverage_rows(vols, ns.base, ns.levels, ns.scribble_seed)
+    params = {"base": ns.base, "levels": ns.levels, "fold": ns.fold, "scribble_seeds": ns.scribble_seed,
+              "dataset": ns.dataset, "volumes": len(vols), "cases": [v.case for v in vols]}
+    check = write_coverage(df, out, params, dataset=ns.dataset, tolerance=ns.tolerance)
+    print(out.with_suffix(".md").read_text())
+    if not ns.no_figure:
+        from ..provenance import provenance
+        from ..viz.scribbles import render_family_figure
+        fig = ns.figure or Path("figures") / f"{ns.dataset}_matched_scribbles.png"
+        render_family_figure(vols, ns.base, fig, {**provenance(params, device="cpu", dataset=ns.dataset),
+                                                  "coverage": str(out)}, seed=ns.scribble_seed[0])
+        print(f"figure: {fig}")
+    return 0 if all(c["ok"] for c in check.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
