@@ -3,6 +3,7 @@
 #   make test        run the test suite
 #   make dag         the same main job as a Snakemake DAG of notebook executions (skips runs with a summary)
 #   make robustness  the scribble-inconsistency grid (16 quick runs) and its figure, as a DAG
+#   make robustness-seeds  the multi-seed grid at fixed coverage (workflow/config.yaml: robustness_seeds) and its report
 #   make selection   the CPU profile candidates x 3 seeds (validation decides), then its table
 #   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
 #   make comparison  the across-seed table and figure from committed summaries, no training
@@ -24,7 +25,7 @@ LAB_ARGS ?=
 # jupyter refuses to run as root without --allow-root (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup reproduce test fetch dag robustness selection grid comparison paper figures gpu-carry lab clean-venv
+.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison paper figures gpu-carry lab clean-venv
 
 setup: $(STAMP)
 
@@ -45,6 +46,9 @@ dag: fetch
 
 robustness: fetch
 	$(SNAKE) robustness
+
+robustness-seeds: fetch
+	$(SNAKE) robustness_seeds
 
 selection: fetch
 	$(SNAKE) selection

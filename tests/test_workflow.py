@@ -45,6 +45,19 @@ def test_dry_run_lists_the_robustness_grid(tmp_path):
         assert f"sim-centreline-inc{level}-seed0/dmpls/fold1/seed2022/summary.json" in text
 
 
+def test_dry_run_lists_the_multi_seed_robustness_grid(tmp_path):
+    """Issue 21: per method and seed the expert run and one run per level, scribble draw k for the k-th seed."""
+    out = _snakemake("-n", "--cores", "1", "robustness_seeds", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    counts = _job_counts(out.stdout + out.stderr)
+    assert counts == {"train": 9, "train_simulated": 27, "robustness_seeds_report": 1, "robustness_seeds": 1,
+                      "total": 38}
+    text = out.stdout + out.stderr
+    for k, seed in enumerate((2022, 2023, 2024)):
+        assert f"sim-matched-centreline-inc0.50-seed{k}/cim/fold1/seed{seed}/summary.json" in text
+    assert "sim-matched-centreline-inc0.50-seed0/cim/fold1/seed2023" not in text
+
+
 @pytest.mark.realdata
 def test_smoke_dag_runs_and_is_not_rerun(tmp_path, real_root):
     """Two jobs (one smoke training on real ACDC, the results notebook) write their artefacts; a rerun does nothing."""

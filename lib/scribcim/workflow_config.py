@@ -22,6 +22,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "robustness": ("profile", "dataset", "methods", "base", "levels", "scribble_seed", "fold", "seed"),
     "selection": ("name", "profiles", "dataset", "methods", "fold", "seeds"),
     "grid": ("profile", "fold", "runs"),
+    "robustness_seeds": ("profile", "dataset", "methods", "base", "levels", "seeds", "scribble_seeds", "fold"),
 }
 PATHS = ("data_root", "runs_root", "results_root", "figures_dir")
 TOP_KEYS = (*PATHS, "device", "overrides", *SECTIONS)
@@ -30,6 +31,9 @@ PER_JOB = ("dataset", "method", "fold", "profile", "seed", "data_root", "runs_ro
            "resume", "run_dir")
 LEVEL = re.compile(r"^\d\.\d\d$")  # the Snakefile's wildcard for inconsistency levels
 FIX = "fix it in workflow/config.yaml, your --configfile or --config"
+#: ``robustness_seeds.scribble_seeds: paired``: the k-th training seed trains on scribble draw k (0, 1, 2, ...),
+#: the seeds whose coverage ``python -m scribcim.report.coverage --scribble-seed 0 1 2`` checks
+PAIRED = "paired"
 
 
 def _fail(where: str, what: str) -> ConfigError:
@@ -54,18 +58,55 @@ def _keys(obj: Any, known: tuple[str, ...], where: str, required: bool = True) -
         raise _fail(where, f"missing key(s) {missing}")
 
 
+def _levels(section: dict[str, Any], where: str) -> list[str]:
+    levels = _list(section, "levels", where)
+    for lv in levels:
+        if not (isinstance(lv, str) and LEVEL.match(lv)):
+            raise _fail(f"{where}.levels", f"{lv!r} must be a quoted level with two decimals, e.g. \"0.50\"")
+    return levels
+
+
+def scribble_seeds(section: dict[str, Any], where: str = "robustness_seeds") -> list[int]:
+    """The scribble seed of each training seed of a ``robustness_seeds`` section, in its order: ``paired`` gives
+    the k-th seed scribble seed k (a new draw per seed), an int gives every seed that one draw."""
+    seeds, fixed = _list(section, "seeds", where), section["scribble_seeds"]
+    if len(set(seeds)) != len(seeds):
+        raise _fail(f"{where}.seeds", f"must not repeat a seed, got {seeds!r}")
+    if fixed == PAIRED:
+        return list(range(len(seeds)))
+    if isinstance(fixed, bool) or not isinstance(fixed, int) or fixed < 0:
+        raise _fail(f"{where}.scribble_seeds", f"must be {PAIRED!r} or a scribble seed >= 0, got {fixed!r}")
+    return [fixed] * len(seeds)
+
+
+def seed_grid(section: dict[str, Any], where: str = "robustness_seeds") -> list[dict[str, Any]]:
+    """The runs of a ``robustness_seeds`` section: per method and seed the expert run (``level`` None) and one
+    simulated run per level (``level`` as written, e.g. ``"0.50"``), each with its ``scribble_seed``."""
+    if section["base"] == "expert":
+        raise _fail(f"{where}.base", "must be a simulated annotator (the expert runs are planned anyway)")
+    levels, sseeds = _levels(section, where), scribble_seeds(section, where)
+    return [{"method": m, "seed": s, "level": lv, "scribble_seed": ss}
+            for m in _list(section, "methods", where) for s, ss in zip(section["seeds"], sseeds)
+            for lv in (None, *levels)]
+
+
+def seed_run_path(section: dict[str, Any], run: dict[str, Any]) -> str:
+    """The relative run folder (:func:`scribcim.runs.paths.run_path`) of one run of :func:`seed_grid`."""
+    from .runs.paths import run_path, sim_variant
+    variant = None if run["level"] is None else sim_variant(section["base"], run["level"], run["scribble_seed"])
+    return run_path(section["dataset"], section["profile"], run["method"], section["fold"], run["seed"],
+                    variant).as_posix()
+
+
 def planned_runs(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(section, TrainConfig fields) of every run the config can plan (before the paths and device)."""
-    main, rob, sel, grid = (config[s] for s in SECTIONS)
+    main, rob, sel, grid, rs = (config[s] for s in SECTIONS)
     for d in _list(main, "datasets", "main"):
         for m in _list(main, "methods", "main"):
             for f in _list(main, "folds", "main"):
                 for s in _list(main, "seeds", "main"):
                     yield "main", dict(profile=main["profile"], dataset=d, method=m, fold=f, seed=s)
-    levels = _list(rob, "levels", "robustness")
-    for lv in levels:
-        if not (isinstance(lv, str) and LEVEL.match(lv)):
-            raise _fail("robustness.levels", f"{lv!r} must be a quoted level with two decimals, e.g. \"0.50\"")
+    levels = _levels(rob, "robustness")
     for m in _list(rob, "methods", "robustness"):
         run = dict(profile=rob["profile"], dataset=rob["dataset"], method=m, fold=rob["fold"], seed=rob["seed"])
         yield "robustness", run
@@ -82,6 +123,10 @@ def planned_runs(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
             for s in _list(block, "seeds", f"grid.runs[{i}]"):
                 yield "grid", dict(profile=grid["profile"], dataset=block["dataset"], method=m, fold=grid["fold"],
                                    seed=s)
+    for r in seed_grid(rs):
+        run = dict(profile=rs["profile"], dataset=rs["dataset"], method=r["method"], fold=rs["fold"], seed=r["seed"])
+        yield "robustness_seeds", run if r["level"] is None else dict(
+            run, scribbles=rs["base"], inconsistency=float(r["level"]), scribble_seed=r["scribble_seed"])
 
 
 def check_workflow_config(config: dict[str, Any]) -> int:

@@ -177,3 +177,39 @@ def plot_validation_curves(runs: pd.DataFrame) -> plt.Figure:
     axes[0][0].set_ylabel("validation Dice (EMA weights)")
     axes[0][-1].legend(fontsize=8)
     return fig
+
+
+def plot_robustness_seeds(table: pd.DataFrame, title: str = "", metric: str = "dice") -> plt.Figure:
+    """Mean ``metric`` across runs against inconsistency per method, error bars the table's interval
+    (``<metric>_ci_lo`` / ``_ci_hi``); each method's expert runs as a horizontal band (interval) and line (mean).
+
+    ``table``: :func:`scribcim.report.robustness_seeds.level_table` rows (``metrics`` raw and, when there,
+    post-processed: one panel each, same y scale).
+    """
+    panels = list(dict.fromkeys(table.metrics))
+    methods = paper_order(table.method)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), sharey=True, squeeze=False)
+    offsets = dict(zip(methods, np.linspace(-0.02, 0.02, len(methods)), strict=True))
+    for ax, what in zip(axes[0], panels):
+        t = table[table.metrics == what]
+        for i, m in enumerate(methods):
+            tm, colour = t[t.method == m], f"C{i}"
+            sim, ex = tm[tm.level.notna()].sort_values("level"), tm[tm.level.isna()]
+            lo, hi = sim[f"{metric}_ci_lo"].to_numpy(float), sim[f"{metric}_ci_hi"].to_numpy(float)
+            mean = sim[f"{metric}_mean"].to_numpy(float)
+            err = np.nan_to_num(np.vstack([mean - lo, hi - mean]))  # one run: no interval
+            ax.errorbar(sim.level + offsets[m], mean, yerr=err, marker="o", capsize=3, color=colour, label=m)
+            if len(ex):
+                r = ex.iloc[0]
+                if np.isfinite(r[f"{metric}_ci_lo"]):
+                    ax.axhspan(r[f"{metric}_ci_lo"], r[f"{metric}_ci_hi"], color=colour, alpha=0.12, lw=0)
+                ax.axhline(r[f"{metric}_mean"], color=colour, ls="--", lw=0.9)
+        ax.set_xticks(sorted(set(t.level.dropna())))
+        ax.set(xlabel="inconsistency of the training scribbles", title=f"{what} (dashed, band: expert scribbles)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"test {LABELS[metric]} (foreground mean), mean of runs")
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

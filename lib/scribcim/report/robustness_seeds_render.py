@@ -1,0 +1,165 @@
+"""The multi-seed robustness report on disk: markdown, CSV, JSON record and figure (issue 21).
+
+Numbers from :mod:`scribcim.report.robustness_seeds`; files ``<tables>/<dataset>_<profile>_robustness_seeds.{md,csv,
+json}`` (and ``_runs.csv``, one row per run) and ``<figures>/<dataset>_<profile>_robustness_seeds.png``. Files whose
+content is unchanged are left alone, so a redraw from the same summaries changes nothing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..provenance import git_state
+from ..runs.log import write_json_if_changed, write_text_if_changed
+from ..runs.paths import profile_dir
+from ..viz.common import save_figure
+from ..viz.methods import plot_robustness_seeds
+from ..workflow_config import PAIRED, scribble_seeds
+from .comparison import training_commits
+from .coverage import check_lines, check_tolerance, coverage_summary_markdown
+from .markdown import fmt_mean_std, md_header, md_row
+from .robustness_seeds import EXPERT, POST, RAW, analyse, read_grid
+
+log = logging.getLogger(__name__)
+COVERAGE = "robustness_matched_coverage.csv"
+
+
+def _ci(ci: Sequence[float]) -> str:
+    return "n/a" if not np.isfinite(ci[0]) else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
+def _label(condition: str, base: str) -> str:
+    return EXPERT if condition == EXPERT else f"{base} inc {condition}"
+
+
+def table_markdown(tables: dict[str, pd.DataFrame], base: str) -> str:
+    """One row per condition and method: runs, then Dice and HD95 mean ± sd across runs, raw first and
+    post-processed beside it (when there)."""
+    raw = tables[RAW].set_index(["condition", "method"])
+    post = tables[POST].set_index(["condition", "method"]) if POST in tables else None
+    head = ["training scribbles", "method", "runs"]
+    for m in ("Dice", "HD95 (mm)"):
+        head += [m] + ([f"{m} post-processed"] if post is not None else [])
+    lines = md_header(head)
+    for (c, method), r in raw.iterrows():
+        cells = [_label(c, base), method, str(int(r.runs))]
+        for m, digits in (("dice", 3), ("hd95", 1)):
+            cells.append(fmt_mean_std(r[f"{m}_mean"], r[f"{m}_std"], digits))
+            if post is not None:
+                p = post.loc[(c, method)] if (c, method) in post.index else None
+                cells.append("n/a" if p is None else fmt_mean_std(p[f"{m}_mean"], p[f"{m}_std"], digits) +
+                             (f" ({int(p.runs)} runs)" if p.runs != r.runs else ""))
+        lines.append(md_row(cells))
+    return "\n".join(lines)
+
+
+def differences_markdown(diffs: Sequence[dict], base: str) -> str:
+    """One row per condition, contrast and metrics (raw, then post-processed): mean seed-paired difference."""
+    lines = md_header(["training scribbles", "contrast", "metrics", "pairs", "mean difference", "95 % CI", "sd",
+                       "a better"])
+    for d in diffs:
+        sd = "n/a" if not np.isfinite(d["sd"]) else f"{d['sd']:.3f}"
+        lines.append(md_row([_label(d["condition"], base), f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]),
+                             f"{d['mean']:+.3f}", _ci(d["ci95"]), sd, f"{d['a_better']}/{d['pairs']}"]))
+    return "\n".join(lines)
+
+
+def slopes_markdown(slopes: Sequence[dict], slope_diffs: Sequence[dict]) -> str:
+    """The slopes per method (over runs) and the seed-paired slope differences, as two markdown tables."""
+    if not slopes:
+        return "No simulated runs yet: no slopes."
+    lines = md_header(["method", "metrics", "runs", "slope (Dice per unit inconsistency)", "95 % CI"])
+    lines += [md_row([s["method"], s["metrics"], str(s["n"]), f"{s['slope']:+.3f}", _ci(s["ci95"])]) for s in slopes]
+    lines += [""] + md_header(["contrast", "metrics", "seeds", "mean slope difference", "95 % CI", "a flatter"])
+    lines += [md_row([f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]), f"{d['mean']:+.3f}", _ci(d["ci95"]),
+                      f"{d['a_better']}/{d['pairs']}"]) for d in slope_diffs]
+    return "\n".join(lines)
+
+
+def coverage_lines(results_root: Path | str, section: dict[str, Any]) -> list[str]:
+    """The measured coverage of the grid's training scribbles (``python -m scribcim.report.coverage``), rows of its
+    base, levels and scribble seeds; a line saying it is absent otherwise."""
+    root = Path(results_root)
+    paths = [profile_dir(root, section["dataset"], p) / COVERAGE for p in dict.fromkeys([section["profile"], "quick"])]
+    path = next((p for p in paths if p.is_file()), None)
+    if path is None:
+        return [f"Coverage of the training scribbles: not measured (no `{paths[0].relative_to(root)}`; run "
+                "`python -m scribcim.report.coverage`)."]
+    df = pd.read_csv(path)
+    levels, sseeds = [float(x) for x in section["levels"]], sorted(set(scribble_seeds(section)))
+    d = df[(df.base == section["base"]) & df.level.isin(levels) & df.scribble_seed.isin(sseeds)]
+    shown = path.relative_to(root).as_posix()
+    if d.empty:
+        return [f"Coverage of the training scribbles: `{shown}` has no rows for base `{section['base']}`, levels "
+                f"{section['levels']} and scribble seeds {sseeds}."]
+    return [f"Coverage of the training scribbles (`{shown}`; % of each class's dense-label pixels, mean over scribble "
+            f"seeds {', '.join(str(s) for s in sseeds)}; in brackets the ratio to level 0):", "",
+            coverage_summary_markdown(d), "", *(f"- {line}" for line in check_lines(check_tolerance(d)))]
+
+
+def _records(items: Sequence[dict]) -> list[dict]:
+    return json.loads(pd.DataFrame(items).to_json(orient="records")) if items else []
+
+
+def render_robustness_seeds(results_root: Path | str, tables: Path | str, figures: Path | str,
+                            section: dict[str, Any], *, checkpoint: str = "best") -> dict[str, Any]:
+    """Write the report of the ``robustness_seeds`` grid ``section``; return its record (also in the JSON)."""
+    found, missing = read_grid(results_root, section)
+    if not found:
+        raise DataError(f"no run of the robustness_seeds grid under {results_root}: "
+                        "run `snakemake -s workflow/Snakefile robustness_seeds`")
+    res = analyse(found, checkpoint)
+    base, stem = section["base"], f"{section['dataset']}_{section['profile']}_robustness_seeds"
+    sseeds = scribble_seeds(section)
+    pairing = ("paired: training seed k of the list trains on scribble draw k" if section["scribble_seeds"] == PAIRED
+               else "one scribble draw for every seed")
+    md = [f"### {section['dataset']}, profile `{section['profile']}`, fold {section['fold']}, checkpoint "
+          f"`{checkpoint}`: scribble inconsistency at fixed coverage, several seeds", "",
+          f"Base annotator `{base}`; inconsistency levels {', '.join(section['levels'])}; training seeds "
+          f"{', '.join(map(str, section['seeds']))} with scribble seeds {', '.join(map(str, sseeds))} ({pairing}). "
+          f"{len(found)} of {len(found) + len(missing)} planned runs present."]
+    md += [f"Missing: {', '.join(f'`{m}`' for m in missing)}."] if missing else []
+    md += ["", "Mean ± sd across runs (seeds) of each run's mean over test volumes (foreground mean; HD95 in mm)"
+           + ("; post-processed: connected components as chosen per run on its validation patients." if POST in res
+              else "; no run has post-processed metrics."), "",
+           table_markdown({w: r["table"] for w, r in res.items()}, base), "",
+           "Seed-paired differences of Dice (a − b; 95 % t-interval over seeds):", "",
+           differences_markdown([d for r in res.values() for d in r["differences"]], base), "",
+           "Slope of Dice against inconsistency (least squares over the simulated runs, every level and seed; "
+           "95 % t-interval, n − 2 degrees of freedom), and the seed-paired difference of slopes (per seed the "
+           "difference of the two methods' slopes over the levels; 95 % t-interval over seeds; `a flatter`: seeds "
+           "where a's slope is the larger):", "",
+           slopes_markdown([s for r in res.values() for s in r["slopes"]],
+                           [d for r in res.values() for d in r["slope_differences"]]), "",
+           *coverage_lines(results_root, section), ""]
+    commits = training_commits([r["summary"] for r in found])
+    md.append(f"Trained at commit(s) {', '.join(c[:7] for c in commits)}; {len(found)} summaries.")
+    tables, sources = Path(tables), [r["source"] for r in found]
+    tables.mkdir(parents=True, exist_ok=True)
+    table = pd.concat([r["table"] for r in res.values()], ignore_index=True)
+    runs = pd.concat([r["runs"].assign(metrics=w) for w, r in res.items()], ignore_index=True)
+    write_text_if_changed(tables / f"{stem}.md", "\n".join(md) + "\n")
+    write_text_if_changed(tables / f"{stem}.csv", table.to_csv(index=False, float_format="%.6g"))
+    write_text_if_changed(tables / f"{stem}_runs.csv", runs.to_csv(index=False, float_format="%.6g"))
+    record = {"made_by": "python -m scribcim.report.robustness_seeds", "section": section, "checkpoint": checkpoint,
+              "scribble_seeds": dict(zip(map(str, section["seeds"]), sseeds)), "missing": missing,
+              "summaries": sources, "training_commits": commits, "git": git_state()}
+    for what, r in res.items():
+        record[what] = {"table": json.loads(r["table"].to_json(orient="records")),
+                        "differences": r["differences"], "slopes": r["slopes"],
+                        "slope_differences": r["slope_differences"]}
+    write_json_if_changed(tables / f"{stem}.json", record)
+    mean = runs[runs.structure == "mean"]
+    prov = {"made_by": record["made_by"], "git": record["git"], "section": section, "summaries": sources,
+            "runs": _records(mean[["metrics", "condition", "method", "seed", "dice"]].to_dict("records"))}
+    title = (f"{section['dataset']} {section['profile']}, base {base}: mean and 95 % t-interval across runs "
+             f"(seeds {', '.join(map(str, section['seeds']))})")
+    fig = save_figure(plot_robustness_seeds(table, title), Path(figures) / f"{stem}.png", prov)
+    log.info("wrote %s and %s", tables / f"{stem}.md", fig)
+    return record | {"files": {"table": tables / f"{stem}.md", "csv": tables / f"{stem}.csv", "figure": fig}}

@@ -1,0 +1,226 @@
+"""The multi-seed robustness grid (issue 21): its workflow section, and the report's numbers on a toy grid
+checked against hand-computed means, sds, seed-paired differences, slopes and their intervals."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from scribcim.errors import ConfigError, DataError
+from scribcim.report.robustness_seeds import main, read_grid
+from scribcim.report.robustness_seeds_render import render_robustness_seeds
+from scribcim.workflow_config import check_workflow_config, seed_grid, seed_run_path
+from test_comparison import _summary, _with_post
+from test_train_errors import workflow_config
+
+SECTION = {"profile": "toy", "dataset": "acdc", "methods": ["pce_selfdice", "dmpls", "cim"],
+           "base": "matched-centreline", "levels": ["0.00", "0.50", "1.00"], "seeds": [1, 2, 3],
+           "scribble_seeds": "paired", "fold": 1}
+#: method -> condition -> each seed's run mean Dice (the run's two test volumes at mean -+ 0.05)
+DICE = {
+    "cim": {"expert": [0.80, 0.78, 0.82], "0.00": [0.78, 0.76, 0.80], "0.50": [0.77, 0.74, 0.80],
+            "1.00": [0.75, 0.73, 0.78]},
+    "pce_selfdice": {"expert": [0.75, 0.74, 0.77], "0.00": [0.74, 0.72, 0.75], "0.50": [0.70, 0.69, 0.72],
+                     "1.00": [0.66, 0.65, 0.69]},
+    "dmpls": {"expert": [0.70, 0.72, 0.71], "0.00": [0.70, 0.70, 0.69], "0.50": [0.66, 0.67, 0.66],
+              "1.00": [0.62, 0.63, 0.60]},
+}
+X = np.array([0.0, 0.5, 1.0])
+
+
+def _toy_summary(run: dict, post: bool) -> dict:
+    v = DICE[run["method"]][run["level"] or "expert"][SECTION["seeds"].index(run["seed"])]
+    s = _summary(run["method"], run["seed"], [v - 0.05, v + 0.05])
+    if run["level"] is not None:
+        s["provenance"]["config"] = {"scribbles": SECTION["base"], "inconsistency": float(run["level"]),
+                                     "scribble_seed": run["scribble_seed"]}
+    # post-processed metrics: cim's chosen step adds 0.1 to each volume, pce_selfdice's none, dmpls has none
+    return _with_post(s, "largest_fg" if run["method"] == "cim" else "none") if post and run["method"] != "dmpls" else s
+
+
+@pytest.fixture(params=[False, True], ids=["raw", "post"])
+def grid(request, tmp_path):
+    for run in seed_grid(SECTION):
+        d = tmp_path / "results" / seed_run_path(SECTION, run)
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps(_toy_summary(run, request.param)))
+    return tmp_path / "results"
+
+
+def _t_interval(v: np.ndarray) -> list[float]:
+    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return [v.mean() - half, v.mean() + half]
+
+
+def _ls(x: np.ndarray, y: np.ndarray) -> tuple[float, list[float]]:
+    """Least-squares slope and its 95 % t-interval, by hand."""
+    sxx = ((x - x.mean()) ** 2).sum()
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / sxx
+    resid = y - (y.mean() + slope * (x - x.mean()))
+    half = stats.t.ppf(0.975, x.size - 2) * math.sqrt((resid ** 2).sum() / (x.size - 2) / sxx)
+    return slope, [slope - half, slope + half]
+
+
+def test_paired_scribble_seeds_and_run_folders():
+    grid = seed_grid(SECTION)
+    assert len(grid) == 3 * 3 * 4  # methods x seeds x (expert + 3 levels)
+    assert {(r["seed"], r["scribble_seed"]) for r in grid} == {(1, 0), (2, 1), (3, 2)}
+    sim = next(r for r in grid if r["method"] == "cim" and r["seed"] == 2 and r["level"] == "0.50")
+    assert seed_run_path(SECTION, sim) == "acdc/toy/sim-matched-centreline-inc0.50-seed1/cim/fold1/seed2"
+    assert {r["scribble_seed"] for r in seed_grid({**SECTION, "scribble_seeds": 7})} == {7}
+
+
+def test_committed_section_plans_36_runs():
+    cfg = workflow_config()
+    assert len(seed_grid(cfg["robustness_seeds"])) == 36
+    assert check_workflow_config(cfg) > 36
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"scribble_seeds": "pairs"}, r"robustness_seeds.scribble_seeds: must be 'paired' or a scribble seed >= 0"),
+    ({"scribble_seeds": -1}, "scribble_seeds: must be 'paired'"),
+    ({"scribble_seeds": True}, "scribble_seeds: must be 'paired'"),
+    ({"levels": [0.5]}, r"robustness_seeds.levels: 0.5 must be a quoted level"),
+    ({"seeds": [2022, 2022]}, "robustness_seeds.seeds: must not repeat a seed"),
+    ({"seeds": []}, "robustness_seeds.seeds: must be a non-empty list"),
+    ({"base": "nobody"}, "robustness_seeds: scribbles must be 'expert' or a simulated annotator"),
+    ({"base": "expert"}, "robustness_seeds.base: must be a simulated annotator"),
+    ({"methods": ["nosuchmethod"]}, "robustness_seeds: unknown method 'nosuchmethod'"),
+    ({"methods": ["full"]}, "robustness_seeds: method 'full' trains on dense labels"),
+    ({"profile": "nosuchprofile"}, "robustness_seeds: unknown profile"),
+    ({"bogus": 1}, r"robustness_seeds: unknown key\(s\) \['bogus'\]"),
+])
+def test_bad_section_is_refused(change, match):
+    cfg = workflow_config()
+    with pytest.raises(ConfigError, match=match):
+        check_workflow_config({**cfg, "robustness_seeds": {**cfg["robustness_seeds"], **change}})
+
+
+def test_missing_section_is_refused():
+    cfg = workflow_config()
+    del cfg["robustness_seeds"]
+    with pytest.raises(ConfigError, match=r"missing key\(s\) \['robustness_seeds'\]|must be a mapping"):
+        check_workflow_config(cfg)
+
+
+def test_table_differences_and_slopes_match_hand_computation(grid, tmp_path):
+    rec = render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    table = pd.DataFrame(rec["raw"]["table"]).set_index(["condition", "method"])
+    for m, by in DICE.items():
+        for c, v in by.items():
+            v = np.array(v)
+            row = table.loc[(c, m)]
+            assert row.runs == 3 and row.dice_mean == pytest.approx(v.mean())
+            assert row.dice_std == pytest.approx(v.std(ddof=1))
+            assert [row.dice_ci_lo, row.dice_ci_hi] == pytest.approx(_t_interval(v))
+            assert row.hd95_mean == pytest.approx(10 * (1 - v.mean()))
+    assert table.loc[("1.00", "cim"), "dice_mean"] == pytest.approx(0.753333, abs=1e-6)
+    diffs = {(d["condition"], d["b"]): d for d in rec["raw"]["differences"]}
+    assert len(diffs) == 8  # 4 conditions x 2 contrasts
+    for c in ("expert", "0.00", "0.50", "1.00"):
+        for b in ("pce_selfdice", "dmpls"):
+            per = np.array(DICE["cim"][c]) - np.array(DICE[b][c])
+            d = diffs[(c, b)]
+            assert d["a"] == "cim" and d["pairs"] == 3 and d["per_seed"] == pytest.approx(list(per))
+            assert d["mean"] == pytest.approx(per.mean()) and d["ci95"] == pytest.approx(_t_interval(per))
+    slopes = {s["method"]: s for s in rec["raw"]["slopes"]}
+    for m, by in DICE.items():
+        x = np.repeat(X, 3)
+        y = np.concatenate([by[lv] for lv in ("0.00", "0.50", "1.00")])
+        slope, ci = _ls(x, y)
+        assert slopes[m]["n"] == 9 and slopes[m]["slope"] == pytest.approx(slope)
+        assert slopes[m]["ci95"] == pytest.approx(ci)
+    assert slopes["cim"]["slope"] == pytest.approx(-0.08 / 3)
+    assert slopes["pce_selfdice"]["slope"] == pytest.approx(-0.07)
+    sd = {d["b"]: d for d in rec["raw"]["slope_differences"]}
+    for b in ("pce_selfdice", "dmpls"):
+        per = np.array([_ls(X, np.array([DICE["cim"][lv][k] for lv in ("0.00", "0.50", "1.00")]))[0]
+                        - _ls(X, np.array([DICE[b][lv][k] for lv in ("0.00", "0.50", "1.00")]))[0] for k in range(3)])
+        assert sd[b]["per_seed"] == pytest.approx(list(per)) and sd[b]["ci95"] == pytest.approx(_t_interval(per))
+        assert sd[b]["metric"] == "dice slope" and sd[b]["a_better"] == int((per > 0).sum())
+    assert rec["scribble_seeds"] == {"1": 0, "2": 1, "3": 2} and rec["missing"] == []
+    md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    assert "| matched-centreline inc 1.00 | cim | 3 | 0.753 ± 0.025 |" in md and "30 of 36 planned" not in md
+    assert "not measured (no `acdc/toy/robustness_matched_coverage.csv`" in md
+    assert (tmp_path / "figures" / "acdc_toy_robustness_seeds.png").stat().st_size > 1000
+
+
+def test_post_processed_beside_raw(grid, tmp_path):
+    rec = render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    csv = pd.read_csv(tmp_path / "tables" / "acdc_toy_robustness_seeds.csv")
+    if "post-processed" not in rec:  # the summaries carry no post-processed metrics
+        assert "no run has post-processed metrics" in md and set(csv.metrics) == {"raw"}
+        return
+    head = next(line for line in md.splitlines() if line.startswith("| training scribbles | method"))
+    assert head.index("| Dice |") < head.index("| Dice post-processed |") < head.index("| HD95 (mm) |")
+    assert list(dict.fromkeys(csv.metrics)) == ["raw", "post-processed"]  # raw rows first
+    assert "| expert | cim | 3 | 0.800 ± 0.020 | 0.900 ± 0.020 |" in md
+    assert "| expert | dmpls | 3 | 0.710 ± 0.010 | n/a |" in md  # dmpls has no post-processed metrics
+    post = {(d["condition"], d["b"]): d for d in rec["post-processed"]["differences"]}
+    assert set(b for _, b in post) == {"pce_selfdice"}  # dmpls: nothing to pair with
+    per = np.array(DICE["cim"]["0.50"]) - np.array(DICE["pce_selfdice"]["0.50"]) + 0.1
+    assert post[("0.50", "pce_selfdice")]["mean"] == pytest.approx(per.mean())
+    lines = [(i, line) for i, line in enumerate(md.splitlines()) if line.startswith(("| expert", "| matched"))]
+    raw_rows = [i for i, line in lines if "| cim − pce_selfdice | raw |" in line]
+    post_rows = [i for i, line in lines if "| cim − pce_selfdice | post-processed |" in line]
+    assert raw_rows and post_rows and max(raw_rows) < min(post_rows)
+
+
+def test_redraw_changes_nothing_and_missing_runs_are_listed(grid, tmp_path):
+    out = (tmp_path / "tables", tmp_path / "figures")
+    render_robustness_seeds(grid, *out, SECTION)
+    files = sorted(p for d in out for p in d.iterdir())
+    before = {p: p.read_bytes() for p in files}
+    render_robustness_seeds(grid, *out, SECTION)
+    assert {p: p.read_bytes() for p in files} == before
+    gone = grid / seed_run_path(SECTION, {"method": "dmpls", "seed": 3, "level": "1.00", "scribble_seed": 2})
+    (gone / "summary.json").unlink()
+    found, missing = read_grid(grid, SECTION)
+    assert len(found) == 35 and missing == [f"{gone.relative_to(grid).as_posix()}/summary.json"]
+    rec = render_robustness_seeds(grid, *out, SECTION)
+    slope = next(s for s in rec["raw"]["slopes"] if s["method"] == "dmpls")
+    assert slope["n"] == 8 and "35 of 36 planned runs" in (out[0] / "acdc_toy_robustness_seeds.md").read_text()
+
+
+def test_a_summary_in_the_wrong_folder_is_refused(grid):
+    path = grid / seed_run_path(SECTION, {"method": "cim", "seed": 1, "level": "0.50", "scribble_seed": 0})
+    s = json.loads((path / "summary.json").read_text())
+    s["provenance"]["config"]["scribble_seed"] = 5
+    (path / "summary.json").write_text(json.dumps(s))
+    with pytest.raises(DataError, match="scribble seed 5"):
+        read_grid(grid, SECTION)
+
+
+def test_coverage_csv_is_shown(grid, tmp_path):
+    rows = [{"base": "matched-centreline", "level": lv, "scribble_seed": s, "class": c, "coverage_pct": 5.0 + lv,
+             "relative_to_level0": (5.0 + lv) / 5.0} for lv in (0.0, 0.5, 1.0) for s in (0, 1, 2)
+            for c in ("RV", "MYO", "LV")]
+    pd.DataFrame(rows).to_csv(grid / "acdc" / "toy" / "robustness_matched_coverage.csv", index=False)
+    render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    assert "`acdc/toy/robustness_matched_coverage.csv`" in md and "| 1.00 | 6.00 (1.200) |" in md
+    assert "FAIL RV: largest deviation from level 0 20.0%" in md
+
+
+def test_python_m_entry_reads_the_config(grid, tmp_path, capsys):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"results_root": str(grid), "figures_dir": str(tmp_path / "figs"),
+                                   "robustness_seeds": SECTION}))
+    assert main(["--config", str(cfg)]) == 0
+    assert "cim − pce_selfdice" in capsys.readouterr().out
+    assert (grid / "tables" / "acdc_toy_robustness_seeds.json").is_file()
+    assert (tmp_path / "figs" / "acdc_toy_robustness_seeds.png").is_file()
+
+
+def test_python_m_entry_takes_the_section_as_the_snakefile_passes_it(grid, tmp_path):
+    args = ["--section", json.dumps(SECTION), "--results", str(grid), "--tables", str(tmp_path / "t"),
+            "--figures", str(tmp_path / "f")]
+    assert main(args) == 0
+    assert (tmp_path / "t" / "acdc_toy_robustness_seeds.md").is_file()
+    assert (tmp_path / "f" / "acdc_toy_robustness_seeds.png").is_file()
