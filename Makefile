@@ -1,5 +1,5 @@
 # scribcim: commands on a fresh clone (each sets up .venv first; data root: $SCRIBCIM_DATA, else ./data).
-#   make reproduce   retrain pce and cim (cpu-lr03 profile, seed 2022, one thread) on ACDC fold 1, evaluate, print the table, figures
+#   make reproduce   retrain pce and cim (cpu-mm175 profile, seed 2022, one thread each, side by side) on ACDC fold 1, evaluate, print the table, figures
 #   make test        run the test suite
 #   make dag         the same main job as a Snakemake DAG of notebook executions (skips runs with a summary)
 #   make robustness  the scribble-inconsistency grid (16 quick runs) and its figure, as a DAG
@@ -16,7 +16,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FOLD   ?= 1
-PROFILE ?= cpu-lr03
+PROFILE ?= cpu-mm175
 CORES  ?= 1
 SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 

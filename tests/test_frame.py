@@ -92,7 +92,7 @@ def test_frame_settings_and_errors():
     assert Frame(128, 2.0).window_mm == 256.0 and Frame(128).window_mm is None
     assert frame_of(make_config("cpu-mm175")) == Frame(128, 1.75)
     assert frame_of(make_config("cpu-lr03")) == Frame(128, None)
-    assert make_config("gpu10k-mm").pixel_mm == 1.0 and make_config("gpu10k-mm").input_size == 256
+    assert make_config("gpu10k-mm").pixel_mm == 0.875 and make_config("gpu10k-mm").input_size == 256
     with pytest.raises(ConfigError, match="pixel_mm must be > 0"):
         make_config("cpu-lr03", pixel_mm=0)
     assert Frame(128, 2.0).describe()["window_mm"] == 256.0

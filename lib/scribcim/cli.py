@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train one run. Each option sets one field of the run's config "
                        "(scribcim.config.TrainConfig); options not given take the --profile's value, else the "
                        "field's default. A bad value stops before the run folder is created.")
-    t.add_argument("--profile", default="quick", choices=sorted(PROFILES),
+    t.add_argument("--profile", default="cpu-mm175", choices=sorted(PROFILES),
                    help=option_help("profile"))
     add_config_options(t)
     t.set_defaults(func=cmd_train)
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="the main job: train and evaluate methods on one fold, print the table")
     r.add_argument("--dataset", default="acdc")
     r.add_argument("--fold", type=int, default=1)
-    r.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    r.add_argument("--profile", default="cpu-mm175", choices=sorted(PROFILES))
     r.add_argument("--methods", nargs="+", default=["pce", "cim"])
     add_data_option(r)
     r.add_argument("--from", dest="source", default=None, help="fetch missing data from this folder")

@@ -37,8 +37,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "cpu-mm175": dict(_CPU, lr=0.03, pixel_mm=1.75),
     # the GPU rows (packed GPU windows, scribcim.packed): paper size and grid, majority sampling, 10k iterations
     "gpu10k": _GPU10K,
-    # gpu10k in the millimetre view: 256 px at 1 mm (cpu-mm200's window and 16 mm matching cells)
-    "gpu10k-mm": dict(_GPU10K, pixel_mm=1.0),
+    # gpu10k in the millimetre view: 256 px at 0.875 mm (cpu-mm175's 224 mm window and 14 mm matching cells)
+    "gpu10k-mm": dict(_GPU10K, pixel_mm=0.875),
     "smoke": dict(input_size=64, batch_size=4, max_iterations=4, lr=0.01, val_every=2, checkpoint_every=2, log_every=1),
 }
 
