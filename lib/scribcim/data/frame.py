@@ -45,11 +45,14 @@ class Frame:
         """Side of the centred window in mm (None for the whole-slice view)."""
         return None if self.pixel_mm is None else self.size * self.pixel_mm
 
-    def mm_per_pixel(self, shape_hw: Sequence[int], spacing_yx: Sequence[float]) -> tuple[float, float]:
-        """(y, x) mm that one model pixel covers on a slice of ``shape_hw`` pixels at ``spacing_yx`` mm."""
+    def indices(self, shape_hw: Sequence[int], spacing_yx: Sequence[float], **augment: Any
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`frame_indices` of a millimetre view for a slice of ``shape_hw`` px at ``spacing_yx`` mm (``augment``:
+        ``angle_deg``, ``scale``, ``shift_mm``)."""
         if self.pixel_mm is None:
-            return (shape_hw[0] * float(spacing_yx[0]) / self.size, shape_hw[1] * float(spacing_yx[1]) / self.size)
-        return (float(self.pixel_mm), float(self.pixel_mm))
+            raise ConfigError("a whole-slice view has no millimetre window: resize the slice (resize_nearest)")
+        p = float(self.pixel_mm)
+        return frame_indices(shape_hw, spacing_yx, (p, p), self.size, **augment)
 
     def describe(self) -> dict[str, Any]:
         """The geometry as a run records it (``run_info.json["geometry"]``)."""
@@ -64,7 +67,7 @@ class Frame:
 
 def frame_of(config: Any) -> Frame:
     """The :class:`Frame` of a run's config (its ``input_size`` and ``pixel_mm``; older configs: whole slice)."""
-    return Frame(int(config.input_size), getattr(config, "pixel_mm", None))
+    return Frame(int(config.input_size), config.pixel_mm)
 
 
 def mirror(pos: np.ndarray, n: int) -> np.ndarray:
@@ -120,6 +123,4 @@ def to_frame(arr: np.ndarray, spacing_yx: Sequence[float], frame: Frame, *, fill
     """
     if frame.pixel_mm is None:
         return resize_nearest(arr, (frame.size, frame.size))
-    rows, cols, inside = frame_indices(arr.shape[-2:], spacing_yx, frame.mm_per_pixel(arr.shape[-2:], spacing_yx),
-                                       frame.size)
-    return sample(arr, rows, cols, inside, fill)
+    return sample(arr, *frame.indices(arr.shape[-2:], spacing_yx), fill)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .augment import FrameAugmentation, augment_slice, draw_frame_augmentation, resize_nearest
-from .frame import Frame, frame_indices, sample
+from .frame import Frame, sample
 from .volumes import UNLABELLED, Volume
 
 
@@ -52,8 +52,7 @@ def frame_slice(slices: SliceSet, i: int, frame: Frame, aug: FrameAugmentation |
     """(image, scribble, label) of slice ``i`` in the millimetre view, with augmentation ``aug`` (None: none)."""
     aug = aug or FrameAugmentation()
     img, spacing = slices.images[i], slices.spacings[i]
-    rows, cols, inside = frame_indices(img.shape, spacing, frame.mm_per_pixel(img.shape, spacing), frame.size,
-                                       angle_deg=aug.angle, scale=aug.scale, shift_mm=aug.shift_mm)
+    rows, cols, inside = frame.indices(img.shape, spacing, angle_deg=aug.angle, scale=aug.scale, shift_mm=aug.shift_mm)
     out = (sample(img, rows, cols), sample(slices.scribbles[i], rows, cols, inside, UNLABELLED),
            sample(slices.labels[i], rows, cols))
     return tuple(np.ascontiguousarray(aug.dihedral(a)) for a in out)  # type: ignore[return-value]

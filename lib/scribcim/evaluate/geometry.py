@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.frame import Frame, frame_indices
+from ..data.frame import frame_indices
 from ..errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def training_scale(volumes: Sequence[Any], input_size: int, pixel_mm: float | No
         raise ConfigError("no training slices to measure the input scale on: check the split")
     spacing = [float(s) for s in np.median(np.array([v.spacing for v in volumes], dtype=float), axis=0)]
     if pixel_mm is not None:
-        return {"mm_per_pixel": float(pixel_mm), "fov_mm": float(Frame(input_size, pixel_mm).window_mm),
+        return {"mm_per_pixel": float(pixel_mm), "fov_mm": float(input_size * pixel_mm),
                 "spacing_mm": spacing, "slices": len(fov),
                 "source": "profile geometry: fixed mm per pixel, window centred on the slice"}
     return {"mm_per_pixel": float(np.median(fov)) / input_size, "fov_mm": float(np.median(fov)),

@@ -28,6 +28,9 @@ from .metrics import fast_dice
 
 log = logging.getLogger(__name__)
 
+#: the file in a run folder that holds the choice for each evaluated checkpoint (``evaluate`` writes it, ``predict``
+#: applies it)
+POSTPROCESSING = "postprocessing.json"
 #: the post-processing choices, simplest first
 CANDIDATES: tuple[str, ...] = ("none", "largest_fg", "largest_fg_classes")
 #: the foreground classes kept to their largest component by ``largest_fg_classes``

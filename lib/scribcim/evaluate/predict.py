@@ -33,11 +33,11 @@ from ..errors import ConfigError, DataError, ScribcimError
 from ..runs.load import load_model, load_run_config
 from .geometry import check_scan_size
 from .inference import predict_probs_at_scale
-from .postprocess import CANDIDATES
+from .postprocess import CANDIDATES, POSTPROCESSING
 from .postprocess import apply as postprocess
 from ..data.scans import PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, read_scan, with_spacing
 from ..data.normalise import normalise
-from ..runs.info import read_run_info, run_scale, write_labels_json
+from ..runs.info import read_json_file, read_run_info, run_scale, write_labels_json
 from ..data.nifti import write_nifti
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,12 @@ def assumed_spacing(scan: Scan, scale: dict[str, Any]) -> tuple[Scan, str]:
 def run_postprocessing(run_dir: Path, checkpoint: str, enabled: bool = True) -> str:
     """The post-processing ``predict`` applies for ``checkpoint`` of a run: what ``evaluate`` chose on validation
     (``postprocessing.json``), ``none`` if switched off or never chosen (saying so)."""
-    from .summary import POSTPROCESSING
     path = Path(run_dir) / POSTPROCESSING
     if not enabled:
         return "none"
     if not path.is_file():
         log.info("%s not found (run not evaluated with this scribcim): no post-processing", path)
         return "none"
-    from ..runs.info import read_json_file
     chosen = read_json_file(path, "post-processing choice", "run `scribcim evaluate` on the run again")
     entry = chosen.get(checkpoint) if isinstance(chosen, dict) else None
     if not isinstance(entry, dict) or entry.get("choice") not in CANDIDATES:

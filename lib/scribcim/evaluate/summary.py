@@ -31,6 +31,7 @@ from ..data import load_volumes
 from ..runs.display import DISPLAY, TRAIN_LOG, display_record
 from ..data.frame import frame_of
 from .inference import predict_labels
+from .postprocess import POSTPROCESSING
 from .postprocess import apply as postprocess
 from .postprocess import choose as choose_postprocessing
 from ..data.scans import PRED_SUFFIX, spacing_affine
@@ -45,8 +46,6 @@ from ..runs.log import write_json
 from ..runs.paths import data_root_for
 
 log = logging.getLogger(__name__)
-#: the post-processing chosen for each evaluated checkpoint, in the run folder (``predict`` applies it)
-POSTPROCESSING = "postprocessing.json"
 
 
 def _stats(values: Sequence[float]) -> dict[str, float | int]:

@@ -62,22 +62,25 @@ def across_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def t_half(sd: float | pd.Series, n: int | pd.Series) -> np.ndarray:
+    """Half-width of the 95 % t-interval of a mean of ``n`` values with sample sd ``sd`` (NaN below two)."""
+    n = np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
+
+
 def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dice",
                        structure: str = "mean") -> dict:
-    """Seed-paired difference ``a - b`` of the runs' means: per-seed values, mean, sd, 95 % t-interval.
-
-    Only seeds that both methods ran count. The interval is mean ± t(0.975, n-1) sd / sqrt(n)
-    (NaN below two pairs).
-    """
+    """Seed-paired difference ``a - b`` of the runs' means: per-seed values, mean, sd, 95 % t-interval
+    (:func:`t_half`; NaN below two pairs). Only seeds that both methods ran count."""
     d = runs[runs.structure == structure]
-    pa = d[d.method == a].set_index("seed")[metric]
-    pb = d[d.method == b].set_index("seed")[metric]
-    both = pd.concat([pa, pb], axis=1, join="inner", keys=[a, b]).dropna()
+    both = pd.concat([d[d.method == m].set_index("seed")[metric] for m in (a, b)], axis=1, join="inner",
+                     keys=[a, b]).dropna()
     diff = (both[a] - both[b]).to_numpy(float)
     n = diff.size
     mean = float(diff.mean()) if n else float("nan")
     sd = float(diff.std(ddof=1)) if n > 1 else float("nan")
-    half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+    half = float(t_half(sd, n))
     return {"a": a, "b": b, "metric": metric, "structure": structure, "pairs": n,
             "seeds": [int(s) for s in both.index], "per_seed": [float(x) for x in diff],
             "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "a_better": int((diff > 0).sum())}

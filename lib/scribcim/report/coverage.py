@@ -1,7 +1,7 @@
 """Coverage of the training scribbles against inconsistency: does a level change how much is marked?
 
 ``python -m scribcim.report.coverage --base matched-centreline --levels 0 0.25 0.5 0.75 1 --fold 1
---scribble-seed 0 1 2 --out results/acdc/quick/robustness_matched_coverage.csv`` measures, for each level
+--scribble-seed 0 1 2 --profile cpu-mm175`` measures, for each level
 and scribble seed, the per-class coverage (% of the class's dense-label pixels scribbled with that class)
 of exactly the scribbles a run at that level trains on (``training_scribbles`` of the fold's training
 volumes), writes the rows as CSV (a markdown summary and a JSON provenance file beside it), checks that
@@ -21,6 +21,7 @@ from ..data.scribble_coverage import CountCache, level_coverage
 from ..data.scribble_stats import CLASS_NAMES
 from ..data.volumes import Volume
 from .markdown import md_header, md_row
+from ..runs.paths import profile_dir
 
 log = logging.getLogger(__name__)
 TOLERANCE = 0.15
@@ -104,15 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--scribble-seed", type=int, nargs="+", default=[0, 1, 2], help="scribble seeds")
     p.add_argument("--dataset", default="acdc")
     p.add_argument("--data", default=None, help="data root (default: $SCRIBCIM_DATA, else ./data)")
+    p.add_argument("--profile", default="cpu-mm175", help="profile folder of the robustness grid the scribbles "
+                   "feed (default: %(default)s)")
     p.add_argument("--out", type=Path, default=None,
-                   help="CSV path (default: results/<dataset>/quick/robustness_matched_coverage.csv)")
+                   help="CSV path (default: results/<dataset>/<profile>/robustness_matched_coverage.csv)")
     p.add_argument("--figure", type=Path, default=None,
                    help="PNG of the base's family (default: figures/<dataset>_matched_scribbles.png)")
     p.add_argument("--no-figure", action="store_true", help="skip the figure")
     p.add_argument("--tolerance", type=float, default=TOLERANCE, help="relative tolerance (default: %(default)s)")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = ns.out or Path("results") / ns.dataset / "quick" / "robustness_matched_coverage.csv"
+    out = ns.out or profile_dir("results", ns.dataset, ns.profile) / "robustness_matched_coverage.csv"
     vols = load_volumes(ns.dataset, "train", fold=ns.fold, data_root=ns.data)
     df = coverage_rows(vols, ns.base, ns.levels, ns.scribble_seed)
     params = {"base": ns.base, "levels": ns.levels, "fold": ns.fold, "scribble_seeds": ns.scribble_seed,

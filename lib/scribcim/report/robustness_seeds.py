@@ -22,7 +22,7 @@ from scipy import stats
 from ..errors import DataError
 from ..methods import paper_order
 from ..workflow_config import seed_grid, seed_run_path
-from .comparison import across_seeds, paired_differences, run_means
+from .comparison import across_seeds, paired_differences, run_means, t_half
 from .results import scribbles_label, summary_rows
 
 EXPERT = "expert"
@@ -71,13 +71,6 @@ def conditions(runs: pd.DataFrame) -> list[str]:
     """The conditions present: ``expert`` first, then the levels in increasing order."""
     present = set(runs.condition)
     return [EXPERT] * (EXPERT in present) + sorted(present - {EXPERT}, key=float)
-
-
-def t_half(sd: float | pd.Series, n: int | pd.Series) -> np.ndarray:
-    """Half-width of the 95 % t-interval of a mean of ``n`` values with sample sd ``sd`` (NaN below two)."""
-    n = np.asarray(n, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
 
 
 def level_table(runs: pd.DataFrame, what: str = RAW, structure: str = "mean") -> pd.DataFrame:

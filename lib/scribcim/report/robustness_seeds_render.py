@@ -86,10 +86,9 @@ def coverage_lines(results_root: Path | str, section: dict[str, Any]) -> list[st
     """The measured coverage of the grid's training scribbles (``python -m scribcim.report.coverage``), rows of its
     base, levels and scribble seeds; a line saying it is absent otherwise."""
     root = Path(results_root)
-    paths = [profile_dir(root, section["dataset"], p) / COVERAGE for p in dict.fromkeys([section["profile"], "quick"])]
-    path = next((p for p in paths if p.is_file()), None)
-    if path is None:
-        return [f"Coverage of the training scribbles: not measured (no `{paths[0].relative_to(root)}`; run "
+    path = profile_dir(root, section["dataset"], section["profile"]) / COVERAGE
+    if not path.is_file():
+        return [f"Coverage of the training scribbles: not measured (no `{path.relative_to(root)}`; run "
                 "`python -m scribcim.report.coverage`)."]
     df = pd.read_csv(path)
     levels, sseeds = [float(x) for x in section["levels"]], sorted(set(scribble_seeds(section)))

@@ -36,7 +36,7 @@ def make_run_info(config: Any, volumes: Sequence[Volume] | None = None) -> dict[
     info["geometry"] = frame_of(config).describe()
     if volumes is not None:
         from ..evaluate.geometry import training_scale
-        info["scale"] = training_scale(volumes, config.input_size, getattr(config, "pixel_mm", None))
+        info["scale"] = training_scale(volumes, config.input_size, config.pixel_mm)
     return info
 
 
