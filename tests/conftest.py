@@ -28,7 +28,7 @@ def phantom_run(tmp_path_factory) -> Callable[..., Path]:
     import shutil
 
     from scribcim.config import make_config
-    from scribcim.train import train
+    from scribcim.training.loop import train
     trained: dict[tuple, Path] = {}
 
     def make(method: str = "cim", **overrides: Any) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scribcim import ablation
+from scribcim.jobs import ablation
 from scribcim.config import make_config
 from scribcim.errors import ConfigError, DataError
 from scribcim.notebook.execute import NOTEBOOKS, execute, has_outputs, parameters_of

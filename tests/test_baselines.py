@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from scribcim.config import make_config
 from scribcim.errors import ConfigError
-from scribcim.losses import dense_ce_dice, mixed_pseudo_label_dice, partial_dice, soft_dice_loss
-from scribcim.methods import METHODS, get_method
+from scribcim.training.losses import dense_ce_dice, mixed_pseudo_label_dice, partial_dice, soft_dice_loss
+from scribcim.training.methods import METHODS, get_method
 from scribcim.models.dual import DualDecoderUNet
 
 
@@ -78,8 +78,8 @@ def test_baseline_loss_backward(name):
 
 def test_full_refused_without_dense_labels(tmp_path, monkeypatch):
     """`full` on a dataset without dense training labels stops with a config error."""
-    import scribcim.run_setup as rs
-    import scribcim.train as tr
+    import scribcim.training.run_setup as rs
+    import scribcim.training.loop as tr
     real = rs.load_part
     monkeypatch.setattr(rs, "load_part", lambda *a: [dataclasses.replace(v, label=None) for v in real(*a)])
     with pytest.raises(ConfigError, match="dense training labels"):

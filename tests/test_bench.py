@@ -1,4 +1,4 @@
-"""Tests of scribcim.bench: a tiny CPU run writes the JSON, and the released-step re-implementation is sound."""
+"""Tests of scribcim.jobs.bench: a tiny CPU run writes the JSON, and the released-step re-implementation is sound."""
 from __future__ import annotations
 
 import copy
@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from scribcim.bench import make_trainer
+from scribcim.jobs.bench import make_trainer
 from scribcim.models.released import ReleasedCIM, released_loss
 from scribcim.cli import main
-from scribcim.losses import partial_ce, self_dice
+from scribcim.training.losses import partial_ce, self_dice
 from scribcim.models import CIM, CIMConfig
 
 UNLAB = 4

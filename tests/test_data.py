@@ -15,7 +15,7 @@ from scribcim.data.slices import SliceSet, make_batch
 from scribcim.data.splits import fold_split
 from scribcim.data.volumes import ACDC_SPACING, ACDC_VOLUMES, UNLABELLED, load_acdc
 from scribcim.errors import ConfigError, DataError
-from scribcim.methods import METHODS, Method, get_method, register
+from scribcim.training.methods import METHODS, Method, get_method, register
 
 ALL = set(range(1, 101))
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from scribcim.config import LEGACY, TrainConfig, make_config
-from scribcim.methods import get_method
+from scribcim.training.methods import get_method
 from scribcim.models import CIM, CIMConfig, UNet
 from scribcim.models.unet import Dropout, UpBlock, dropout
 

@@ -196,7 +196,7 @@ def _losses(run_dir) -> dict[int, float]:
 
 def test_training_on_device_batches_resumes_exactly(tmp_path, smoke_overrides, monkeypatch):
     """--device-data trains from make_device_batch only; stop after 2 + resume = the uninterrupted run."""
-    import scribcim.train as tr
+    import scribcim.training.loop as tr
 
     def refuse(*args, **kwargs):
         raise AssertionError("make_batch called with device_data=True")

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from scribcim.config import make_config
-from scribcim.methods import get_method
+from scribcim.training.methods import get_method
 from scribcim.models import CIM, CIMConfig
 
 BUFFERS = ("bank_keys", "bank_values", "bank_ptr", "token_keys", "token_values", "bank_source")
@@ -147,7 +147,7 @@ def _method_and_batch(seed=0, b=3, size=64):
 
 
 def _step(method, model, batch, *, seed, bf16=False):
-    """One SGD step as scribcim.train does it: returns (loss, {param: grad})."""
+    """One SGD step as scribcim.training.loop does it: returns (loss, {param: grad})."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     torch.manual_seed(seed)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

@@ -9,7 +9,7 @@ import pytest
 
 from scribcim.config import make_config
 from scribcim.evaluate.summary import evaluate
-from scribcim.redraw import make_figures
+from scribcim.jobs.redraw import make_figures
 from scribcim.viz.figures import best_worst_figure, overlays_figure, render_main_figures
 from scribcim.runs.paths import results_dir_for
 

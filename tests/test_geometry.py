@@ -14,7 +14,7 @@ from scribcim.config import make_config
 from scribcim.data.augment import resize_nearest
 from scribcim.errors import DataError
 from scribcim.evaluate.geometry import check_scan_size, fallback_scale, from_model, to_model, training_scale
-from scribcim.train import train
+from scribcim.training.loop import train
 
 SHAPES = [(256, 216, 1.5625, 1.5625, 128), (224, 154, 1.785709, 1.785709, 64), (47, 53, 1.3, 1.3, 64),
           (300, 263, 0.703125, 0.73, 256)]

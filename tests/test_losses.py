@@ -1,11 +1,11 @@
-"""Tests of scribcim.losses against hand computations."""
+"""Tests of scribcim.training.losses against hand computations."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from scribcim.losses import partial_ce, self_dice, soft_dice_loss
+from scribcim.training.losses import partial_ce, self_dice, soft_dice_loss
 
 UNLAB = 4
 

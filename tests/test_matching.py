@@ -1,4 +1,5 @@
-"""Matched-feature visualisation (scribcim.matching) and the explorer (scribcim.notebook.explorer), notebooks 05 and 06.
+"""Matched-feature visualisation (scribcim.analysis.matching) and the explorer (scribcim.notebook.explorer),
+notebooks 05 and 06.
 
 The acceptance check: the attention reported for a pixel is the one the model used, recomputed here
 independently from the model's buffers and a separate forward of its encoder and key heads.
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from scribcim import matching
+from scribcim.analysis import matching
 from scribcim.viz import matching as viz_matching
 from scribcim.config import make_config
 from scribcim.data import load_part, split_for
@@ -24,7 +25,7 @@ from scribcim.runs.load import load_model, load_run_config, median_case, run_met
 from scribcim.data.normalise import normalise_volumes
 from scribcim.runs.info import read_run_info
 from scribcim.models import UNet
-from scribcim.train import train
+from scribcim.training.loop import train
 from scribcim.viz.common import plt, save_figure
 
 RECORD_KEYS = {"format", "run_dir", "checkpoint", "iteration", "run", "case", "patient", "slice", "shape", "pixel",

@@ -1,5 +1,5 @@
 """Matching and the explorer on a run in the millimetre view (``pixel_mm``): every slice is inspected in the
-model's window (scribcim.matching.in_view), training batches are redrawn with the run's ``pixel_mm``, and the
+model's window (scribcim.analysis.matching.in_view), training batches are redrawn with the run's ``pixel_mm``, and the
 views' maps and overlays have the shape of the image they are drawn on."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from scribcim import matching
+from scribcim.analysis import matching
 from scribcim.data import load_part, split_for
 from scribcim.data.frame import Frame, to_frame
 from scribcim.data.normalise import normalise_volumes

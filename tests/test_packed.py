@@ -8,8 +8,8 @@ import torch
 
 from scribcim.config import make_config
 from scribcim.errors import ConfigError
-from scribcim.packed import grid_configs, train_packed
-from scribcim.train import train
+from scribcim.training.packed import grid_configs, train_packed
+from scribcim.training.loop import train
 
 
 def _cfg(tmp_path, name, method, seed, **kw):

@@ -19,7 +19,7 @@ from scribcim.data.normalise import normalise
 from scribcim.data.scans import read_scan
 from scribcim.data.nifti import write_nifti
 from scribcim.evaluate.predict import predict
-from scribcim.train import train
+from scribcim.training.loop import train
 
 CASE = "patient001_frame01"  # a phantom fold-1 test case
 

@@ -6,7 +6,7 @@ import logging
 from scribcim import progress
 from scribcim.config import make_config
 from scribcim.progress import LoopProgress, progress_bar
-from scribcim.train import train
+from scribcim.training.loop import train
 
 
 def _lines(caplog) -> list[str]:

@@ -136,7 +136,7 @@ def test_bank_after_streams_training_batches_on_phantom_volumes():
     """The survey's bank: majority never shares a cell, any does on overlapping scribbles; values are fractions."""
     from scribcim.data.phantom import phantom_volumes
     from scribcim.data.slices import SliceSet
-    from scribcim.purity import bank_after
+    from scribcim.analysis.purity import bank_after
     slices = SliceSet.from_volumes(phantom_volumes(3))
     for rule in ("any", "majority"):
         bank, per_step = bank_after(slices, size=64, stride=8, rule=rule, batches=5, batch_size=4, seed=0,

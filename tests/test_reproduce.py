@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scribcim.reproduce import reproduce
+from scribcim.jobs.reproduce import reproduce
 from scribcim.viz.common import plot_overlays
 
 

@@ -12,9 +12,9 @@ import yaml
 from scipy import stats
 
 from scribcim.errors import ConfigError, DataError
-from scribcim.report.robustness_seeds import main, read_grid
-from scribcim.report.robustness_seeds_render import render_robustness_seeds
-from scribcim.workflow_config import check_workflow_config, seed_grid, seed_run_path
+from scribcim.report.robustness_seeds import main, render_robustness_seeds
+from scribcim.report.robustness_seeds_stats import read_grid
+from scribcim.config.workflow import check_workflow_config, seed_grid, seed_run_path
 from test_comparison import _summary, _with_post
 from test_train_errors import workflow_config
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from scribcim.config import make_config
-from scribcim.ema import WeightEMA
+from scribcim.training.ema import WeightEMA
 from scribcim.runs.paths import run_dir_for
-from scribcim.train import train
+from scribcim.training.loop import train
 
 
 def _records(run_dir) -> list[dict]:
@@ -60,7 +60,7 @@ def test_signal_mid_step_stops_at_the_boundary_and_resumes_exactly(tmp_path, mon
     """SIGINT inside iteration 3's forward pass (after CIM's reference set moved) ends the run after
     iteration 3 with a consistent checkpoint: the resumed run's losses and weights equal the uninterrupted run's."""
     full = train(_cfg(tmp_path, "full"))
-    import scribcim.methods as methods
+    import scribcim.training.methods as methods
     real = methods.CIMMethod.forward
     calls = {"n": 0}
 
@@ -87,7 +87,7 @@ def test_signal_mid_step_stops_at_the_boundary_and_resumes_exactly(tmp_path, mon
 
 def test_sigterm_is_handled_like_sigint(tmp_path, monkeypatch):
     """SIGTERM (a scheduler's stop) also ends the run at a step boundary with latest.pt saved."""
-    import scribcim.methods as methods
+    import scribcim.training.methods as methods
     real = methods.CIMMethod.forward
     calls = {"n": 0}
 

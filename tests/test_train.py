@@ -9,7 +9,7 @@ import torch
 from scribcim.config import make_config
 from scribcim.errors import ConfigError
 from scribcim.runs.paths import run_dir_for
-from scribcim.train import poly_lr, train
+from scribcim.training.loop import poly_lr, train
 
 
 def _losses(run_dir) -> dict[int, float]:
@@ -80,7 +80,7 @@ def test_poly_lr():
 
 def test_interrupt_saves_latest_and_resume_cleans_log(smoke_overrides, monkeypatch):
     """Ctrl-C (or SIGTERM) mid-run saves latest.pt at the last finished iteration; resume drops stale log lines."""
-    import scribcim.train as tr
+    import scribcim.training.loop as tr
     real = tr.make_batch
 
     def flaky(*args, iteration, **kw):
@@ -117,7 +117,7 @@ def test_training_on_simulated_scribbles(tmp_path):
     """--scribbles/--inconsistency train on simulated scribbles, in their own run folder, written down."""
     from scribcim.data import load_part, split_for
     from scribcim.data.scribbles import simulate_volumes
-    from scribcim.run_setup import training_volumes
+    from scribcim.training.run_setup import training_volumes
 
     cfg = make_config("smoke", method="pce", dataset="phantom", scribbles="centreline", inconsistency=1.0,
                       scribble_seed=3, runs_root=str(tmp_path), progress=False, num_threads=1)
@@ -142,7 +142,7 @@ def test_simulated_scribbles_need_dense_labels(tmp_path):
     import dataclasses
 
     from scribcim.data.phantom import phantom_volumes
-    from scribcim.run_setup import training_volumes
+    from scribcim.training.run_setup import training_volumes
     vols = [dataclasses.replace(v, label=None) for v in phantom_volumes(2)]
     with pytest.raises(ConfigError, match="no dense training labels"):
         training_volumes(make_config("smoke", dataset="phantom", scribbles="free"), vols, tmp_path)

@@ -12,7 +12,7 @@ import torch
 from scribcim.cli import main
 from scribcim.config import TrainConfig
 from scribcim.errors import ConfigError, DataError
-from scribcim.workflow_config import check_workflow_config
+from scribcim.config.workflow import check_workflow_config
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = ["train", "--dataset", "phantom", "--profile", "smoke", "--no-progress"]
@@ -60,7 +60,7 @@ def test_missing_data_leaves_no_run_folder(tmp_path, capsys):
 
 def test_failure_while_loading_removes_the_folder_it_made(tmp_path, monkeypatch):
     """A data error after the folder was made (here: a corrupt volume) removes the new folder, not an old one."""
-    import scribcim.run_setup as rs
+    import scribcim.training.run_setup as rs
     from scribcim.config import make_config
 
     def corrupt(*a, **k):

@@ -5,7 +5,7 @@
 #   1. tests   the fast-path, device-augmentation, packed-training tests (CUDA cases included)
 #   2. bench   results/bench/<device>_<date>.json: cim / released step, cim / plain step, pipeline / step
 #   3. grid    the comparison's GPU runs (profile gpu10k, methods x seeds) trained side by side
-#              (scribcim.packed), stopped and checkpointed at GRID_SECONDS, resumed by the next window;
+#              (scribcim.training.packed), stopped and checkpointed at GRID_SECONDS, resumed by the next window;
 #              finished runs are evaluated into results/acdc/gpu10k/; packed slices/s into results/bench/
 # DRY=1 runs the same steps on the CPU at a tiny size (phantom data, smoke profile): what CI checks.
 set -euo pipefail
@@ -37,6 +37,6 @@ if [[ $STEP == all || $STEP == bench ]]; then
 fi
 if [[ $STEP == all || $STEP == grid ]]; then
   # shellcheck disable=SC2086
-  $PY -m scribcim.packed --profile "$PROFILE" --methods $METHODS --seeds $SEEDS --set "${SET[@]}" \
+  $PY -m scribcim.training.packed --profile "$PROFILE" --methods $METHODS --seeds $SEEDS --set "${SET[@]}" \
     --deadline-s "${GRID_SECONDS:-360}" --report "$OUT/${DEVICE}_packed_$STAMP.json"
 fi

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cli_config import add_config_options, config_from_args, option_help  # noqa: F401 (config_from_args re-exported)
+from .config.options import add_config_options, config_from_args, option_help  # noqa: F401 (config_from_args re-exported)
 from .config import PROFILES
 from .errors import ScribcimError
 
@@ -24,7 +24,7 @@ def cmd_fetch(ns: argparse.Namespace) -> None:
 
 
 def cmd_train(ns: argparse.Namespace) -> None:
-    from .train import train
+    from .training.loop import train
     res = train(config_from_args(ns))
     print(f"run folder {res.run_dir}: {res.iterations} iterations, best validation Dice "
           f"{res.best_val_dice:.4f} at iteration {res.best_iteration}")
@@ -67,7 +67,7 @@ def cmd_score(ns: argparse.Namespace) -> None:
 
 
 def cmd_reproduce(ns: argparse.Namespace) -> None:
-    from .reproduce import reproduce
+    from .jobs.reproduce import reproduce
     reproduce(dataset=ns.dataset, fold=ns.fold, profile=ns.profile, methods=ns.methods,
               data_root=ns.data_root, source_dir=ns.source, device=ns.device, jobs=ns.jobs)
 
@@ -93,7 +93,7 @@ def cmd_robustness(ns: argparse.Namespace) -> None:
 
 
 def cmd_figures(ns: argparse.Namespace) -> None:
-    from .redraw import make_figures
+    from .jobs.redraw import make_figures
     written = make_figures(ns.results, ns.figures, data_root=ns.data_root, scribble_stats=ns.scribble_stats)
     print(f"{len(written)} figure(s) redrawn under {ns.figures}:")
     for p in written:
@@ -101,7 +101,7 @@ def cmd_figures(ns: argparse.Namespace) -> None:
 
 
 def cmd_bench(ns: argparse.Namespace) -> None:
-    from .bench import format_bench, run_bench
+    from .jobs.bench import format_bench, run_bench
     res = run_bench(ns.device, size=ns.size, batches=ns.batch, steps=ns.steps, warmup=ns.warmup, bf16=ns.bf16,
                     channels_last=ns.channels_last, data_root=ns.data_root, pack=ns.pack,
                     pipeline_batches=ns.pipeline_batches, out=ns.out)

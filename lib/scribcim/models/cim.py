@@ -15,7 +15,7 @@ bank and move its token: t <- momentum * t + (1 - momentum) * mean. When the bat
 ``origin`` (iteration, slice index per image) is given, ``bank_source`` records where each
 bank entry came from: (iteration, batch position, slice index, row, column at bottleneck
 resolution), -1 where unknown; batches are a function of (seed, iteration), so the exact
-augmented image an entry was taken from can be redrawn (see :mod:`scribcim.matching`).
+augmented image an entry was taken from can be redrawn (see :mod:`scribcim.analysis.matching`).
 
 Where the matching happens (``level``): 0 is the bottleneck (1/16, the paper); 1 is the output
 of the first decoder block (1/8, 128 channels), which at 128x128 input gives a 16x16 grid whose

@@ -1,4 +1,4 @@
-"""The released CIM training step's behaviour, re-implemented for the benchmark (:mod:`scribcim.bench`).
+"""The released CIM training step's behaviour, re-implemented for the benchmark (:mod:`scribcim.jobs.bench`).
 
 Written from the description of the released code (not from its source): faithful sampling, Python-int
 queue pointers with boolean-mask indexing, and a Dice loss that calls ``.item()`` once per class. Each of

@@ -6,7 +6,7 @@ frontend) and the tests all produce the same figure. The pixel is chosen with tw
 picking it by clicking on the image needs an extra widget package (ipympl or ipyevents), which the
 project does not install.
 
-A run in the millimetre view (``pixel_mm``) is shown in the model's window (:func:`scribcim.matching.in_view`):
+A run in the millimetre view (``pixel_mm``) is shown in the model's window (:func:`scribcim.analysis.matching.in_view`):
 slice, label, scribble, pixel and attention are all on the S x S grid the model saw. Its prediction layer is the
 prediction ``evaluate`` scores (:func:`scribcim.evaluate.inference.predict_labels` on the scan's grid) mapped into
 the window by the same nearest sampling (:func:`scribcim.data.frame.to_frame`), so the error map shows, pixel for
@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..runs.load import load_model, median_case, run_meta
 from ..evaluate.inference import predict_labels
 from ..data.normalise import normalise_volumes
-from ..matching import in_view, match_pixel, run_frame, slice_attention, start_pixel, training_slices
+from ..analysis.matching import in_view, match_pixel, run_frame, slice_attention, start_pixel, training_slices
 from ..provenance import git_state, repo_relative
 from ..viz.common import plt, save_figure
 from ..viz.matching import draw_view

@@ -27,7 +27,7 @@ from ..provenance import git_state
 from .results import summary_rows
 from .markdown import fmt_mean_std, md_header, md_row
 from .results_report import main_runs
-from ..methods import paper_order
+from ..training.methods import paper_order
 from ..viz.common import save_figure
 from ..viz.methods import plot_seeds
 from ..runs.log import write_json

@@ -15,7 +15,7 @@ from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES
 from ..provenance import git_state
 from ..evaluate.metrics import pstd
-from ..methods import paper_order
+from ..training.methods import paper_order
 from .results import case_table, fmt_distance, paired_wilcoxon
 from .markdown import fmt_mean_std, md_header, md_row
 from ..runs.log import write_json, write_json_if_changed, write_text_if_changed

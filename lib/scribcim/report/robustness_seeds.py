@@ -1,158 +1,168 @@
-"""Robustness to inconsistent scribbles at fixed coverage, across seeds (issue 21): the numbers.
+"""The multi-seed robustness report on disk (issue 21): markdown, CSV, JSON record and figure; its command line.
 
-The grid is the workflow's ``robustness_seeds`` section (:func:`scribcim.workflow_config.seed_grid`): per method
-and training seed the expert run and one run per inconsistency level on scribbles simulated with a base annotator
-of the ``matched`` family (styles differ, per-class coverage does not). As in :mod:`scribcim.report.comparison` the
-unit is the run (its mean over test volumes); per level: mean ± sd across runs, the seed-paired differences of
-:data:`CONTRASTS` with 95 % t-intervals, and the least-squares slope of Dice against inconsistency per method (with
-its 95 % interval) and the seed-paired difference of slopes. Post-processed metrics
-(``checkpoints.<name>.postprocessed``) come beside the raw ones, never in their place. The files and the figure
-are written by :mod:`scribcim.report.robustness_seeds_render` (``python -m scribcim.report.robustness_seeds``).
+Numbers from :mod:`scribcim.report.robustness_seeds_stats`; files
+``<tables>/<dataset>_<profile>_robustness_seeds.{md,csv,json}`` (and ``_runs.csv``, one row per run) and
+``<figures>/<dataset>_<profile>_robustness_seeds.png``. Files whose content is unchanged are left alone, so a
+redraw from the same summaries changes nothing.
 """
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import DataError
-from ..methods import paper_order
-from ..workflow_config import seed_grid, seed_run_path
-from .comparison import across_seeds, paired_differences, run_means, t_half
-from .results import scribbles_label, summary_rows
+from ..provenance import git_state
+from ..runs.log import write_json_if_changed, write_text_if_changed
+from ..runs.paths import profile_dir
+from ..viz.common import save_figure
+from ..viz.methods import plot_robustness_seeds
+from ..config.workflow import PAIRED, scribble_seeds
+from .comparison import training_commits
+from .coverage import check_lines, check_tolerance, coverage_summary_markdown
+from .markdown import fmt_mean_std, md_header, md_row
+from .robustness_seeds_stats import EXPERT, POST, RAW, analyse, read_grid
 
-EXPERT = "expert"
-RAW, POST = "raw", "post-processed"
-#: (a, b): the seed-paired contrasts a − b, per level and of the slopes
-CONTRASTS = (("cim", "pce_selfdice"), ("cim", "dmpls"))
-
-
-def read_grid(results_root: Path | str, section: dict[str, Any]) -> tuple[list[dict], list[str]]:
-    """(runs found, relative folders of the planned runs without a summary): each run found is a
-    :func:`seed_grid` entry with its ``summary`` and its ``source`` (the summary's path under ``results_root``)."""
-    found, missing = [], []
-    for run in seed_grid(section):
-        rel = f"{seed_run_path(section, run)}/summary.json"
-        path = Path(results_root) / rel
-        if not path.is_file():
-            missing.append(rel)
-            continue
-        s = json.loads(path.read_text())
-        cfg = s["provenance"]["config"]
-        want = EXPERT if run["level"] is None else scribbles_label(section["base"], float(run["level"]))
-        got = scribbles_label(cfg.get("scribbles", EXPERT), float(cfg.get("inconsistency", 0.0)))
-        if got != want or (run["level"] is not None and cfg.get("scribble_seed", 0) != run["scribble_seed"]):
-            raise DataError(f"{path}: trained on {got} (scribble seed {cfg.get('scribble_seed', 0)}), not {want} "
-                            f"(scribble seed {run['scribble_seed']}) as its folder says")
-        found.append({**run, "summary": s, "source": rel})
-    return found, missing
+log = logging.getLogger(__name__)
+COVERAGE = "robustness_matched_coverage.csv"
 
 
-def grid_runs(found: Sequence[dict], *, postprocessed: bool = False, checkpoint: str = "best") -> pd.DataFrame:
-    """One row per run and structure (:func:`run_means`) with its ``condition`` (``expert`` or the level as
-    written), ``level`` (NaN for expert) and ``scribble_seed``; empty when no run has such metrics."""
-    parts = []
-    for r in found:
-        rows = pd.DataFrame(summary_rows(r["summary"], r["source"], postprocessed=postprocessed))
-        if rows.empty or not (rows.checkpoint == checkpoint).any():
-            continue
-        means = run_means(rows[rows.checkpoint == checkpoint])
-        level = np.nan if r["level"] is None else float(r["level"])
-        parts.append(means.assign(condition=r["level"] or EXPERT, level=level,
-                                  scribble_seed=np.nan if r["level"] is None else r["scribble_seed"]))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+def _ci(ci: Sequence[float]) -> str:
+    return "n/a" if not np.isfinite(ci[0]) else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
-def conditions(runs: pd.DataFrame) -> list[str]:
-    """The conditions present: ``expert`` first, then the levels in increasing order."""
-    present = set(runs.condition)
-    return [EXPERT] * (EXPERT in present) + sorted(present - {EXPERT}, key=float)
+def _label(condition: str, base: str) -> str:
+    return EXPERT if condition == EXPERT else f"{base} inc {condition}"
 
 
-def level_table(runs: pd.DataFrame, what: str = RAW, structure: str = "mean") -> pd.DataFrame:
-    """Per condition and method: runs, mean, sd (ddof 1) and 95 % t-interval across runs of Dice, HD95 and ASD
-    (:func:`across_seeds` of each condition), ``metrics`` = ``what``."""
-    parts = []
-    for c in conditions(runs):
-        t = across_seeds(runs[runs.condition == c])
-        t = t[t.structure == structure].set_index("method")
-        parts.append(t.loc[paper_order(t.index)].reset_index().assign(condition=c))
-    t = pd.concat(parts, ignore_index=True)
-    for m in ("dice", "hd95"):
-        half = t_half(t[f"{m}_std"], t[f"{m}_count"])
-        t[f"{m}_ci_lo"], t[f"{m}_ci_hi"] = t[f"{m}_mean"] - half, t[f"{m}_mean"] + half
-    t.insert(0, "metrics", what)
-    t.insert(1, "level", [np.nan if c == EXPERT else float(c) for c in t.condition])
-    return t[["metrics", "condition", "level", *[c for c in t.columns if c not in ("metrics", "condition", "level")]]]
+def table_markdown(tables: dict[str, pd.DataFrame], base: str) -> str:
+    """One row per condition and method: runs, then Dice and HD95 mean ± sd across runs, raw first and
+    post-processed beside it (when there)."""
+    raw = tables[RAW].set_index(["condition", "method"])
+    post = tables[POST].set_index(["condition", "method"]) if POST in tables else None
+    head = ["training scribbles", "method", "runs"]
+    for m in ("Dice", "HD95 (mm)"):
+        head += [m] + ([f"{m} post-processed"] if post is not None else [])
+    lines = md_header(head)
+    for (c, method), r in raw.iterrows():
+        cells = [_label(c, base), method, str(int(r.runs))]
+        for m, digits in (("dice", 3), ("hd95", 1)):
+            cells.append(fmt_mean_std(r[f"{m}_mean"], r[f"{m}_std"], digits))
+            if post is not None:
+                p = post.loc[(c, method)] if (c, method) in post.index else None
+                cells.append("n/a" if p is None else fmt_mean_std(p[f"{m}_mean"], p[f"{m}_std"], digits) +
+                             (f" ({int(p.runs)} runs)" if p.runs != r.runs else ""))
+        lines.append(md_row(cells))
+    return "\n".join(lines)
 
 
-def level_differences(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
-                      contrasts: Sequence[tuple[str, str]] = CONTRASTS) -> list[dict]:
-    """Per condition, the seed-paired differences a − b (:func:`paired_differences`) of the runs' means."""
-    out = []
-    for c in conditions(runs):
-        rc = runs[runs.condition == c]
-        out += [paired_differences(rc, a, b, metric=metric) | {"condition": c, "metrics": what}
-                for a, b in contrasts if {a, b} <= set(rc.method)]
-    return out
+def differences_markdown(diffs: Sequence[dict], base: str) -> str:
+    """One row per condition, contrast and metrics (raw, then post-processed): mean seed-paired difference."""
+    lines = md_header(["training scribbles", "contrast", "metrics", "pairs", "mean difference", "95 % CI", "sd",
+                       "a better"])
+    for d in diffs:
+        sd = "n/a" if not np.isfinite(d["sd"]) else f"{d['sd']:.3f}"
+        lines.append(md_row([_label(d["condition"], base), f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]),
+                             f"{d['mean']:+.3f}", _ci(d["ci95"]), sd, f"{d['a_better']}/{d['pairs']}"]))
+    return "\n".join(lines)
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> dict:
-    """Least-squares slope of ``y`` on ``x`` with its standard error and 95 % t-interval (n - 2 degrees)."""
-    keep = np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if np.unique(x).size < 2:
-        return {"n": int(x.size), "slope": np.nan, "intercept": np.nan, "stderr": np.nan, "ci95": [np.nan, np.nan]}
-    fit = stats.linregress(x, y)
-    half = float(stats.t.ppf(0.975, x.size - 2) * fit.stderr) if x.size > 2 else np.nan
-    return {"n": int(x.size), "slope": float(fit.slope), "intercept": float(fit.intercept),
-            "stderr": float(fit.stderr) if x.size > 2 else np.nan, "ci95": [fit.slope - half, fit.slope + half]}
+def slopes_markdown(slopes: Sequence[dict], slope_diffs: Sequence[dict]) -> str:
+    """The slopes per method (over runs) and the seed-paired slope differences, as two markdown tables."""
+    if not slopes:
+        return "No simulated runs yet: no slopes."
+    lines = md_header(["method", "metrics", "runs", "slope (Dice per unit inconsistency)", "95 % CI"])
+    lines += [md_row([s["method"], s["metrics"], str(s["n"]), f"{s['slope']:+.3f}", _ci(s["ci95"])]) for s in slopes]
+    lines += [""] + md_header(["contrast", "metrics", "seeds", "mean slope difference", "95 % CI", "a flatter"])
+    lines += [md_row([f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]), f"{d['mean']:+.3f}", _ci(d["ci95"]),
+                      f"{d['a_better']}/{d['pairs']}"]) for d in slope_diffs]
+    return "\n".join(lines)
 
 
-def slopes(runs: pd.DataFrame, what: str = RAW, metric: str = "dice", structure: str = "mean") -> list[dict]:
-    """Per method, the least-squares slope of the runs' ``metric`` against the inconsistency level, over every
-    simulated run (all levels and seeds; the expert runs are no level), with its 95 % t-interval."""
-    sim = runs[(runs.condition != EXPERT) & (runs.structure == structure)]
-    return [{"method": m, "metric": metric, "metrics": what, "seeds": sorted(int(s) for s in set(g.seed))}
-            | _fit(g.level.to_numpy(float), g[metric].to_numpy(float))
-            for m in paper_order(sim.method) for g in [sim[sim.method == m]]]
+def coverage_lines(results_root: Path | str, section: dict[str, Any]) -> list[str]:
+    """The measured coverage of the grid's training scribbles (``python -m scribcim.report.coverage``), rows of its
+    base, levels and scribble seeds; a line saying it is absent otherwise."""
+    root = Path(results_root)
+    path = profile_dir(root, section["dataset"], section["profile"]) / COVERAGE
+    if not path.is_file():
+        return [f"Coverage of the training scribbles: not measured (no `{path.relative_to(root)}`; run "
+                "`python -m scribcim.report.coverage`)."]
+    df = pd.read_csv(path)
+    levels, sseeds = [float(x) for x in section["levels"]], sorted(set(scribble_seeds(section)))
+    d = df[(df.base == section["base"]) & df.level.isin(levels) & df.scribble_seed.isin(sseeds)]
+    shown = path.relative_to(root).as_posix()
+    if d.empty:
+        return [f"Coverage of the training scribbles: `{shown}` has no rows for base `{section['base']}`, levels "
+                f"{section['levels']} and scribble seeds {sseeds}."]
+    return [f"Coverage of the training scribbles (`{shown}`; % of each class's dense-label pixels, mean over scribble "
+            f"seeds {', '.join(str(s) for s in sseeds)}; in brackets the ratio to level 0):", "",
+            coverage_summary_markdown(d), "", *(f"- {line}" for line in check_lines(check_tolerance(d)))]
 
 
-def seed_slopes(runs: pd.DataFrame, metric: str = "dice", structure: str = "mean") -> pd.DataFrame:
-    """One row per method and seed: the slope of that seed's runs against the level (``metric`` holds it)."""
-    sim = runs[(runs.condition != EXPERT) & (runs.structure == structure)]
-    rows = [{"method": m, "seed": s, "structure": structure,
-             metric: _fit(g.level.to_numpy(float), g[metric].to_numpy(float))["slope"]}
-            for (m, s), g in sim.groupby(["method", "seed"])]
-    return pd.DataFrame(rows, columns=["method", "seed", "structure", metric])
+def _records(items: Sequence[dict]) -> list[dict]:
+    return json.loads(pd.DataFrame(items).to_json(orient="records")) if items else []
 
 
-def slope_differences(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
-                      contrasts: Sequence[tuple[str, str]] = CONTRASTS) -> list[dict]:
-    """Seed-paired difference of slopes a − b: per seed the difference of the two methods' slopes over the levels,
-    then mean, sd and 95 % t-interval over seeds (:func:`paired_differences`)."""
-    per_seed = seed_slopes(runs, metric)
-    return [paired_differences(per_seed, a, b, metric=metric) | {"metric": f"{metric} slope", "metrics": what}
-            for a, b in contrasts if {a, b} <= set(per_seed.method)]
-
-
-def analyse(found: Sequence[dict], checkpoint: str = "best") -> dict[str, dict]:
-    """``{"raw": ..., "post-processed": ...}`` (the latter only when some run has post-processed metrics), each with
-    ``runs``, ``table``, ``differences``, ``slopes`` and ``slope_differences``."""
-    out = {}
-    for what, post in ((RAW, False), (POST, True)):
-        runs = grid_runs(found, postprocessed=post, checkpoint=checkpoint)
-        if runs.empty:
-            continue
-        out[what] = {"runs": runs, "table": level_table(runs, what), "differences": level_differences(runs, what),
-                     "slopes": slopes(runs, what), "slope_differences": slope_differences(runs, what)}
-    if RAW not in out:
-        raise DataError(f"no {checkpoint} checkpoint in the robustness grid's summaries")
-    return out
+def render_robustness_seeds(results_root: Path | str, tables: Path | str, figures: Path | str,
+                            section: dict[str, Any], *, checkpoint: str = "best") -> dict[str, Any]:
+    """Write the report of the ``robustness_seeds`` grid ``section``; return its record (also in the JSON)."""
+    found, missing = read_grid(results_root, section)
+    if not found:
+        raise DataError(f"no run of the robustness_seeds grid under {results_root}: "
+                        "run `snakemake -s workflow/Snakefile robustness_seeds`")
+    res = analyse(found, checkpoint)
+    base, stem = section["base"], f"{section['dataset']}_{section['profile']}_robustness_seeds"
+    sseeds = scribble_seeds(section)
+    pairing = ("paired: training seed k of the list trains on scribble draw k" if section["scribble_seeds"] == PAIRED
+               else "one scribble draw for every seed")
+    md = [f"### {section['dataset']}, profile `{section['profile']}`, fold {section['fold']}, checkpoint "
+          f"`{checkpoint}`: scribble inconsistency at fixed coverage, several seeds", "",
+          f"Base annotator `{base}`; inconsistency levels {', '.join(section['levels'])}; training seeds "
+          f"{', '.join(map(str, section['seeds']))} with scribble seeds {', '.join(map(str, sseeds))} ({pairing}). "
+          f"{len(found)} of {len(found) + len(missing)} planned runs present."]
+    md += [f"Missing: {', '.join(f'`{m}`' for m in missing)}."] if missing else []
+    md += ["", "Mean ± sd across runs (seeds) of each run's mean over test volumes (foreground mean; HD95 in mm)"
+           + ("; post-processed: connected components as chosen per run on its validation patients." if POST in res
+              else "; no run has post-processed metrics."), "",
+           table_markdown({w: r["table"] for w, r in res.items()}, base), "",
+           "Seed-paired differences of Dice (a − b; 95 % t-interval over seeds):", "",
+           differences_markdown([d for r in res.values() for d in r["differences"]], base), "",
+           "Slope of Dice against inconsistency (least squares over the simulated runs, every level and seed; "
+           "95 % t-interval, n − 2 degrees of freedom), and the seed-paired difference of slopes (per seed the "
+           "difference of the two methods' slopes over the levels; 95 % t-interval over seeds; `a flatter`: seeds "
+           "where a's slope is the larger):", "",
+           slopes_markdown([s for r in res.values() for s in r["slopes"]],
+                           [d for r in res.values() for d in r["slope_differences"]]), "",
+           *coverage_lines(results_root, section), ""]
+    commits = training_commits([r["summary"] for r in found])
+    md.append(f"Trained at commit(s) {', '.join(c[:7] for c in commits)}; {len(found)} summaries.")
+    tables, sources = Path(tables), [r["source"] for r in found]
+    tables.mkdir(parents=True, exist_ok=True)
+    table = pd.concat([r["table"] for r in res.values()], ignore_index=True)
+    runs = pd.concat([r["runs"].assign(metrics=w) for w, r in res.items()], ignore_index=True)
+    write_text_if_changed(tables / f"{stem}.md", "\n".join(md) + "\n")
+    write_text_if_changed(tables / f"{stem}.csv", table.to_csv(index=False, float_format="%.6g"))
+    write_text_if_changed(tables / f"{stem}_runs.csv", runs.to_csv(index=False, float_format="%.6g"))
+    record = {"made_by": "python -m scribcim.report.robustness_seeds", "section": section, "checkpoint": checkpoint,
+              "scribble_seeds": dict(zip(map(str, section["seeds"]), sseeds)), "missing": missing,
+              "summaries": sources, "training_commits": commits, "git": git_state()}
+    for what, r in res.items():
+        record[what] = {"table": json.loads(r["table"].to_json(orient="records")),
+                        "differences": r["differences"], "slopes": r["slopes"],
+                        "slope_differences": r["slope_differences"]}
+    write_json_if_changed(tables / f"{stem}.json", record)
+    mean = runs[runs.structure == "mean"]
+    prov = {"made_by": record["made_by"], "git": record["git"], "section": section, "summaries": sources,
+            "runs": _records(mean[["metrics", "condition", "method", "seed", "dice"]].to_dict("records"))}
+    title = (f"{section['dataset']} {section['profile']}, base {base}: mean and 95 % t-interval across runs "
+             f"(seeds {', '.join(map(str, section['seeds']))})")
+    fig = save_figure(plot_robustness_seeds(table, title), Path(figures) / f"{stem}.png", prov)
+    log.info("wrote %s and %s", tables / f"{stem}.md", fig)
+    return record | {"files": {"table": tables / f"{stem}.md", "csv": tables / f"{stem}.csv", "figure": fig}}
 
 
 def load_section(config: Path | str | None = None, section: str | None = None) -> tuple[dict[str, Any], dict]:
@@ -170,7 +180,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m scribcim.report.robustness_seeds``: the multi-seed robustness report from committed summaries."""
     import argparse
     import logging
-    from .robustness_seeds_render import render_robustness_seeds
     p = argparse.ArgumentParser(prog="python -m scribcim.report.robustness_seeds", description=main.__doc__)
     p.add_argument("--config", default=None, help="workflow config whose robustness_seeds section (and "
                    "results_root, figures_dir) to use (default: workflow/config.yaml unless --section)")
@@ -188,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   checkpoint=ns.checkpoint)
     print(out["files"]["table"].read_text())
     return 0
+
 
 
 if __name__ == "__main__":

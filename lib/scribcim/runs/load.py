@@ -10,7 +10,7 @@ import torch
 
 from ..config import SEEN_SETTINGS, TrainConfig
 from ..errors import ConfigError
-from ..methods import get_method
+from ..training.methods import get_method
 from .info import read_json_file, read_run_info
 from .log import eval_weights, load_checkpoint
 
@@ -33,7 +33,7 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 
 def load_model(run_dir: Path, checkpoint: str = "best", device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """The run's network with the weights and reference-set buffers of ``checkpoint``, in eval mode
-    (the weight average when the run kept one, see :mod:`scribcim.ema`)."""
+    (the weight average when the run kept one, see :mod:`scribcim.training.ema`)."""
     from ..device import check_device
     check_device(device)
     config = load_run_config(run_dir)

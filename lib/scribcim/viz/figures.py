@@ -2,7 +2,7 @@
 
 Drawn from committed results (plus the data folder for images), no training: training curves
 come from the results folders' ``train_log.jsonl``, prediction overlays from ``display.json``
-(see :mod:`scribcim.runs.display`). :func:`scribcim.redraw.make_figures` calls them.
+(see :mod:`scribcim.runs.display`). :func:`scribcim.jobs.redraw.make_figures` calls them.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def render_main_figures(folders: dict[str, Path], dest: Path, stem: str, data_ro
 
 def render_matching_figures(record_path: Path, dest: Path, data_root: Path | None = None) -> list[Path]:
     """The three figures of a matching record (notebook 05), redrawn from the record and the data folder."""
-    from .. import matching
+    from ..analysis import matching
     from . import matching as viz_matching
     record = matching.load_record(record_path)
     prov = {**record["provenance"], "record": repo_relative(record_path)}

@@ -1,7 +1,7 @@
 """Figures of matching: a matching record's attention maps, matched entries and key embedding (notebook 05),
 drawn from the record and the data folder alone (no model is loaded); the explorer's view (notebook 06).
-Slices are drawn as :func:`scribcim.matching.in_view` shows them (a millimetre-view run: in the model's window),
-the grid the record's pixel and maps refer to.
+Slices are drawn as :func:`scribcim.analysis.matching.in_view` shows them (a millimetre-view run: in the model's
+window), the grid the record's pixel and maps refer to.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from matplotlib.colors import ListedColormap
 
 from ..data.slices import SliceSet
 from ..data.volumes import UNLABELLED
-from ..matching import in_view, load_case, redraw, training_slices, upsample
+from ..analysis.matching import in_view, load_case, redraw, training_slices, upsample
 from .common import CLASS_COLOURS, LABEL_CMAP, SCRIBBLE_CMAP, plt
 
 #: the explorer's error map: wrong pixels in magenta

@@ -1,7 +1,7 @@
 """Figures comparing methods: per-case boxes, runs by seed, robustness to scribble style, ablations, and the
 validation curves of the profile choice.
 
-Each function draws numbers that :mod:`scribcim.report` (or :mod:`scribcim.ablation`) computed
+Each function draws numbers that :mod:`scribcim.report` (or :mod:`scribcim.jobs.ablation`) computed
 and returns the figure; saving it with provenance is the caller's (:func:`.common.save_figure`).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES, LABELS, pstd
-from ..methods import paper_order
+from ..training.methods import paper_order
 from .common import fixed_jitter, read_metrics
 
 
@@ -135,7 +135,7 @@ def plot_robustness(cases: pd.DataFrame, methods: Sequence[str] | None = None) -
 def plot_ablations(table: pd.DataFrame) -> plt.Figure:
     """Grouped bars: mean Dice per ablation and structure, error bars one std over test cases.
 
-    ``table``: one row per ablation (:func:`scribcim.ablation.ablation_table`).
+    ``table``: one row per ablation (:func:`scribcim.jobs.ablation.ablation_table`).
     """
     structures = (*CLASS_NAMES, "mean")
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table) + 2), 3.8))

@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
-from .runs.paths import data_root_for, run_dir_for
-from .data import load_part, split_for
-from .data.slices import SliceSet
-from .data.splits import Split
-from .data.volumes import Volume
-from .device import check_device
-from .errors import ConfigError
-from .runs.info import make_run_info, read_run_info
-from .data.normalise import normalise_volumes
-from .provenance import provenance
-from .runs.log import check_run_dir, write_json
+from ..config import TrainConfig
+from ..runs.paths import data_root_for, run_dir_for
+from ..data import load_part, split_for
+from ..data.slices import SliceSet
+from ..data.splits import Split
+from ..data.volumes import Volume
+from ..device import check_device
+from ..errors import ConfigError
+from ..runs.info import make_run_info, read_run_info
+from ..data.normalise import normalise_volumes
+from ..provenance import provenance
+from ..runs.log import check_run_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def training_volumes(config: TrainConfig, volumes: list[Volume], run_dir: Path |
 
     Simulated sets are written down in ``run_dir/scribbles.json`` (which annotator drew each case), if given.
     """
-    from .data.scribbles import assign_annotators, training_scribbles
+    from ..data.scribbles import assign_annotators, training_scribbles
     if config.scribbles == "expert":
         return volumes
     if any(v.label is None for v in volumes):

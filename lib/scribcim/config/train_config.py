@@ -1,10 +1,7 @@
-"""The one configuration object of a run, and its named profiles.
+"""The one configuration object of a run (:class:`TrainConfig`): every option, described once.
 
-``paper``: the released protocol (256x256, batch 6, 60k iterations, SGD 0.01, poly 0.9, momentum 0.9, weight
-decay 1e-4). ``cpu-lr01``/``cpu-lr03``: the CPU profiles of the seed grid (128x128, 1/8 matching with majority
-sampling, a weight average, one thread), chosen between on validation. ``cpu-mm200``/``cpu-mm175``: ``cpu-lr03``
-in the millimetre view (``pixel_mm``, :mod:`scribcim.data.frame`), chosen among with ``cpu-lr03`` as the
-control; ``gpu10k-mm``: ``gpu10k``'s twin. ``quick``: the earlier single-seed CPU profile. ``smoke``: tests.
+CIM's settings, the ablation settings and what a run saw are read from its field metadata; the named
+profiles it starts from are in :mod:`scribcim.config.profiles`.
 """
 from __future__ import annotations
 
@@ -14,33 +11,8 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import ConfigError
-
-# one thread: the thread count changes floating-point sums, so it is part of what a seed names (the grid ran so)
-_CPU: dict[str, Any] = dict(input_size=128, batch_size=8, max_iterations=1500, val_every=100, checkpoint_every=100,
-                            channels_last=True, ema_decay=0.99, cim_level=1, sampling="majority", num_threads=1)
-_GPU10K: dict[str, Any] = dict(input_size=256, batch_size=6, max_iterations=10_000, lr=0.01, val_every=500,
-                               checkpoint_every=500, ema_decay=0.999, sampling="majority", device="cuda", bf16=True,
-                               channels_last=True, device_data=True)
-PROFILES: dict[str, dict[str, Any]] = {
-    "paper": dict(input_size=256, batch_size=6, max_iterations=60_000, lr=0.01, val_every=200,
-                  checkpoint_every=1000),
-    # chosen on fold-1 validation patients: see results/acdc/quick/profile_selection.md
-    "quick": dict(input_size=128, batch_size=8, max_iterations=1500, lr=0.03, val_every=100,
-                  checkpoint_every=100, channels_last=True),
-    # CPU candidates of "a comparison that stands", chosen on validation: results/acdc/profile_selection.md
-    "cpu-lr01": dict(_CPU, lr=0.01),
-    "cpu-lr03": dict(_CPU, lr=0.03),
-    # cpu-lr03 in the millimetre view, windows of 256 / 224 mm (results/acdc/window_coverage.md); geometry is the
-    # one change against the cpu-lr03 control (1/8 matching: the purest level, results/acdc/bank_purity_survey.md)
-    "cpu-mm200": dict(_CPU, lr=0.03, pixel_mm=2.0),
-    "cpu-mm175": dict(_CPU, lr=0.03, pixel_mm=1.75),
-    # the GPU rows (packed GPU windows, scribcim.packed): paper size and grid, majority sampling, 10k iterations
-    "gpu10k": _GPU10K,
-    # gpu10k in the millimetre view: 256 px at 0.875 mm (cpu-mm175's 224 mm window and 14 mm matching cells)
-    "gpu10k-mm": dict(_GPU10K, pixel_mm=0.875),
-    "smoke": dict(input_size=64, batch_size=4, max_iterations=4, lr=0.01, val_every=2, checkpoint_every=2, log_every=1),
-}
+from ..errors import ConfigError
+from .profiles import PROFILES
 
 def _f(default: Any, help: str, choices: Any = None, *, cim: str | None = None, variant: bool = False,
        seen: bool = False) -> Any:
@@ -60,7 +32,7 @@ class TrainConfig:
     """Everything a run depends on. Every field can be overridden (CLI: ``--field-name``)."""
 
     dataset: str = _f("acdc", "dataset to train on", "datasets", seen=True)
-    method: str = _f("cim", "training method (scribcim.methods)", "methods", seen=True)
+    method: str = _f("cim", "training method (scribcim.training.methods)", "methods", seen=True)
     fold: int = _f(1, "cross-validation fold: 1-5 (ACDC: 20 test patients each); MSCMR has one fixed split, fold 1",
                    seen=True)
     profile: str = _f("quick", "named profile: the base values that the other options override", "profiles")
@@ -134,14 +106,14 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise :class:`ConfigError` for a bad value; return self."""
-        from .data.datasets import get_dataset, split_for
-        from .methods import get_method
+        from ..data.datasets import get_dataset, split_for
+        from ..training.methods import get_method
         method = get_method(self.method)
         dataset = get_dataset(self.dataset)
         split_for(self.dataset, self.fold, self.val_patients)
         if self.input_size % 16 or self.input_size < 16:
             raise ConfigError(f"input_size must be a positive multiple of 16, got {self.input_size}")
-        from .data.frame import Frame
+        from ..data.frame import Frame
         Frame(self.input_size, self.pixel_mm)
         for name in ("batch_size", "max_iterations", "val_every", "checkpoint_every", "log_every", "bank_size"):
             if getattr(self, name) < 1:
@@ -171,10 +143,10 @@ class TrainConfig:
                                   + (" (0: no weight average)" if name == "ema_decay" else ""))
         if self.empty_penalty is not None and not (math.isfinite(self.empty_penalty) and self.empty_penalty > 0):
             raise ConfigError(f"empty_penalty must be > 0 mm (or unset), got {self.empty_penalty}")
-        from .models.unet import UPSAMPLE
+        from ..models.unet import UPSAMPLE
         if self.upsample not in UPSAMPLE:
             raise ConfigError(f"upsample must be one of {UPSAMPLE}, got {self.upsample!r}")
-        from .device import check_device_name
+        from ..device import check_device_name
         check_device_name(self.device, "device")
         if not isinstance(self.device_data, bool):
             raise ConfigError(f"device_data must be true or false, got {self.device_data!r}")
@@ -184,6 +156,7 @@ class TrainConfig:
             raise ConfigError(f"{what} needs dense training labels, which {self.dataset} does not have: "
                               "choose a scribble-supervised method with --scribbles expert")
         try:
+            from ..training.methods import cim_config
             cim_config(self)
         except ValueError as exc:
             raise ConfigError(f"bad CIM setting: {exc}") from None
@@ -203,7 +176,8 @@ class TrainConfig:
 
 
 #: the method settings that make a run a variant (an ablation) when they differ from TrainConfig's defaults, in
-#: the order a variant's label lists them (:func:`scribcim.report.results.settings_label`, :mod:`scribcim.ablation`)
+#: the order a variant's label lists them (:func:`scribcim.report.results.settings_label`,
+#: :mod:`scribcim.jobs.ablation`)
 METHOD_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig) if f.metadata.get("variant"))
 #: the settings that fix what a run saw: its data, split, batches and banks (:func:`scribcim.runs.load.run_meta`)
 SEEN_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig) if f.metadata.get("seen"))
@@ -215,19 +189,19 @@ def field_choices(name: str) -> tuple[Any, ...] | None:
     if not isinstance(choices, str):
         return choices
     if choices == "methods":
-        from .methods import METHODS
+        from ..training.methods import METHODS
         return tuple(sorted(METHODS))
     if choices == "datasets":
-        from .data.datasets import DATASETS
+        from ..data.datasets import DATASETS
         return tuple(sorted(DATASETS))
     if choices == "scribbles":
-        from .data.scribbles import ANNOTATORS
+        from ..data.scribbles import ANNOTATORS
         return ("expert", *sorted(ANNOTATORS))
     if choices == "upsample":
-        from .models.unet import UPSAMPLE
+        from ..models.unet import UPSAMPLE
         return tuple(UPSAMPLE)
     if choices == "cim_level":
-        from .models.unet import CHANNELS
+        from ..models.unet import CHANNELS
         return tuple(range(len(CHANNELS) - 1))
     return tuple(sorted(PROFILES))
 
@@ -241,15 +215,9 @@ def with_legacy(stored: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in LEGACY.items() if k not in stored}, **stored}
 
 
-def cim_config(config: TrainConfig) -> Any:
-    """The :class:`scribcim.models.CIMConfig` of a run (ValueError for a bad combination)."""
-    from .models import CIMConfig
-    return CIMConfig(**{f.metadata["cim"]: getattr(config, f.name) for f in fields(TrainConfig) if "cim" in f.metadata})
-
-
 def validate_scribbles(config: TrainConfig) -> None:
     """Raise :class:`ConfigError` for a bad ``scribbles`` / ``inconsistency`` pair."""
-    from .data.scribbles import ANNOTATORS
+    from ..data.scribbles import ANNOTATORS
     if config.scribbles != "expert" and config.scribbles not in ANNOTATORS:
         raise ConfigError(f"scribbles must be 'expert' or a simulated annotator {sorted(ANNOTATORS)}, "
                           f"got {config.scribbles!r}")
@@ -258,7 +226,7 @@ def validate_scribbles(config: TrainConfig) -> None:
     if config.scribbles == "expert" and config.inconsistency:
         raise ConfigError("inconsistency applies to simulated scribbles only: also pass --scribbles ANNOTATOR "
                           "(e.g. centreline)")
-    from .methods import get_method
+    from ..training.methods import get_method
     if config.scribbles != "expert" and get_method(config.method).needs_dense_labels:
         raise ConfigError(f"method {config.method!r} trains on dense labels, so --scribbles has no effect: "
                           "leave it at 'expert'")

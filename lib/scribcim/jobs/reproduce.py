@@ -14,15 +14,15 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import TrainConfig, make_config
-from .data import get_dataset
-from .data.fetch import fetch, resolve_data_root
-from .evaluate.summary import evaluate
-from .viz.figures import render_main_figures
-from .report.tables import full_report
-from .runs.log import write_json
-from .runs.paths import profile_dir, results_dir_for
-from .train import train
+from ..config import TrainConfig, make_config
+from ..data import get_dataset
+from ..data.fetch import fetch, resolve_data_root
+from ..evaluate.summary import evaluate
+from ..viz.figures import render_main_figures
+from ..report.tables import full_report
+from ..runs.log import write_json
+from ..runs.paths import profile_dir, results_dir_for
+from ..training.loop import train
 
 log = logging.getLogger(__name__)
 

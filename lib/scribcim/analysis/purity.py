@@ -6,7 +6,7 @@ streaming the run's own training batches (same augmentation, same seed) through 
 and keeping the last M entries per class. :func:`survey` does that for several settings; a trained
 checkpoint's ``bank_purity`` (written by ``evaluate``) is the same measure on its real banks.
 
-``python -m scribcim.purity`` writes ``results/acdc/bank_purity_survey.{md,json}``.
+``python -m scribcim.analysis.purity`` writes ``results/acdc/bank_purity_survey.{md,json}``.
 """
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from typing import Sequence
 
 import torch
 
-from .config import make_config
-from .data import load_volumes
-from .data.slices import SliceSet, make_batch
-from .models.reference import bank_purity, cell_info, scribble_mask
-from .evaluate.metrics import CLASS_NAMES
-from .provenance import provenance
-from .report.markdown import md_header, md_row
-from .runs.log import write_json
-from .runs.paths import data_root_for
+from ..config import make_config
+from ..data import load_volumes
+from ..data.slices import SliceSet, make_batch
+from ..models.reference import bank_purity, cell_info, scribble_mask
+from ..evaluate.metrics import CLASS_NAMES
+from ..provenance import provenance
+from ..report.markdown import md_header, md_row
+from ..runs.log import write_json
+from ..runs.paths import data_root_for
 
 log = logging.getLogger(__name__)
 #: (name, input size, matching-grid stride in pixels, sampling rule[, mm per pixel: the millimetre view])
@@ -85,8 +85,8 @@ def survey_markdown(rows: Sequence[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m scribcim.purity``: bank purity of each matching setting on ACDC training batches."""
-    p = argparse.ArgumentParser(prog="python -m scribcim.purity", description=main.__doc__)
+    """``python -m scribcim.analysis.purity``: bank purity of each matching setting on ACDC training batches."""
+    p = argparse.ArgumentParser(prog="python -m scribcim.analysis.purity", description=main.__doc__)
     p.add_argument("--data-root", default=None, help="data root (default: $SCRIBCIM_DATA, else ./data)")
     p.add_argument("--batches", type=int, default=300, help="training batches streamed (default: 300)")
     p.add_argument("--out", default="results/acdc", help="output folder (default: results/acdc)")
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     md = survey_markdown(rows)
     (out / "bank_purity_survey.md").write_text(
         f"Bank purity on ACDC fold-1 training batches (batch 8, seed 2022, {ns.batches} batches, M = 1000; "
-        "`python -m scribcim.purity`)\n\n" + md + "\n")
+        "`python -m scribcim.analysis.purity`)\n\n" + md + "\n")
     write_json(out / "bank_purity_survey.json", {"rows": rows, "batches": ns.batches,
                                                  "provenance": prov})
     print(md)

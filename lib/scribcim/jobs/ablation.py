@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import METHOD_SETTINGS, TrainConfig, make_config
-from .errors import ConfigError, DataError
-from .evaluate.summary import evaluate
-from .evaluate.metrics import CLASS_NAMES
-from .provenance import git_state
-from .report.markdown import fmt_mean_std, md_header, md_row
-from .report.results import summary_rows
-from .runs.log import RESUME_FREE, write_json
-from .runs.paths import ABLATION, ablation_dir, profile_dir
-from .train import train
-from .viz.common import save_figure
+from ..config import METHOD_SETTINGS, TrainConfig, make_config
+from ..errors import ConfigError, DataError
+from ..evaluate.summary import evaluate
+from ..evaluate.metrics import CLASS_NAMES
+from ..provenance import git_state
+from ..report.markdown import fmt_mean_std, md_header, md_row
+from ..report.results import summary_rows
+from ..runs.log import RESUME_FREE, write_json
+from ..runs.paths import ABLATION, ablation_dir, profile_dir
+from ..training.loop import train
+from ..viz.common import save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -241,7 +241,7 @@ def save_ablations(out_dir: Path | str, table: pd.DataFrame, markdown: str, fig:
     paths = {"md": out / "ablation_table.md", "csv": out / "ablation_table.csv"}
     paths["md"].write_text(markdown + "\n")
     table.to_csv(paths["csv"], index=False, float_format="%.6f")
-    prov = {"git": git_state(), "made_by": "lib/scribcim/ablation.py (notebooks/03_ablation.ipynb)",
+    prov = {"git": git_state(), "made_by": "lib/scribcim/jobs/ablation.py (notebooks/03_ablation.ipynb)",
             "summaries": table.source.tolist() if "source" in table else None, **provenance}
     write_json(out / "ablation_table.json", prov)
     if fig is not None:

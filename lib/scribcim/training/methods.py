@@ -1,19 +1,22 @@
-"""Training methods as plug-ins of the one training loop.
+"""Training methods as plug-ins of the one training loop, and their registry.
 
 A method says which network to build and how to turn a batch into a loss. Adding one is a
-small, local change: subclass :class:`Method`, decorate it with ``@register("name")``.
+small, local change: subclass :class:`Method`, decorate it with ``@register("name")``. Methods
+register themselves here; the configuration asks this registry (:func:`get_method`, :data:`METHODS`)
+and this module never imports the configuration (a run's config is only read, by attribute).
 """
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Iterable
+from dataclasses import fields
+from typing import Any, Callable, ClassVar, Iterable
 
 import torch
 from torch import nn
 
-from .config import cim_config
+from ..errors import ConfigError
+from ..models import CIM, CIMConfig, UNet
+from ..models.dual import DualDecoderUNet
 from .losses import dense_ce_dice, mixed_pseudo_label_dice, partial_ce, partial_dice, self_dice
-from .models import CIM, UNet
-from .models.dual import DualDecoderUNet
 
 METHODS: dict[str, type["Method"]] = {}
 #: the paper's order of the methods in tables and figures (others follow, sorted)
@@ -24,6 +27,12 @@ def paper_order(names: Iterable[str]) -> list[str]:
     """The distinct ``names`` in the paper's order (:data:`ORDER`), others after, sorted."""
     present = set(names)
     return [m for m in ORDER if m in present] + sorted(present - set(ORDER))
+
+
+def cim_config(config: Any) -> CIMConfig:
+    """The :class:`scribcim.models.CIMConfig` of a run's config (ValueError for a bad combination): every
+    config field whose metadata names a CIM setting (``cim=``) sets it."""
+    return CIMConfig(**{f.metadata["cim"]: getattr(config, f.name) for f in fields(config) if "cim" in f.metadata})
 
 
 def register(name: str) -> Callable[[type["Method"]], type["Method"]]:
@@ -147,7 +156,6 @@ class DMPLS(Method):
 
 def get_method(name: str) -> type[Method]:
     """Look up a registered method by name (clear error listing the known ones)."""
-    from .errors import ConfigError
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}: choose one of {sorted(METHODS)}")
     return METHODS[name]

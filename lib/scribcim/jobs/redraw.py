@@ -10,11 +10,11 @@ import json
 import logging
 from pathlib import Path
 
-from .errors import DataError
-from .report.results_report import render_results
-from .report.robustness import render_robustness
-from .runs.paths import profile_dir, run_path
-from .viz.figures import render_main_figures, render_matching_figures
+from ..errors import DataError
+from ..report.results_report import render_results
+from ..report.robustness import render_robustness
+from ..runs.paths import profile_dir, run_path
+from ..viz.figures import render_main_figures, render_matching_figures
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def make_figures(results: Path | str = "results", figures: Path | str = "figures
         if "top_k" in json.loads(record.read_text()):  # a matching record (notebook 05), not a provenance file
             written += render_matching_figures(record, figures, data_root)
     if scribble_stats:
-        from .data.fetch import resolve_data_root
-        from .viz.scribbles import render_scribble_report
+        from ..data.fetch import resolve_data_root
+        from ..viz.scribbles import render_scribble_report
         render_scribble_report(resolve_data_root(data_root), Path(tables) if tables else results / "acdc" / "scribbles",
                                figures / "acdc_scribble_styles.png")
         written.append(figures / "acdc_scribble_styles.png")

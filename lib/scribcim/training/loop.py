@@ -1,4 +1,4 @@
-"""The one training loop. Methods plug in through :mod:`scribcim.methods`.
+"""The one training loop. Methods plug in through :mod:`scribcim.training.methods`.
 
 ``train(config)`` loads the fold, builds the method's network, runs SGD with poly decay,
 validates on the validation patients (never the test patients), keeps ``latest.pt`` and
@@ -20,18 +20,18 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .config import TrainConfig
-from .data.device_batches import DeviceSlices, make_device_batch
-from .data.frame import frame_of
-from .data.slices import make_batch
-from .data.volumes import Volume
+from ..config import TrainConfig
+from ..data.device_batches import DeviceSlices, make_device_batch
+from ..data.frame import frame_of
+from ..data.slices import make_batch
+from ..data.volumes import Volume
 from .ema import WeightEMA
-from .evaluate.inference import predict_labels
+from ..evaluate.inference import predict_labels
 from .methods import get_method
-from .evaluate.metrics import fast_dice
-from .progress import LoopProgress
+from ..evaluate.metrics import fast_dice
+from ..progress import LoopProgress
 from .run_setup import check_run, prepare_run
-from .runs.log import MetricsLog, eval_weights, load_checkpoint, save_checkpoint, write_json
+from ..runs.log import MetricsLog, eval_weights, load_checkpoint, save_checkpoint, write_json
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,13 @@ class DeferredInterrupt:
 
 def reseed_step(seed: int, iteration: int) -> None:
     """Seed torch for one training step (dropout, the method's own draws): the same step draws the same numbers
-    whether the run was resumed or not, and in any replay of it (:mod:`scribcim.matching`)."""
+    whether the run was resumed or not, and in any replay of it (:mod:`scribcim.analysis.matching`)."""
     torch.manual_seed(seed * 1_000_003 + iteration)
 
 
 def train_step(loss_of: Callable[[dict], tuple[torch.Tensor, Any]], batch: dict, opt: torch.optim.Optimizer, *,
                device_type: str, bf16: bool = False) -> tuple[torch.Tensor, Any]:
-    """One optimiser step, as the training loop and :mod:`scribcim.bench` take it: ``loss_of(batch)`` (the loss
+    """One optimiser step, as the training loop and :mod:`scribcim.jobs.bench` take it: ``loss_of(batch)`` (the loss
     and its parts) under bf16 autocast if asked, then the gradients and the update. Returns (loss, parts)."""
     with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=bf16):
         loss, parts = loss_of(batch)
@@ -132,8 +132,8 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
     """Train one (dataset, method, fold, seed) run; see the module docstring.
 
     ``device_slices``: with ``device_data``, training slices already on the device (shared by the runs
-    of :mod:`scribcim.packed`); they must be what this run would build itself (its data, fold, scribbles
-    and input size), which :func:`scribcim.packed.shared_data_key` guards.
+    of :mod:`scribcim.training.packed`); they must be what this run would build itself (its data, fold, scribbles
+    and input size), which :func:`scribcim.training.packed.shared_data_key` guards.
     """
     t0 = time.perf_counter()
     run_dir = check_run(config)
@@ -172,7 +172,7 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
         on_device = device_slices or DeviceSlices.from_slices(slices, config.input_size, config.device,
                                                               pixel_mm=config.pixel_mm)
         if len(on_device) != len(slices) or on_device.size != config.input_size:
-            from .errors import ConfigError
+            from ..errors import ConfigError
             raise ConfigError(f"the shared device slices ({len(on_device)} at {on_device.size} px) are not this "
                               f"run's ({len(slices)} at {config.input_size} px)")
     device_type = torch.device(config.device).type

@@ -38,13 +38,13 @@ from typing import Callable, Sequence
 
 import torch
 
-from .config import make_config
-from .data.device_batches import DeviceSlices, make_device_batch
-from .data.slices import SliceSet, make_batch
-from .methods import get_method
-from .models.released import ReleasedCIM, released_loss
-from .provenance import device_info, git_state, versions
-from .train import train_step
+from ..config import make_config
+from ..data.device_batches import DeviceSlices, make_device_batch
+from ..data.slices import SliceSet, make_batch
+from ..training.methods import get_method
+from ..models.released import ReleasedCIM, released_loss
+from ..provenance import device_info, git_state, versions
+from ..training.loop import train_step
 
 
 def make_trainer(kind: str, device: str, *, size: int, batch_size: int, bf16: bool = False,
@@ -155,12 +155,12 @@ def time_device_pipeline(slices: SliceSet, device: str, *, batch_size: int, size
 def bench_slices(data_root: Path | str | None = None, pack: Path | str | None = None) -> tuple[SliceSet, str]:
     """Training slices for the pipeline and the timed batch: a pack, the ACDC data root, or the phantom."""
     if pack is not None:
-        from .data.pack import load_pack
+        from ..data.pack import load_pack
         return SliceSet.from_volumes(load_pack(pack)), f"pack {pack}"
     if data_root is not None:
-        from .data.volumes import load_acdc
+        from ..data.volumes import load_acdc
         return SliceSet.from_volumes(load_acdc(data_root)), f"ACDC under {data_root}"
-    from .data.phantom import phantom_volumes
+    from ..data.phantom import phantom_volumes
     return SliceSet.from_volumes(phantom_volumes(10)), "phantom (synthetic; timing only)"
 
 

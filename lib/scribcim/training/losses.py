@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .data.volumes import UNLABELLED
+from ..data.volumes import UNLABELLED
 
 
 def partial_ce(logits: torch.Tensor, scribble: torch.Tensor, *, ignore_index: int = UNLABELLED) -> torch.Tensor:

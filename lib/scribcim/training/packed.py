@@ -5,7 +5,7 @@ seeds) side by side. :func:`train_packed` starts one process per run (``torch.mu
 spawn), at most ``parallel`` at a time. The parent puts the training slices on the device once
 (:class:`scribcim.data.device_batches.DeviceSlices`) and hands the same tensors to every child (CUDA
 IPC on a GPU, shared memory on a CPU), so N runs hold one copy of the data. Each child is an ordinary
-run: :func:`scribcim.train.train` with its own weights, optimiser, reference set, seed, checkpoints,
+run: :func:`scribcim.training.loop.train` with its own weights, optimiser, reference set, seed, checkpoints,
 provenance and resume, then :func:`scribcim.evaluate.summary.evaluate` into its results folder. A run's
 numbers therefore equal the same run trained alone (bit for bit on a CPU with one thread each; tested).
 
@@ -15,7 +15,7 @@ vmapped model cannot make) and keep resume and provenance per run. Whether stack
 a GPU better is left to a measurement on one (``scribcim bench`` times one run; the window script
 times the packed runs beside it).
 
-``python -m scribcim.packed --profile P --methods M ... --seeds S ...`` trains a packed grid.
+``python -m scribcim.training.packed --profile P --methods M ... --seeds S ...`` trains a packed grid.
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ from typing import Any, Sequence
 
 import torch
 
-from .config import TrainConfig, make_config
-from .data import split_for
-from .data.device_batches import DeviceSlices
-from .errors import ConfigError
+from ..config import TrainConfig, make_config
+from ..data import split_for
+from ..data.device_batches import DeviceSlices
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 #: config fields that decide a run's training slices: runs sharing slices must agree on all of them
@@ -47,7 +47,7 @@ def shared_data_key(config: TrainConfig) -> tuple:
 
 def shared_device_slices(config: TrainConfig) -> DeviceSlices:
     """The training slices ``train(config)`` would put on its device, built once for a packed group."""
-    from .runs.paths import data_root_for
+    from ..runs.paths import data_root_for
     from .run_setup import load_training
     _, slices = load_training(config, data_root_for(config), split_for(config.dataset, config.fold,
                                                                         config.val_patients), None)
@@ -70,16 +70,16 @@ class PackedRun:
 
 def _iteration_of(run_dir: Path) -> int:
     """The iteration of a run's ``latest.pt`` (0 for a new run)."""
-    from .runs.log import load_checkpoint
+    from ..runs.log import load_checkpoint
     latest = run_dir / "checkpoints" / "latest.pt"
     return int(load_checkpoint(latest)["iteration"]) if latest.is_file() else 0
 
 
 def _child(config: dict[str, Any], slices: DeviceSlices | None, evaluate_run: bool, out: Any) -> None:
     """One run in its own process: train (resuming), then evaluate into the results folder."""
-    from .evaluate.summary import evaluate
-    from .runs.paths import results_dir_for, run_dir_for
-    from .train import train
+    from ..evaluate.summary import evaluate
+    from ..runs.paths import results_dir_for, run_dir_for
+    from .loop import train
     t0 = time.perf_counter()
     cfg = TrainConfig.from_dict(config)
     run_dir = run_dir_for(cfg)
@@ -132,7 +132,7 @@ def _run_all(configs: Sequence[TrainConfig], parallel: int | None, evaluate_runs
     if len(keys) > 1:
         raise ConfigError(f"runs sharing device slices must agree on {', '.join(DATA_FIELDS)}: got {sorted(keys)}")
     slices = shared_device_slices(next(c for c in configs if c.device_data)) if keys else None
-    from .runs.paths import run_dir_for
+    from ..runs.paths import run_dir_for
     ctx = torch.multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     pending = list(enumerate(configs))
@@ -180,7 +180,7 @@ def _drain(queue: Any, done: dict[str, dict], timeout: float) -> None:
 
 
 def _in_order(configs: Sequence[TrainConfig], done: dict[str, dict]) -> list[PackedRun]:
-    from .runs.paths import run_dir_for
+    from ..runs.paths import run_dir_for
     out = []
     for cfg in configs:
         rec = done.get(str(run_dir_for(cfg)))
@@ -203,8 +203,8 @@ def grid_configs(profile: str, methods: Sequence[str], seeds: Sequence[int], **o
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m scribcim.packed``: train a grid of runs side by side on one device."""
-    p = argparse.ArgumentParser(prog="python -m scribcim.packed", description=main.__doc__)
+    """``python -m scribcim.training.packed``: train a grid of runs side by side on one device."""
+    p = argparse.ArgumentParser(prog="python -m scribcim.training.packed", description=main.__doc__)
     p.add_argument("--profile", required=True, help="training profile of every run")
     p.add_argument("--methods", nargs="+", required=True, help="methods")
     p.add_argument("--seeds", nargs="+", type=int, required=True, help="seeds (runs pair by seed across methods)")
@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         evaluate_runs=not ns.no_evaluate, deadline_s=ns.deadline_s)
     report = throughput(runs, time.perf_counter() - t0)
     if ns.report is not None:
-        from .runs.log import write_json
+        from ..runs.log import write_json
         ns.report.parent.mkdir(parents=True, exist_ok=True)
         write_json(ns.report, report)
     for r in runs:

@@ -10,7 +10,8 @@ import dataclasses
 import typing
 from typing import Any
 
-from .config import PROFILES, TrainConfig, field_choices, make_config
+from .profiles import PROFILES
+from .train_config import TrainConfig, field_choices, make_config
 
 FIXED = {"profile", "extra"}  # --profile is its own option; extra is not a command-line setting
 

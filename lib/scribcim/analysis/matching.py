@@ -25,19 +25,19 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from .config import TrainConfig
-from .data import load_volumes
-from .data.augment import resize_nearest
-from .data.frame import Frame, to_frame
-from .data.slices import SliceSet, make_batch
-from .data.volumes import UNLABELLED, Volume
-from .errors import ConfigError
-from .runs.load import load_model, load_run_config, median_case, run_meta
-from .data.normalise import normalise_volumes
-from .methods import get_method
-from .provenance import git_state, repo_relative, versions
-from .runs.log import write_json
-from .train import reseed_step
+from ..config import TrainConfig
+from ..data import load_volumes
+from ..data.augment import resize_nearest
+from ..data.frame import Frame, to_frame
+from ..data.slices import SliceSet, make_batch
+from ..data.volumes import UNLABELLED, Volume
+from ..errors import ConfigError
+from ..runs.load import load_model, load_run_config, median_case, run_meta
+from ..data.normalise import normalise_volumes
+from ..training.methods import get_method
+from ..provenance import git_state, repo_relative, versions
+from ..runs.log import write_json
+from ..training.loop import reseed_step
 
 log = logging.getLogger(__name__)
 RECORD_FORMAT = 1
@@ -49,8 +49,9 @@ def _volumes(meta: dict[str, Any], data_root: str | Path | None, which: str | li
 
 
 def training_slices(meta: dict[str, Any], data_root: str | Path | None = None) -> SliceSet:
-    """The run's training slices built as :func:`scribcim.train.train` builds them (simulated scribbles redrawn)."""
-    from .data.scribbles import training_scribbles
+    """The run's training slices built as :func:`scribcim.training.loop.train` builds them (simulated scribbles
+    redrawn)."""
+    from ..data.scribbles import training_scribbles
     vols = training_scribbles(_volumes(meta, data_root, "train"), meta["scribbles"], meta["inconsistency"],
                               seed=meta["scribble_seed"])
     return SliceSet.from_volumes(normalise_volumes(vols, meta["normalisation"]))

@@ -12,9 +12,9 @@ import re
 from dataclasses import fields
 from typing import Any, Iterator
 
-from .config import TrainConfig, make_config
-from .device import check_device_name
-from .errors import ConfigError
+from ..device import check_device_name
+from ..errors import ConfigError
+from .train_config import TrainConfig, make_config
 
 #: section -> its keys (all required)
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -92,7 +92,7 @@ def seed_grid(section: dict[str, Any], where: str = "robustness_seeds") -> list[
 
 def seed_run_path(section: dict[str, Any], run: dict[str, Any]) -> str:
     """The relative run folder (:func:`scribcim.runs.paths.run_path`) of one run of :func:`seed_grid`."""
-    from .runs.paths import run_path, sim_variant
+    from ..runs.paths import run_path, sim_variant
     variant = None if run["level"] is None else sim_variant(section["base"], run["level"], run["scribble_seed"])
     return run_path(section["dataset"], section["profile"], run["method"], section["fold"], run["seed"],
                     variant).as_posix()

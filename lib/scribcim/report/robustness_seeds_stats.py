@@ -1,0 +1,155 @@
+"""Robustness to inconsistent scribbles at fixed coverage, across seeds (issue 21): the numbers.
+
+The grid is the workflow's ``robustness_seeds`` section (:func:`scribcim.config.workflow.seed_grid`): per method
+and training seed the expert run and one run per inconsistency level on scribbles simulated with a base annotator
+of the ``matched`` family (styles differ, per-class coverage does not). As in :mod:`scribcim.report.comparison` the
+unit is the run (its mean over test volumes); per level: mean ± sd across runs, the seed-paired differences of
+:data:`CONTRASTS` with 95 % t-intervals, and the least-squares slope of Dice against inconsistency per method (with
+its 95 % interval) and the seed-paired difference of slopes. Post-processed metrics
+(``checkpoints.<name>.postprocessed``) come beside the raw ones, never in their place. The files and the figure
+are written by :mod:`scribcim.report.robustness_seeds` (``python -m scribcim.report.robustness_seeds``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import DataError
+from ..training.methods import paper_order
+from ..config.workflow import seed_grid, seed_run_path
+from .comparison import across_seeds, paired_differences, run_means, t_half
+from .results import scribbles_label, summary_rows
+
+EXPERT = "expert"
+RAW, POST = "raw", "post-processed"
+#: (a, b): the seed-paired contrasts a − b, per level and of the slopes
+CONTRASTS = (("cim", "pce_selfdice"), ("cim", "dmpls"))
+
+
+def read_grid(results_root: Path | str, section: dict[str, Any]) -> tuple[list[dict], list[str]]:
+    """(runs found, relative folders of the planned runs without a summary): each run found is a
+    :func:`seed_grid` entry with its ``summary`` and its ``source`` (the summary's path under ``results_root``)."""
+    found, missing = [], []
+    for run in seed_grid(section):
+        rel = f"{seed_run_path(section, run)}/summary.json"
+        path = Path(results_root) / rel
+        if not path.is_file():
+            missing.append(rel)
+            continue
+        s = json.loads(path.read_text())
+        cfg = s["provenance"]["config"]
+        want = EXPERT if run["level"] is None else scribbles_label(section["base"], float(run["level"]))
+        got = scribbles_label(cfg.get("scribbles", EXPERT), float(cfg.get("inconsistency", 0.0)))
+        if got != want or (run["level"] is not None and cfg.get("scribble_seed", 0) != run["scribble_seed"]):
+            raise DataError(f"{path}: trained on {got} (scribble seed {cfg.get('scribble_seed', 0)}), not {want} "
+                            f"(scribble seed {run['scribble_seed']}) as its folder says")
+        found.append({**run, "summary": s, "source": rel})
+    return found, missing
+
+
+def grid_runs(found: Sequence[dict], *, postprocessed: bool = False, checkpoint: str = "best") -> pd.DataFrame:
+    """One row per run and structure (:func:`run_means`) with its ``condition`` (``expert`` or the level as
+    written), ``level`` (NaN for expert) and ``scribble_seed``; empty when no run has such metrics."""
+    parts = []
+    for r in found:
+        rows = pd.DataFrame(summary_rows(r["summary"], r["source"], postprocessed=postprocessed))
+        if rows.empty or not (rows.checkpoint == checkpoint).any():
+            continue
+        means = run_means(rows[rows.checkpoint == checkpoint])
+        level = np.nan if r["level"] is None else float(r["level"])
+        parts.append(means.assign(condition=r["level"] or EXPERT, level=level,
+                                  scribble_seed=np.nan if r["level"] is None else r["scribble_seed"]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def conditions(runs: pd.DataFrame) -> list[str]:
+    """The conditions present: ``expert`` first, then the levels in increasing order."""
+    present = set(runs.condition)
+    return [EXPERT] * (EXPERT in present) + sorted(present - {EXPERT}, key=float)
+
+
+def level_table(runs: pd.DataFrame, what: str = RAW, structure: str = "mean") -> pd.DataFrame:
+    """Per condition and method: runs, mean, sd (ddof 1) and 95 % t-interval across runs of Dice, HD95 and ASD
+    (:func:`across_seeds` of each condition), ``metrics`` = ``what``."""
+    parts = []
+    for c in conditions(runs):
+        t = across_seeds(runs[runs.condition == c])
+        t = t[t.structure == structure].set_index("method")
+        parts.append(t.loc[paper_order(t.index)].reset_index().assign(condition=c))
+    t = pd.concat(parts, ignore_index=True)
+    for m in ("dice", "hd95"):
+        half = t_half(t[f"{m}_std"], t[f"{m}_count"])
+        t[f"{m}_ci_lo"], t[f"{m}_ci_hi"] = t[f"{m}_mean"] - half, t[f"{m}_mean"] + half
+    t.insert(0, "metrics", what)
+    t.insert(1, "level", [np.nan if c == EXPERT else float(c) for c in t.condition])
+    return t[["metrics", "condition", "level", *[c for c in t.columns if c not in ("metrics", "condition", "level")]]]
+
+
+def level_differences(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
+                      contrasts: Sequence[tuple[str, str]] = CONTRASTS) -> list[dict]:
+    """Per condition, the seed-paired differences a − b (:func:`paired_differences`) of the runs' means."""
+    out = []
+    for c in conditions(runs):
+        rc = runs[runs.condition == c]
+        out += [paired_differences(rc, a, b, metric=metric) | {"condition": c, "metrics": what}
+                for a, b in contrasts if {a, b} <= set(rc.method)]
+    return out
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> dict:
+    """Least-squares slope of ``y`` on ``x`` with its standard error and 95 % t-interval (n - 2 degrees)."""
+    keep = np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if np.unique(x).size < 2:
+        return {"n": int(x.size), "slope": np.nan, "intercept": np.nan, "stderr": np.nan, "ci95": [np.nan, np.nan]}
+    fit = stats.linregress(x, y)
+    half = float(stats.t.ppf(0.975, x.size - 2) * fit.stderr) if x.size > 2 else np.nan
+    return {"n": int(x.size), "slope": float(fit.slope), "intercept": float(fit.intercept),
+            "stderr": float(fit.stderr) if x.size > 2 else np.nan, "ci95": [fit.slope - half, fit.slope + half]}
+
+
+def slopes(runs: pd.DataFrame, what: str = RAW, metric: str = "dice", structure: str = "mean") -> list[dict]:
+    """Per method, the least-squares slope of the runs' ``metric`` against the inconsistency level, over every
+    simulated run (all levels and seeds; the expert runs are no level), with its 95 % t-interval."""
+    sim = runs[(runs.condition != EXPERT) & (runs.structure == structure)]
+    return [{"method": m, "metric": metric, "metrics": what, "seeds": sorted(int(s) for s in set(g.seed))}
+            | _fit(g.level.to_numpy(float), g[metric].to_numpy(float))
+            for m in paper_order(sim.method) for g in [sim[sim.method == m]]]
+
+
+def seed_slopes(runs: pd.DataFrame, metric: str = "dice", structure: str = "mean") -> pd.DataFrame:
+    """One row per method and seed: the slope of that seed's runs against the level (``metric`` holds it)."""
+    sim = runs[(runs.condition != EXPERT) & (runs.structure == structure)]
+    rows = [{"method": m, "seed": s, "structure": structure,
+             metric: _fit(g.level.to_numpy(float), g[metric].to_numpy(float))["slope"]}
+            for (m, s), g in sim.groupby(["method", "seed"])]
+    return pd.DataFrame(rows, columns=["method", "seed", "structure", metric])
+
+
+def slope_differences(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
+                      contrasts: Sequence[tuple[str, str]] = CONTRASTS) -> list[dict]:
+    """Seed-paired difference of slopes a − b: per seed the difference of the two methods' slopes over the levels,
+    then mean, sd and 95 % t-interval over seeds (:func:`paired_differences`)."""
+    per_seed = seed_slopes(runs, metric)
+    return [paired_differences(per_seed, a, b, metric=metric) | {"metric": f"{metric} slope", "metrics": what}
+            for a, b in contrasts if {a, b} <= set(per_seed.method)]
+
+
+def analyse(found: Sequence[dict], checkpoint: str = "best") -> dict[str, dict]:
+    """``{"raw": ..., "post-processed": ...}`` (the latter only when some run has post-processed metrics), each with
+    ``runs``, ``table``, ``differences``, ``slopes`` and ``slope_differences``."""
+    out = {}
+    for what, post in ((RAW, False), (POST, True)):
+        runs = grid_runs(found, postprocessed=post, checkpoint=checkpoint)
+        if runs.empty:
+            continue
+        out[what] = {"runs": runs, "table": level_table(runs, what), "differences": level_differences(runs, what),
+                     "slopes": slopes(runs, what), "slope_differences": slope_differences(runs, what)}
+    if RAW not in out:
+        raise DataError(f"no {checkpoint} checkpoint in the robustness grid's summaries")
+    return out
