@@ -43,13 +43,17 @@ def _toy_summary(run: dict, post: bool) -> dict:
     return _with_post(s, "largest_fg" if run["method"] == "cim" else "none") if post and run["method"] != "dmpls" else s
 
 
+def _write_grid(results, post: bool):
+    for run in seed_grid(SECTION):
+        d = results / seed_run_path(SECTION, run)
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps(_toy_summary(run, post)))
+    return results
+
+
 @pytest.fixture(params=[False, True], ids=["raw", "post"])
 def grid(request, tmp_path):
-    for run in seed_grid(SECTION):
-        d = tmp_path / "results" / seed_run_path(SECTION, run)
-        d.mkdir(parents=True)
-        (d / "summary.json").write_text(json.dumps(_toy_summary(run, request.param)))
-    return tmp_path / "results"
+    return _write_grid(tmp_path / "results", request.param)
 
 
 def _t_interval(v: np.ndarray) -> list[float]:
@@ -224,3 +228,26 @@ def test_python_m_entry_takes_the_section_as_the_snakefile_passes_it(grid, tmp_p
     assert main(args) == 0
     assert (tmp_path / "t" / "acdc_toy_robustness_seeds.md").is_file()
     assert (tmp_path / "f" / "acdc_toy_robustness_seeds.png").is_file()
+
+
+def test_notebook_07_runs_the_report_with_the_profile_as_a_parameter(tmp_path):
+    """notebooks/07_robustness (papermill): the section's profile overridden by the ``profile`` parameter; the
+    table and the figure (with intervals) are written and shown."""
+    import nbformat
+    from scribcim.notebook.execute import execute, has_outputs, notebook_path, parameters_of
+    assert not has_outputs(notebook_path("07_robustness"))
+    assert set(parameters_of(notebook_path("07_robustness"))) == {"config", "profile", "results_root", "tables_dir",
+                                                                   "figures_dir", "checkpoint"}
+    results = _write_grid(tmp_path / "results", post=True)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"results_root": "nowhere", "robustness_seeds": {**SECTION, "profile": "other"}}))
+    out = execute("07_robustness", tmp_path / "07.ipynb", {
+        "config": str(cfg), "profile": "toy", "results_root": str(results), "tables_dir": str(tmp_path / "t"),
+        "figures_dir": str(tmp_path / "f")})
+    cells = nbformat.read(out, as_version=4).cells
+    shown = "".join(o.get("data", {}).get("text/markdown", "") for c in cells if c.cell_type == "code"
+                    for o in c.outputs)
+    assert "cim − pce_selfdice" in shown and "36 of 36 planned runs present" in shown and "post-processed" in shown
+    assert any("image/png" in o.get("data", {}) for c in cells if c.cell_type == "code" for o in c.outputs)
+    assert (tmp_path / "f" / "acdc_toy_robustness_seeds.png").is_file()
+    assert (tmp_path / "t" / "acdc_toy_robustness_seeds.md").is_file()

@@ -183,7 +183,7 @@ def plot_robustness_seeds(table: pd.DataFrame, title: str = "", metric: str = "d
     """Mean ``metric`` across runs against inconsistency per method, error bars the table's interval
     (``<metric>_ci_lo`` / ``_ci_hi``); each method's expert runs as a horizontal band (interval) and line (mean).
 
-    ``table``: :func:`scribcim.report.robustness_seeds.level_table` rows (``metrics`` raw and, when there,
+    ``table``: :func:`scribcim.report.robustness_seeds_stats.level_table` rows (``metrics`` raw and, when there,
     post-processed: one panel each, same y scale).
     """
     panels = list(dict.fromkeys(table.metrics))
