@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import ConfigError
 from .profiles import PROFILES
 
+
 def _f(default: Any, help: str, choices: Any = None, *, cim: str | None = None, variant: bool = False,
        seen: bool = False) -> Any:
     """A :class:`TrainConfig` field with its option help and choices (the one place an option is described).
