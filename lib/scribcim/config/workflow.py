@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from ..device import check_device_name
 from ..errors import ConfigError
+from ..runs.paths import run_path, sim_variant
 from .train_config import TrainConfig, make_config
 
 #: section -> its keys (all required)
@@ -92,7 +93,6 @@ def seed_grid(section: dict[str, Any], where: str = "robustness_seeds") -> list[
 
 def seed_run_path(section: dict[str, Any], run: dict[str, Any]) -> str:
     """The relative run folder (:func:`scribcim.runs.paths.run_path`) of one run of :func:`seed_grid`."""
-    from ..runs.paths import run_path, sim_variant
     variant = None if run["level"] is None else sim_variant(section["base"], run["level"], run["scribble_seed"])
     return run_path(section["dataset"], section["profile"], run["method"], section["fold"], run["seed"],
                     variant).as_posix()

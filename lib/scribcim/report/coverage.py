@@ -25,6 +25,8 @@ from ..runs.paths import profile_dir
 
 log = logging.getLogger(__name__)
 TOLERANCE = 0.15
+#: the coverage CSV's name in a profile's results folder (the robustness report reads it there)
+COVERAGE_CSV = "robustness_matched_coverage.csv"
 LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -115,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=TOLERANCE, help="relative tolerance (default: %(default)s)")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = ns.out or profile_dir("results", ns.dataset, ns.profile) / "robustness_matched_coverage.csv"
+    out = ns.out or profile_dir("results", ns.dataset, ns.profile) / COVERAGE_CSV
     vols = load_volumes(ns.dataset, "train", fold=ns.fold, data_root=ns.data)
     df = coverage_rows(vols, ns.base, ns.levels, ns.scribble_seed)
     params = {"base": ns.base, "levels": ns.levels, "fold": ns.fold, "scribble_seeds": ns.scribble_seed,

@@ -23,12 +23,11 @@ from ..viz.common import save_figure
 from ..viz.methods import plot_robustness_seeds
 from ..config.workflow import PAIRED, scribble_seeds
 from .comparison import training_commits
-from .coverage import check_lines, check_tolerance, coverage_summary_markdown
+from .coverage import COVERAGE_CSV, check_lines, check_tolerance, coverage_summary_markdown
 from .markdown import fmt_mean_std, md_header, md_row
 from .robustness_seeds_stats import EXPERT, POST, RAW, analyse, read_grid
 
 log = logging.getLogger(__name__)
-COVERAGE = "robustness_matched_coverage.csv"
 
 
 def _ci(ci: Sequence[float]) -> str:
@@ -87,7 +86,7 @@ def coverage_lines(results_root: Path | str, section: dict[str, Any]) -> list[st
     """The measured coverage of the grid's training scribbles (``python -m scribcim.report.coverage``), rows of its
     base, levels and scribble seeds; a line saying it is absent otherwise."""
     root = Path(results_root)
-    path = profile_dir(root, section["dataset"], section["profile"]) / COVERAGE
+    path = profile_dir(root, section["dataset"], section["profile"]) / COVERAGE_CSV
     if not path.is_file():
         return [f"Coverage of the training scribbles: not measured (no `{path.relative_to(root)}`; run "
                 "`python -m scribcim.report.coverage`)."]
@@ -176,10 +175,24 @@ def load_section(config: Path | str | None = None, section: str | None = None) -
     return rs, whole or {}
 
 
+def report_from_config(config: Path | str | None = "workflow/config.yaml", section: str | None = None, *,
+                       profile: str | None = None, results: Path | str | None = None,
+                       tables: Path | str | None = None, figures: Path | str | None = None,
+                       checkpoint: str = "best") -> dict[str, Any]:
+    """:func:`render_robustness_seeds` of a workflow config's ``robustness_seeds`` section (or of ``section``, as
+    the Snakefile passes it), its ``profile`` replaced if given; the folders default to the config's
+    ``results_root`` (tables: ``<results>/tables``) and ``figures_dir``."""
+    rs, whole = load_section(config, section)
+    if profile is not None:
+        rs = {**rs, "profile": profile}
+    results = results or whole.get("results_root") or "results"
+    return render_robustness_seeds(results, tables or Path(results) / "tables",
+                                   figures or whole.get("figures_dir") or "figures", rs, checkpoint=checkpoint)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m scribcim.report.robustness_seeds``: the multi-seed robustness report from committed summaries."""
     import argparse
-    import logging
     p = argparse.ArgumentParser(prog="python -m scribcim.report.robustness_seeds", description=main.__doc__)
     p.add_argument("--config", default=None, help="workflow config whose robustness_seeds section (and "
                    "results_root, figures_dir) to use (default: workflow/config.yaml unless --section)")
@@ -190,14 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    section, whole = load_section(ns.config or (None if ns.section else "workflow/config.yaml"), ns.section)
-    results = ns.results or whole.get("results_root") or "results"
-    out = render_robustness_seeds(results, ns.tables or Path(results) / "tables",
-                                  ns.figures or whole.get("figures_dir") or "figures", section,
-                                  checkpoint=ns.checkpoint)
+    out = report_from_config(ns.config or (None if ns.section else "workflow/config.yaml"), ns.section,
+                             results=ns.results, tables=ns.tables, figures=ns.figures, checkpoint=ns.checkpoint)
     print(out["files"]["table"].read_text())
     return 0
-
 
 
 if __name__ == "__main__":
