@@ -6,7 +6,7 @@
 #   make robustness-seeds  the multi-seed grid at fixed coverage (workflow/config.yaml: robustness_seeds) and its report
 #   make selection   the CPU profile candidates x 3 seeds (validation decides), then its table
 #   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
-#   make comparison  the across-seed table and figure from committed summaries, no training
+#   make comparison  the across-seed tables, the targets and the far-field report from committed summaries, no training
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
 #   make gpu-carry   what a GPU window carries: the lossless ACDC pack and a medpy wheel (workflow/gpu_window.sh)
@@ -57,9 +57,13 @@ selection: fetch
 grid: fetch
 	$(SNAKE) grid
 	$(BIN)/python -m scribcim.report.comparison --profile $(GRID_PROFILE)
+	$(BIN)/python -m scribcim.report.targets --profile $(GRID_PROFILE)
+	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
 
 comparison: setup
 	$(BIN)/python -m scribcim.report.comparison --profile $(GRID_PROFILE)
+	$(BIN)/python -m scribcim.report.targets --profile $(GRID_PROFILE)
+	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml

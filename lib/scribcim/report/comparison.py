@@ -22,10 +22,9 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import DataError
-from ..evaluate.metrics import CLASS_NAMES, LABELS
 from ..provenance import git_state
+from .comparison_markdown import DIGITS, LOWER_BETTER, differences_section, purity_markdown, seeds_markdown
 from .results import summary_rows
-from .markdown import fmt_mean_std, md_header, md_row
 from .results_report import main_runs
 from ..training.methods import paper_order
 from ..viz.common import save_figure
@@ -34,9 +33,8 @@ from ..runs.log import write_json
 from ..runs.paths import summary_paths
 
 log = logging.getLogger(__name__)
-STRUCTURES = [*CLASS_NAMES, "mean"]
-#: the metrics compared across seeds, with the digits each is shown with
-DIGITS = {"dice": 3, "hd95": 1, "asd": 1}
+#: the metrics of the seed-paired differences (Dice and, beside it, HD95 of the foreground mean)
+DIFF_METRICS = ("dice", "hd95")
 #: (a, b, what a - b measures)
 CONTRASTS = (("cim", "pce_selfdice", "what matching adds (same loss)"), ("cim", "pce", "CIM over the pCE baseline"),
              ("cim", "dmpls", "CIM against the DMPLS baseline"))
@@ -72,7 +70,8 @@ def t_half(sd: float | pd.Series, n: int | pd.Series) -> np.ndarray:
 def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dice",
                        structure: str = "mean") -> dict:
     """Seed-paired difference ``a - b`` of the runs' means: per-seed values, mean, sd, 95 % t-interval
-    (:func:`t_half`; NaN below two pairs). Only seeds that both methods ran count."""
+    (:func:`t_half`; NaN below two pairs) and ``a_better``, the seeds where a is better (a larger Dice, a smaller
+    distance). Only seeds that both methods ran count."""
     d = runs[runs.structure == structure]
     both = pd.concat([d[d.method == m].set_index("seed")[metric] for m in (a, b)], axis=1, join="inner",
                      keys=[a, b]).dropna()
@@ -81,40 +80,10 @@ def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dic
     mean = float(diff.mean()) if n else float("nan")
     sd = float(diff.std(ddof=1)) if n > 1 else float("nan")
     half = float(t_half(sd, n))
+    better = diff < 0 if metric in LOWER_BETTER else diff > 0
     return {"a": a, "b": b, "metric": metric, "structure": structure, "pairs": n,
             "seeds": [int(s) for s in both.index], "per_seed": [float(x) for x in diff],
-            "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "a_better": int((diff > 0).sum())}
-
-
-def _cell(row: pd.Series, metric: str, digits: int) -> str:
-    return fmt_mean_std(row[f"{metric}_mean"], row[f"{metric}_std"], digits)
-
-
-def seeds_markdown(table: pd.DataFrame, dataset: str) -> str:
-    """Markdown: one row per method, mean ± sd across runs of Dice, HD95 and ASD per structure."""
-    t = table[table.dataset == dataset]
-    head = ["method", "runs"] + [f"{LABELS[m]} {s}" for m in DIGITS
-                                 for s in (STRUCTURES if m != "asd" else ["mean"])]
-    lines = md_header(head)
-    for method in paper_order(t.method):
-        tm = t[t.method == method].set_index("structure")
-        cells = [method, str(int(tm.runs.iloc[0]))]
-        for m, digits in DIGITS.items():
-            cells += [_cell(tm.loc[s], m, digits) for s in (STRUCTURES if m != "asd" else ["mean"])]
-        lines.append(md_row(cells))
-    return "\n".join(lines)
-
-
-def differences_markdown(diffs: Sequence[dict]) -> str:
-    """Markdown: one row per contrast, mean paired difference [95 % CI], sd, and how many seeds a won."""
-    lines = ["| contrast | metric | pairs (seeds) | mean difference | 95 % CI | sd | a better |",
-             "|---|---|---|---|---|---|---|"]
-    for d in diffs:
-        ci = "n/a" if not np.isfinite(d["ci95"][0]) else f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
-        sd = "n/a" if not np.isfinite(d["sd"]) else f"{d['sd']:.3f}"
-        lines.append(f"| {d['a']} − {d['b']} | {d['metric']} {d['structure']} | {d['pairs']} | {d['mean']:+.3f} | "
-                     f"{ci} | {sd} | {d['a_better']}/{d['pairs']} |")
-    return "\n".join(lines)
+            "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "a_better": int(better.sum())}
 
 
 def profile_summaries(results_root: Path | str, profile: str, fold: int) -> list[dict]:
@@ -148,25 +117,14 @@ def purity_table(summaries: Sequence[dict], checkpoint: str = "best") -> pd.Data
     return pd.concat([g.mean().rename("mean"), g.std().rename("std"), g.count().rename("runs")], axis=1).reset_index()
 
 
-def purity_markdown(table: pd.DataFrame, dataset: str) -> str:
-    """Markdown: per class, CIM's bank purity and sharing (mean ± sd across runs)."""
-    t = table[table.dataset == dataset].set_index(["kind", "class"])
-    lines = ["| CIM bank | " + " | ".join(CLASS_NAMES) + " |", "|---|" + "---|" * len(CLASS_NAMES)]
-    for kind, label in (("bank_purity", "purity (cell mostly the class)"), ("bank_shared", "shared with another bank")):
-        cells = [f"{t.loc[(kind, c), 'mean']:.2f} ± {t.loc[(kind, c), 'std']:.2f}" if (kind, c) in t.index else "n/a"
-                 for c in CLASS_NAMES]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def seed_comparison(df: pd.DataFrame, dataset: str, *, profile: str, fold: int = 1,
                     checkpoint: str = "best") -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """(run means, mean ± sd across seeds, seed-paired differences) of one dataset's main runs in ``df``
     (rows of :func:`scribcim.report.results.summary_rows`); raises DataError if there are none."""
     d = main_runs(df, dataset=dataset, profile=profile, checkpoint=checkpoint)
     runs = run_means(d[d.fold == fold])
-    diffs = [paired_differences(runs, a, b) | {"dataset": dataset, "what": what}
-             for a, b, what in CONTRASTS if {a, b} <= set(runs.method)]
+    diffs = [paired_differences(runs, a, b, metric=m) | {"dataset": dataset, "what": what}
+             for a, b, what in CONTRASTS if {a, b} <= set(runs.method) for m in DIFF_METRICS]
     return runs, across_seeds(runs), diffs
 
 
@@ -195,16 +153,11 @@ def _post_comparison(post_df: pd.DataFrame, dataset: str, runs: pd.DataFrame, wh
           + (f" Only {n_post} of the {n_raw} runs have post-processed metrics." if n_post != n_raw else ""), "",
           seeds_markdown(table, dataset), "", f"Post-processing chosen (runs): {line}.", ""]
     return {"dataset": dataset, "runs": post, "table": table, "differences": diffs, "choices": choices, "md": md,
-            "md_differences": _differences_section(diffs, " of the post-processed means")}
+            "md_differences": differences_section(diffs, " of the post-processed means")}
 
 
 def _run_dice(runs: pd.DataFrame) -> list[dict]:
     return runs[runs.structure == "mean"][["method", "seed", "dice"]].to_dict("records")
-
-
-def _differences_section(diffs: Sequence[dict], what: str = "") -> list[str]:
-    return [f"Seed-paired differences{what} (a − b; 95 % t-interval over seeds):", "",
-            differences_markdown(diffs), ""] if diffs else []
 
 
 def _write_tables(tables: Path, profile: str, runs: pd.DataFrame, table: pd.DataFrame, suffix: str = "") -> None:
@@ -244,7 +197,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
         post = None if post_df.empty else _post_comparison(post_df, dataset, runs, where)  # empty: old summaries
         posts += [] if post is None else [post]
         md += [] if post is None else post["md"]
-        md += _differences_section(ds_diffs) + ([] if post is None else post["md_differences"])
+        md += differences_section(ds_diffs) + ([] if post is None else post["md_differences"])
         if (purity[purity.dataset == dataset].runs > 0).any():
             md += ["Bank purity of the CIM runs (dense labels used only to measure):", "",
                    purity_markdown(purity, dataset), ""]

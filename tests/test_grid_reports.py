@@ -1,0 +1,88 @@
+"""The comparison grid's reports beside the table: HD95 paired differences, the targets, the far-field cause."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scribcim.errors import DataError
+from scribcim.report.comparison import paired_differences, render_comparison, run_means
+from scribcim.report.comparison_markdown import differences_markdown
+from scribcim.report.far_field import by_case, by_method, case_runs, render_far_field
+from scribcim.report.results import case_table
+from scribcim.report.results_report import main_runs
+from scribcim.report.targets import TARGETS, Target, check, render_targets
+from test_comparison import toy_post_results, toy_results  # noqa: F401  (fixtures)
+
+
+def test_hd95_difference_counts_the_smaller_distance_as_better(toy_results):  # noqa: F811
+    runs = run_means(main_runs(case_table(toy_results), dataset="acdc", profile="toy"))
+    d = paired_differences(runs, "cim", "pce_selfdice", metric="hd95")  # toy HD95 = 10 * (1 - Dice)
+    assert d["per_seed"] == pytest.approx([2 - 3, 3 - 3, 1 - 2]) and d["a_better"] == 2
+    dice = paired_differences(runs, "cim", "pce_selfdice")
+    assert dice["a_better"] == 2 and dice["per_seed"] == pytest.approx([0.1, 0.0, 0.1])
+    md = differences_markdown([d, dice])
+    assert "| cim − pce_selfdice | HD95 mean (mm) | 3 | -0.7 |" in md and "| Dice mean | 3 | +0.067 |" in md
+
+
+def test_render_comparison_lists_hd95_beside_dice(toy_results, tmp_path):  # noqa: F811
+    rec = render_comparison(toy_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
+    assert [(d["b"], d["metric"]) for d in rec["differences"]] == [
+        ("pce_selfdice", "dice"), ("pce_selfdice", "hd95"), ("pce", "dice"), ("pce", "hd95")]
+
+
+def _record(sd: float = 0.01, cim: float = 0.86, hd_raw: float = 25.0, hd_post: float = 6.0,
+            ci: tuple[float, float] = (-0.01, 0.01)) -> dict:
+    row = {"dataset": "acdc", "structure": "mean", "runs": 5}
+    table = [row | {"method": m, "dice_mean": cim, "dice_std": sd, "hd95_mean": hd_raw} for m in ("cim", "dmpls")]
+    post = [row | {"method": "cim", "dice_mean": cim + 0.02, "dice_std": sd, "hd95_mean": hd_post}]
+    diff = {"dataset": "acdc", "a": "cim", "b": "pce_selfdice", "metric": "dice", "structure": "mean", "pairs": 5,
+            "mean": sum(ci) / 2, "ci95": list(ci)}
+    return {"table": table, "differences": [diff], "postprocessed": {"table": post, "differences": []}}
+
+
+def test_targets_hold_fail_or_are_not_measured():
+    res = {r["target"]: r for r in check(_record())}
+    assert res["cim: across-seed sd of mean Dice <= 0.02"]["met"] is True
+    assert res["pce_selfdice: across-seed sd of mean Dice <= 0.02"]["met"] is None  # no such runs: never "met"
+    assert res["full: mean Dice >= 0.89"]["measured"] is None
+    assert res["cim: mean Dice >= 0.85"]["met"] is True and res["cim: mean Dice >= 0.85"]["measured"] == 0.86
+    assert res["cim: HD95 (mean over classes) <= 20 mm, raw"]["met"] is False
+    assert res["cim: HD95 (mean over classes) <= 8 mm, post-processed"]["measured"] == 6.0  # the post table
+    interval = [t for t in TARGETS if t.kind == "interval"]
+    assert check(_record(ci=(-0.01, 0.01)), targets=interval)[0]["met"] is True   # half-width 0.01
+    assert check(_record(ci=(-0.01, 0.05)), targets=interval)[0]["met"] is False  # 0.03 wide, holds zero
+    assert check(_record(ci=(0.01, 0.09)), targets=interval)[0]["met"] is True    # wide but excludes zero
+    assert check(_record(sd=0.03))[2]["met"] is False
+    one = _record()
+    one["table"][0]["runs"] = 1  # one run has no across-seed sd
+    assert check(one, targets=[Target("sd", "sd", "cim", limit=0.02)])[0]["met"] is None
+
+
+def test_render_targets_from_the_comparison_record(toy_results, tmp_path):  # noqa: F811
+    with pytest.raises(DataError, match="scribcim.report.comparison --profile toy"):
+        render_targets(tmp_path / "t", "toy")
+    render_comparison(toy_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
+    out = render_targets(tmp_path / "t", "toy")
+    md = (tmp_path / "t" / "toy_targets.md").read_text()
+    assert "| cim: across-seed sd of mean Dice <= 0.02 | 0.100 | 3 | **no** |" in md
+    assert "| dmpls: across-seed sd of mean Dice <= 0.02 | not measured | 0 | not measured |" in md
+    assert json.loads((tmp_path / "t" / "toy_targets.json").read_text())["targets"] == out["targets"]
+
+
+def test_far_field_splits_case_runs_at_the_threshold(toy_post_results, tmp_path):  # noqa: F811
+    summaries = [json.loads(p.read_text()) for p in sorted(toy_post_results.rglob("summary.json"))]
+    cr = case_runs(summaries, "acdc", "toy")
+    m = by_method(cr, threshold=2.5).set_index("method")
+    # cim's case HD95 (10 * (1 - Dice)): seed1 2, 2; seed2 4, 2; seed3 1, 1 -> one case-run above 2.5 mm
+    assert m.loc["cim", "far"] == 1 and m.loc["cim", "case_runs"] == 6
+    assert m.loc["cim", "dice_far"] == pytest.approx(0.6) and m.loc["cim", "dice_post_far"] == pytest.approx(0.7)
+    assert m.loc["cim", "dice_near"] == pytest.approx((0.8 + 0.8 + 0.8 + 0.9 + 0.9) / 5)
+    assert m.loc["pce", "far_share"] == 1.0
+    cases = by_case(cr, threshold=2.5).set_index("case")
+    assert cases.loc["case0", "far_runs"] == 7 and cases.loc["case1", "far_runs"] == 4 and cases.index[0] == "case0"
+    rec = render_far_field(toy_post_results, tmp_path / "t", tmp_path / "f", profile="toy", threshold=2.5)
+    md = (tmp_path / "t" / "acdc_toy_far_field.md").read_text()
+    assert "| case0 | 7/9 |" in md and "| cim | 3 | 6 | 1 (17%) | 0.600 / 0.840 |" in md
+    assert rec["threshold_mm"] == 2.5 and (tmp_path / "f" / "acdc_toy_far_field.png").stat().st_size > 1000
+    assert (tmp_path / "f" / "acdc_toy_far_field.json").is_file()
