@@ -79,6 +79,11 @@ def test_notebooks_started_in_notebooks_folder_read_the_repository(tmp_path):
     nb = notebooks.execute("04_results", tmp_path / "04.ipynb", {
         "tables_dir": str(tmp_path / "tables"), "figures_dir": str(tmp_path / "figures")}, cwd=notebooks.NOTEBOOKS)
     assert (tmp_path / "tables" / "acdc_quick_methods.md").is_file() and "| cim |" in _stdout_and_data(nb)
+    # the comparison across seeds of the committed cpu-mm175 runs: table, targets, far-field report and figures
+    assert "cim − pce_selfdice" in _stdout_and_data(nb) and "| cim: mean Dice >= 0.85 |" in _stdout_and_data(nb)
+    assert {"cpu-mm175_seeds.md", "cpu-mm175_targets.md", "acdc_cpu-mm175_far_field.md"} <= \
+        {p.name for p in (tmp_path / "tables").iterdir()}
+    assert (tmp_path / "figures" / "acdc_cpu-mm175_far_field.png").is_file()
     nb = notebooks.execute("03_ablation", tmp_path / "03.ipynb", {"runs_root": str(tmp_path / "runs")},
                            cwd=notebooks.NOTEBOOKS)
     text = _stdout_and_data(nb)
