@@ -86,3 +86,29 @@ def test_far_field_splits_case_runs_at_the_threshold(toy_post_results, tmp_path)
     assert "| case0 | 7/9 |" in md and "| cim | 3 | 6 | 1 (17%) | 0.600 / 0.840 |" in md
     assert rec["threshold_mm"] == 2.5 and (tmp_path / "f" / "acdc_toy_far_field.png").stat().st_size > 1000
     assert (tmp_path / "f" / "acdc_toy_far_field.json").is_file()
+
+
+def test_committed_millimetre_runs_record_geometry_and_post_processing():
+    """Every committed summary of a millimetre profile was trained in that geometry, carries post-processed metrics
+    beside the raw ones, and its profile's runs were trained at one commit (one comparison)."""
+    from pathlib import Path
+
+    from scribcim.config import PROFILES
+    results = Path(__file__).resolve().parents[1] / "results"
+    seen = 0
+    for name, prof in PROFILES.items():
+        if prof.get("pixel_mm") is None:
+            continue
+        paths = sorted(results.glob(f"*/{name}/**/summary.json"))
+        commits = set()
+        for p in paths:
+            s = json.loads(p.read_text())
+            cfg = s["provenance"]["config"]
+            assert (cfg["pixel_mm"], cfg["input_size"]) == (prof["pixel_mm"], prof["input_size"]), p
+            best = s["checkpoints"]["best"]
+            assert best["postprocessed"]["cases"] and best["postprocessing"]["choice"], p
+            assert len(best["postprocessed"]["cases"]) == len(best["cases"]), p
+            commits.add(s["provenance"]["train"]["git"]["commit"])
+        assert len(commits) <= 1, (name, commits)
+        seen += len(paths)
+    assert seen >= 6  # the committed cpu-mm175 / cpu-mm200 runs
