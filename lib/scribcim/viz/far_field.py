@@ -42,3 +42,17 @@ def plot_far_field(case_runs: pd.DataFrame, threshold: float = 20.0, title: str 
     if title:
         fig.suptitle(f"{title}: test volumes (rows) x runs (columns, by method and seed)", fontsize=10)
     return fig
+
+
+def plot_islands(examples: list[dict]) -> plt.Figure:
+    """Per example (:func:`scribcim.analysis.islands.examples`): the slice with the run's largest island, the
+    reference labels beside the raw prediction."""
+    from .common import draw_panel
+    fig, axes = plt.subplots(len(examples), 2, figsize=(5.6, 2.9 * len(examples)), squeeze=False)
+    for row, ex in zip(axes, examples):
+        draw_panel(row[0], ex["image"], np.ma.masked_equal(ex["label"], 0), title=f"{ex['case']} z={ex['slice']}: "
+                   "reference", fontsize=8)
+        draw_panel(row[1], ex["image"], np.ma.masked_equal(ex["pred"], 0),
+                   title=f"{ex['method']} seed {ex['seed']}: raw prediction", fontsize=8)
+    fig.tight_layout()
+    return fig
