@@ -5,6 +5,7 @@ import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from scribcim.analysis import islands as isl
@@ -54,6 +55,20 @@ def test_island_table_counts_per_method_and_class():
     assert isl.island_table([]).empty
 
 
+def test_split_table_compares_far_case_runs_with_the_rest():
+    rows = [{"method": "cim", "seed": 1, "case": "a", "ml": 5.0, "distance_mm": 60.0},
+            {"method": "cim", "seed": 1, "case": "a", "ml": 1.0, "distance_mm": 30.0},
+            {"method": "cim", "seed": 1, "case": "b", "ml": 0.05, "distance_mm": 90.0}]  # below min_ml
+    hd95 = pd.DataFrame({"method": "cim", "seed": 1, "case": ["a", "b", "c"], "hd95": [40.0, 5.0, 3.0]})
+    t = isl.split_table(rows, hd95, threshold=20.0, min_ml=0.1).set_index("far")
+    assert t.loc[True, "case_runs"] == 1 and t.loc[True, "islands_median"] == 2
+    assert t.loc[True, "ml_total_median"] == pytest.approx(6.0) and t.loc[True, "farthest_median"] == 60.0
+    assert t.loc[False, "case_runs"] == 2 and t.loc[False, "islands_median"] == 0  # b's island is too small
+    md = "\n".join(isl.split_markdown(t.reset_index(), 20.0))
+    assert "| cim | yes | 1 | 2 | 6.0 | 60 |" in md
+    assert isl._one_per_patient(["p1_frame01", "p1_frame12", "p2_frame01"]) == ["p1_frame01", "p2_frame01"]
+
+
 def test_plot_islands_draws_reference_beside_prediction():
     pred, label, _ = _scene()
     ex = [{"case": "a", "method": "cim", "seed": 1, "slice": 1, "image": np.random.rand(40, 40),
@@ -65,7 +80,12 @@ def test_plot_islands_draws_reference_beside_prediction():
 
 @pytest.mark.slow
 def test_command_line_on_a_trained_phantom_run(phantom_run, tmp_path, capsys):
+    from scribcim.errors import DataError
+    from scribcim.evaluate.summary import evaluate
     run = phantom_run("pce")
+    with pytest.raises(DataError, match="evaluate the run first"):
+        isl.main([str(run), "--out", str(tmp_path / "x")])
+    evaluate(run, checkpoints=("best",), progress=False)
     isl.main([str(run), "--out", str(tmp_path / "isl"), "--figure", str(tmp_path / "isl.png"), "--min-ml", "0"])
     rec = json.loads((tmp_path / "isl.json").read_text())
     assert rec["provenance"]["config"]["runs"] and "git" in rec["provenance"]

@@ -11,6 +11,7 @@ where no training volume's scribbles say "background" at that distance either.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -23,6 +24,7 @@ from ..data import load_volumes
 from ..data.frame import frame_of
 from ..data.normalise import normalise_volumes
 from ..data.volumes import Volume
+from ..errors import DataError
 from ..evaluate.inference import predict_labels
 from ..evaluate.metrics import CLASS_NAMES
 from ..progress import progress_bar
@@ -135,6 +137,44 @@ def island_table(rows: Sequence[dict], min_ml: float = 0.0) -> pd.DataFrame:
                      axis=1).reset_index()[cols]
 
 
+def raw_hd95(run_dir: Path | str, checkpoint: str = "best") -> pd.DataFrame:
+    """(method, seed, case, hd95): the raw HD95 (mean over classes) of each test case, from the run's summary.json."""
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: evaluate the run first (`scribcim evaluate --run {run_dir}`)")
+    s = json.loads(path.read_text())
+    return pd.DataFrame([{"method": s["method"], "seed": s["seed"], "case": c["case"],
+                          "hd95": c["foreground_mean"]["hd95"]} for c in s["checkpoints"][checkpoint]["cases"]])
+
+
+def split_table(rows: Sequence[dict], hd95: pd.DataFrame, threshold: float = 20.0, min_ml: float = 0.0
+                ) -> pd.DataFrame:
+    """Per method, case-runs with raw HD95 above ``threshold`` (``far``) against the rest: how many, and the medians
+    over case-runs of their islands (>= ``min_ml``), total island volume and farthest island."""
+    d = pd.DataFrame(rows, columns=["method", "seed", "case", "ml", "distance_mm"])
+    d = d[d.ml >= min_ml]
+    per = d.groupby(["method", "seed", "case"]).agg(islands=("ml", "size"), ml_total=("ml", "sum"),
+                                                    farthest_mm=("distance_mm", "max")).reset_index()
+    cr = hd95.merge(per, on=["method", "seed", "case"], how="left").fillna({"islands": 0, "ml_total": 0.0})
+    cr["far"] = cr.hd95 > threshold
+    g = cr.groupby(["method", "far"])
+    return pd.concat([g.size().rename("case_runs"), g.islands.median().rename("islands_median"),
+                      g.ml_total.median().rename("ml_total_median"), g.farthest_mm.median().rename("farthest_median")],
+                     axis=1).reset_index()
+
+
+def split_markdown(split: pd.DataFrame, threshold: float) -> list[str]:
+    """The split table's markdown lines."""
+    from ..report.markdown import md_header, md_row
+    md = [f"Case-runs with raw HD95 (mean over classes) above {threshold:g} mm against the rest: medians over "
+          "case-runs of the islands they hold, their total volume and the distance of the farthest one.", "",
+          *md_header(["method", f"HD95 > {threshold:g} mm", "case-runs", "islands", "total ml", "farthest (mm)"])]
+    for r in split.itertuples(index=False):
+        md.append(md_row([r.method, "yes" if r.far else "no", str(r.case_runs), f"{r.islands_median:.0f}",
+                          f"{r.ml_total_median:.1f}", f"{r.farthest_median:.0f}"]))
+    return md
+
+
 def islands_markdown(table: pd.DataFrame, runs: int, min_ml: float) -> list[str]:
     """The table's markdown lines with the sentence that says what it counts."""
     from ..report.markdown import md_header, md_row
@@ -150,6 +190,16 @@ def islands_markdown(table: pd.DataFrame, runs: int, min_ml: float) -> list[str]
     return md
 
 
+def _one_per_patient(cases: Sequence[str]) -> list[str]:
+    """``cases`` in order, keeping the first case of each patient (the name before ``_frame``)."""
+    seen, out = set(), []
+    for c in cases:
+        if c.split("_frame")[0] not in seen:
+            seen.add(c.split("_frame")[0])
+            out.append(c)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m scribcim.analysis.islands RUN [RUN ...] --out STEM``: the islands of trained runs."""
     from ..viz.common import save_figure
@@ -161,22 +211,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--examples", type=int, default=4, help="cases in the figure (default 4)")
     p.add_argument("--cases", nargs="*", help="only these test volumes (default: all)")
     p.add_argument("--min-ml", type=float, default=0.1, help="islands smaller than this (ml) are left out of the table")
+    p.add_argument("--threshold", type=float, default=20.0, help="raw HD95 (mm) that splits the case-runs")
     p.add_argument("--data", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rows = [r for run in ns.runs for r in run_islands(run, cases=ns.cases, data_root=ns.data)]
     table = island_table(rows, ns.min_ml)
-    md = islands_markdown(table, len(ns.runs), ns.min_ml)
+    split = split_table(rows, pd.concat([raw_hd95(r) for r in ns.runs]), ns.threshold, ns.min_ml)
+    md = islands_markdown(table, len(ns.runs), ns.min_ml) + [""] + split_markdown(split, ns.threshold)
     out = Path(ns.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    prov = provenance({"runs": [repo_relative(Path(r)) for r in ns.runs], "cases": ns.cases, "min_ml": ns.min_ml},
+    prov = provenance({"runs": [repo_relative(Path(r)) for r in ns.runs], "cases": ns.cases, "min_ml": ns.min_ml,
+                       "threshold_mm": ns.threshold},
                       device="cpu", dataset=load_run_config(Path(ns.runs[0])).dataset)
-    write_json(out.with_suffix(".json"), {"table": table.to_dict("records"), "islands": rows, "provenance": prov})
+    write_json(out.with_suffix(".json"), {"table": table.to_dict("records"), "split": split.to_dict("records"),
+                                          "islands": rows, "provenance": prov})
     if ns.figure:
         first = [r for r in rows if (r["method"], r["seed"]) == (rows[0]["method"], rows[0]["seed"])] if rows else []
         by_case = pd.DataFrame(first).groupby("case").ml.sum().sort_values(ascending=False) if first else None
-        cases = [] if by_case is None else list(by_case.index[: ns.examples])
+        cases = [] if by_case is None else _one_per_patient(by_case.index)[: ns.examples]
         if cases:
             save_figure(plot_islands(examples(ns.runs[0], cases, data_root=ns.data)), Path(ns.figure), prov)
     print("\n".join(md))
