@@ -6,7 +6,7 @@
 #   make robustness-seeds  the multi-seed grid at fixed coverage (workflow/config.yaml: robustness_seeds) and its report
 #   make selection   the CPU profile candidates x 3 seeds (validation decides), then its table
 #   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
-#   make comparison  the across-seed tables, the targets and the far-field report from committed summaries, no training
+#   make comparison  the across-seed tables, the targets, the far-field report and the README's headline tables, no training
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
 #   make gpu-carry   what a GPU window carries: the lossless ACDC pack and a medpy wheel (workflow/gpu_window.sh)
@@ -59,11 +59,13 @@ grid: fetch
 	$(BIN)/python -m scribcim.report.comparison --profile $(GRID_PROFILE)
 	$(BIN)/python -m scribcim.report.targets --profile $(GRID_PROFILE)
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
+	$(BIN)/python -m scribcim.report.headline --write
 
 comparison: setup
 	$(BIN)/python -m scribcim.report.comparison --profile $(GRID_PROFILE)
 	$(BIN)/python -m scribcim.report.targets --profile $(GRID_PROFILE)
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
+	$(BIN)/python -m scribcim.report.headline --write
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml

@@ -112,3 +112,32 @@ def test_committed_millimetre_runs_record_geometry_and_post_processing():
         assert len(commits) <= 1, (name, commits)
         seen += len(paths)
     assert seen >= 6  # the committed cpu-mm175 / cpu-mm200 runs
+
+
+def test_headline_block_is_rendered_from_the_record(toy_post_results, tmp_path):  # noqa: F811
+    from scribcim.report.headline import headline_block, update
+    rec = render_comparison(toy_post_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
+    block = headline_block(rec)
+    assert "| method | ACDC runs | ACDC Dice | ACDC Dice post | ACDC HD95 (mm) | ACDC HD95 post (mm) |" in block
+    assert "| `cim` | 3 | 0.800 ± 0.100 | 0.867 ± 0.058 | 2.0 ± 1.0 | 1.3 ± 0.6 |" in block
+    assert "| `cim` − `pce` | ACDC | +0.233 [" in block and block.endswith("(`make comparison`; trained at abc).\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- headline toy -->\nold numbers\n<!-- /headline -->\n\nafter\n")
+    assert update(readme, tmp_path / "t", write=False) is False and "old numbers" in readme.read_text()
+    assert update(readme, tmp_path / "t") is False and update(readme, tmp_path / "t") is True
+    text = readme.read_text()
+    assert text.startswith("# x\n\n<!-- headline toy -->\n| method |")
+    assert text.endswith("<!-- /headline -->\n\nafter\n")
+    readme.write_text("no block")
+    with pytest.raises(DataError, match="no '<!-- headline"):
+        update(readme, tmp_path / "t")
+
+
+def test_committed_readme_headline_matches_the_committed_record():
+    """The README's headline numbers are the committed comparison record's, not typed by hand."""
+    from pathlib import Path
+
+    from scribcim.report.headline import update
+    root = Path(__file__).resolve().parents[1]
+    assert update(root / "README.md", root / "results" / "tables", write=False), \
+        "README headline out of date: python -m scribcim.report.headline --write"
