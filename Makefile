@@ -7,6 +7,7 @@
 #   make selection   the CPU profile candidates x 3 seeds (validation decides), then its table
 #   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
 #   make comparison  the across-seed tables, the targets, the far-field report and the README's headline tables, no training
+#   make islands     what the grid's far-field false positives are (needs the grid's run folders under runs/)
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
 #   make gpu-carry   what a GPU window carries: the lossless ACDC pack and a medpy wheel (workflow/gpu_window.sh)
@@ -25,7 +26,7 @@ LAB_ARGS ?=
 # jupyter refuses to run as root without --allow-root (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison paper figures gpu-carry lab clean-venv
+.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison islands paper figures gpu-carry lab clean-venv
 
 setup: $(STAMP)
 
@@ -66,6 +67,12 @@ comparison: setup
 	$(BIN)/python -m scribcim.report.targets --profile $(GRID_PROFILE)
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
 	$(BIN)/python -m scribcim.report.headline --write
+
+ISLAND_RUNS = $(sort $(wildcard runs/acdc/$(GRID_PROFILE)/*/fold$(FOLD)/seed*))
+islands: setup
+	$(if $(ISLAND_RUNS),,$(error no run folders under runs/acdc/$(GRID_PROFILE)/: run `make grid` first))
+	MPLBACKEND=Agg $(BIN)/python -m scribcim.analysis.islands $(ISLAND_RUNS) \
+	  --out results/acdc/$(GRID_PROFILE)/far_field_islands --figure figures/acdc_$(GRID_PROFILE)_far_field_islands.png
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml
