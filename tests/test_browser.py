@@ -235,3 +235,26 @@ def test_data_tour_in_jupyterlab(page):
         assert (REPO / out / "tour.csv").is_file() and not (REPO / "notebooks" / out).exists()
     finally:
         shutil.rmtree(REPO / out.parent, ignore_errors=True)
+
+
+def test_results_in_jupyterlab(page):
+    """04_results on the committed results: the method tables, and the comparison across seeds of the committed
+    cpu-mm175 runs (seed tables, targets, far-field report) with their figures; files go where the parameters say."""
+    out = Path("build") / f"browser-test-{os.getpid()}"  # relative: from the repository root
+    params = (f'results_root = "results"\ntables_dir = "{out}/tables"\nfigures_dir = "{out}/figures"\n'
+              'comparisons = [["acdc", "quick"]]\nreference = "cim"\ncheckpoint = "best"\n'
+              'grid_profiles = ["cpu-mm175"]')
+    try:
+        open_and_run(page, "04_results.ipynb", params)
+        outputs = page.evaluate(OUTPUT_TYPES_JS)
+        assert "error" not in outputs
+        # the box plot, the seed figure of each dataset with cpu-mm175 runs, the far-field heat map
+        assert notebook(page).locator(".jp-OutputArea-output img").count() >= 3
+        text = notebook(page).locator(".jp-OutputArea").all_inner_texts()
+        assert any("cim − pce_selfdice" in t for t in text) and any("cim: mean Dice >= 0.85" in t for t in text)
+        shot(page, "results")
+        shut_down_kernel(page)
+        assert (REPO / out / "tables" / "cpu-mm175_targets.md").is_file()
+        assert (REPO / out / "figures" / "acdc_cpu-mm175_far_field.png").is_file()
+    finally:
+        shutil.rmtree(REPO / out, ignore_errors=True)
