@@ -6,7 +6,7 @@
 #   make robustness-seeds  the multi-seed grid at fixed coverage (workflow/config.yaml: robustness_seeds) and its report
 #   make selection   the CPU profile candidates x 3 seeds (validation decides), then its table
 #   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
-#   make comparison  the across-seed tables, the targets, the far-field report and the README's headline tables, no training
+#   make comparison  the across-seed tables, the targets, the far-field report and the result tables of README/docs, no training
 #   make islands     what the grid's far-field false positives are (needs the grid's run folders under runs/)
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
@@ -60,13 +60,13 @@ grid: fetch
 	$(BIN)/python -m scribcim.report.comparison --profile $(GRID_PROFILE)
 	$(BIN)/python -m scribcim.report.targets --profile $(GRID_PROFILE)
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
-	$(BIN)/python -m scribcim.report.headline --write
+	$(BIN)/python -m scribcim.report.doc_blocks --write
 
 comparison: setup
 	$(BIN)/python -m scribcim.report.comparison --profile $(GRID_PROFILE)
 	$(BIN)/python -m scribcim.report.targets --profile $(GRID_PROFILE)
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
-	$(BIN)/python -m scribcim.report.headline --write
+	$(BIN)/python -m scribcim.report.doc_blocks --write
 
 ISLAND_RUNS = $(sort $(wildcard runs/acdc/$(GRID_PROFILE)/*/fold$(FOLD)/seed*))
 islands: setup

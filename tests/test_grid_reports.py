@@ -115,7 +115,7 @@ def test_committed_millimetre_runs_record_geometry_and_post_processing():
 
 
 def test_headline_block_is_rendered_from_the_record(toy_post_results, tmp_path):  # noqa: F811
-    from scribcim.report.headline import headline_block, update
+    from scribcim.report.doc_blocks import headline_block, update
     rec = render_comparison(toy_post_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
     block = headline_block(rec)
     assert "| method | ACDC runs | ACDC Dice | ACDC Dice post | ACDC HD95 (mm) | ACDC HD95 post (mm) |" in block
@@ -129,15 +129,20 @@ def test_headline_block_is_rendered_from_the_record(toy_post_results, tmp_path):
     assert text.startswith("# x\n\n<!-- headline toy -->\n| method |")
     assert text.endswith("<!-- /headline -->\n\nafter\n")
     readme.write_text("no block")
-    with pytest.raises(DataError, match="no '<!-- headline"):
+    assert update(readme, tmp_path / "t") is True  # nothing to render
+    readme.write_text("<!-- headline other -->\n<!-- /headline -->\n")
+    with pytest.raises(DataError, match="comparison --profile other"):
         update(readme, tmp_path / "t")
 
 
-def test_committed_readme_headline_matches_the_committed_record():
-    """The README's headline numbers are the committed comparison record's, not typed by hand."""
+def test_committed_pages_match_the_committed_records():
+    """The result tables in README.md and docs/*.md are the committed records', not typed by hand."""
     from pathlib import Path
 
-    from scribcim.report.headline import update
+    from scribcim.report.doc_blocks import pages, update
     root = Path(__file__).resolve().parents[1]
-    assert update(root / "README.md", root / "results" / "tables", write=False), \
-        "README headline out of date: python -m scribcim.report.headline --write"
+    found = pages(root)
+    assert root / "README.md" in found
+    for page in found:
+        assert update(page, root / "results" / "tables", write=False), \
+            f"{page.name} out of date: python -m scribcim.report.doc_blocks --write"

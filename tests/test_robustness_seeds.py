@@ -251,3 +251,21 @@ def test_notebook_07_runs_the_report_with_the_profile_as_a_parameter(tmp_path):
     assert any("image/png" in o.get("data", {}) for c in cells if c.cell_type == "code" for o in c.outputs)
     assert (tmp_path / "f" / "acdc_toy_robustness_seeds.png").is_file()
     assert (tmp_path / "t" / "acdc_toy_robustness_seeds.md").is_file()
+
+
+def test_doc_block_renders_the_robustness_record(grid, tmp_path):
+    from scribcim.report.doc_blocks import update
+    rec = render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    page = tmp_path / "robustness.md"
+    page.write_text("text\n<!-- robustness-seeds acdc_toy -->\n<!-- /robustness-seeds -->\nmore\n")
+    assert update(page, tmp_path / "tables") is False and update(page, tmp_path / "tables") is True
+    md = page.read_text()
+    assert "| method | Dice | expert scribbles | inconsistency 0.00 | inconsistency 0.50 | inconsistency 1.00 |" in md
+    assert ("| `cim` | raw | 0.800 ± 0.020 (3) | 0.780 ± 0.020 (3) | 0.770 ± 0.030 (3) | 0.753 ± 0.025 (3) | "
+            "-0.027 [") in md
+    assert ("| `cim` | post-processed |" in md) == ("post-processed" in rec)
+    d = {(x["b"], x["condition"]): x for x in rec["raw"]["differences"]}[("pce_selfdice", "1.00")]
+    assert "| `cim` − `pce_selfdice` | raw | " in md and f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}" in md
+    assert md.index("`cim` − `pce_selfdice` | raw") < md.index("`cim` − `dmpls` | raw")
+    assert md.startswith("text\n<!-- robustness-seeds acdc_toy -->\n")
+    assert md.endswith("<!-- /robustness-seeds -->\nmore\n")
