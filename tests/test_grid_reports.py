@@ -86,6 +86,8 @@ def test_far_field_splits_case_runs_at_the_threshold(toy_post_results, tmp_path)
     assert "| case0 | 7/9 |" in md and "| cim | 3 | 6 | 1 (17%) | 0.600 / 0.840 |" in md
     assert rec["threshold_mm"] == 2.5 and (tmp_path / "f" / "acdc_toy_far_field.png").stat().st_size > 1000
     assert (tmp_path / "f" / "acdc_toy_far_field.json").is_file()
+    with pytest.raises(DataError, match="no mscmr/toy fold-1 summaries"):
+        render_far_field(toy_post_results, tmp_path / "t", tmp_path / "f", profile="toy", dataset="mscmr")
 
 
 def test_committed_millimetre_runs_record_geometry_and_post_processing():
@@ -116,11 +118,15 @@ def test_committed_millimetre_runs_record_geometry_and_post_processing():
 
 def test_headline_block_is_rendered_from_the_record(toy_post_results, tmp_path):  # noqa: F811
     from scribcim.report.doc_blocks import headline_block, update
-    rec = render_comparison(toy_post_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
-    block = headline_block(rec)
+    for seed in (2, 3):  # pce: one run, so no sd (null in the record)
+        (toy_post_results / "acdc" / "toy" / "pce" / "fold1" / f"seed{seed}" / "summary.json").unlink()
+    render_comparison(toy_post_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
+    block = headline_block(json.loads((tmp_path / "t" / "toy_seeds.json").read_text()))
+    assert "| `pce` | 1 | 0.600 | 0.600 | 4.0 | 4.0 |" in block
+    assert "| `cim` − `pce` | ACDC | +0.200 (1 seed) |" in block
     assert "| method | ACDC runs | ACDC Dice | ACDC Dice post | ACDC HD95 (mm) | ACDC HD95 post (mm) |" in block
     assert "| `cim` | 3 | 0.800 ± 0.100 | 0.867 ± 0.058 | 2.0 ± 1.0 | 1.3 ± 0.6 |" in block
-    assert "| `cim` − `pce` | ACDC | +0.233 [" in block and block.endswith("(`make comparison`; trained at abc).\n")
+    assert block.endswith("(`make comparison`; trained at abc).\n")
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- headline toy -->\nold numbers\n<!-- /headline -->\n\nafter\n")
     assert update(readme, tmp_path / "t", write=False) is False and "old numbers" in readme.read_text()

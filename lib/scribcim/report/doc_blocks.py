@@ -37,7 +37,9 @@ DATASETS = {"acdc": "ACDC", "mscmr": "MSCMR"}
 
 
 def _rows(table: Sequence[dict]) -> dict[tuple[str, str], dict]:
-    return {(r["dataset"], r["method"]): r for r in table if r["structure"] == "mean"}
+    """The foreground-mean rows by (dataset, method); JSON nulls (the sd of one run) as NaN."""
+    return {(r["dataset"], r["method"]): {k: float("nan") if v is None else v for k, v in r.items()}
+            for r in table if r["structure"] == "mean"}
 
 
 def _ci(d: dict | None, digits: int) -> str:

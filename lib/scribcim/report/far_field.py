@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES
 from ..provenance import git_state
 from ..runs.log import write_json
@@ -113,6 +114,9 @@ def render_far_field(results_root: Path | str, tables: Path | str, figures: Path
                      dataset: str = "acdc", fold: int = 1, threshold: float = 20.0) -> dict:
     """Write ``<tables>/<dataset>_<profile>_far_field.{md,json}`` and the figure; returns the record."""
     summaries = [s for s in profile_summaries(results_root, profile, fold) if s["dataset"] == dataset]
+    if not summaries:
+        raise DataError(f"no {dataset}/{profile} fold-{fold} summaries under {results_root}: run the grid "
+                        "(`make grid`) or copy its summaries there")
     cr = case_runs(summaries, dataset, profile)
     methods, classes, cases = by_method(cr, threshold), by_class(cr, threshold), by_case(cr, threshold)
     name = f"{dataset}_{profile}_far_field"
