@@ -68,6 +68,11 @@ def test_render_targets_from_the_comparison_record(toy_results, tmp_path):  # no
     assert "| cim: across-seed sd of mean Dice <= 0.02 | 0.100 | 3 | **no** |" in md
     assert "| dmpls: across-seed sd of mean Dice <= 0.02 | not measured | 0 | not measured |" in md
     assert json.loads((tmp_path / "t" / "toy_targets.json").read_text())["targets"] == out["targets"]
+    from scribcim.report.doc_blocks import update
+    page = tmp_path / "page.md"
+    page.write_text("<!-- targets toy -->\n<!-- /targets -->\n")
+    assert update(page, tmp_path / "t") is False and update(page, tmp_path / "t") is True
+    assert "| cim: across-seed sd of mean Dice <= 0.02 | 0.100 | 3 | **no** |" in page.read_text()
 
 
 def test_far_field_splits_case_runs_at_the_threshold(toy_post_results, tmp_path):  # noqa: F811

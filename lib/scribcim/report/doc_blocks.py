@@ -5,6 +5,8 @@ A page holds blocks between ``<!-- <kind> <key> -->`` and ``<!-- /<kind> -->``:
 * ``headline <profile>``: from ``results/tables/<profile>_seeds.json`` (:mod:`scribcim.report.comparison`): per
   method the runs and the mean ± sd across runs of test Dice and HD95 (mean over classes), raw first and
   post-processed beside it, per dataset; then the seed-paired differences of ``cim`` against each baseline;
+* ``targets <profile>``: from ``results/tables/<profile>_targets.json`` (:mod:`scribcim.report.targets`): each
+  target, the measured figure and whether it holds;
 * ``robustness-seeds <dataset>_<profile>``: from ``results/tables/<dataset>_<profile>_robustness_seeds.json``
   (:mod:`scribcim.report.robustness_seeds`): Dice per method at each inconsistency level and the slope, raw and
   post-processed, then the seed-paired differences of ``cim`` per level and of the slopes.
@@ -26,12 +28,14 @@ from ..errors import DataError
 from ..training.methods import paper_order
 from .markdown import fmt_mean_std, md_header, md_row
 
-BLOCK = re.compile(r"<!-- (?P<kind>headline|robustness-seeds) (?P<key>[\w.-]+) -->\n(?P<body>.*?)<!-- /(?P=kind) -->",
-                   re.S)
+BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds) (?P<key>[\w.-]+) -->\n"
+                   r"(?P<body>.*?)<!-- /(?P=kind) -->", re.S)
 #: block kind -> the record file of a key, under the tables folder
-SOURCES = {"headline": "{key}_seeds.json", "robustness-seeds": "{key}_robustness_seeds.json"}
+SOURCES = {"headline": "{key}_seeds.json", "targets": "{key}_targets.json",
+           "robustness-seeds": "{key}_robustness_seeds.json"}
 #: block kind -> the command that writes its record
 MAKERS = {"headline": "python -m scribcim.report.comparison --profile {key}",
+          "targets": "python -m scribcim.report.targets --profile {key}",
           "robustness-seeds": "python -m scribcim.report.robustness_seeds"}
 DATASETS = {"acdc": "ACDC", "mscmr": "MSCMR"}
 
@@ -128,7 +132,14 @@ def robustness_block(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-RENDER = {"headline": headline_block, "robustness-seeds": robustness_block}
+def targets_block(record: dict) -> str:
+    """The markdown of a ``targets`` block: :func:`scribcim.report.targets.targets_markdown` of the record."""
+    from .targets import targets_markdown
+    return (targets_markdown(record["targets"]) + f"\n\nFrom `results/tables/{record['profile']}_targets.json` "
+            "(`python -m scribcim.report.targets`; the targets fixed in code before the grid ran).\n")
+
+
+RENDER = {"headline": headline_block, "targets": targets_block, "robustness-seeds": robustness_block}
 
 
 def update(page: Path | str, tables: Path | str = "results/tables", write: bool = True) -> bool:
