@@ -25,10 +25,18 @@ def test_hd95_difference_counts_the_smaller_distance_as_better(toy_results):  # 
     assert "| cim − pce_selfdice | HD95 mean (mm) | 3 | -0.7 |" in md and "| Dice mean | 3 | +0.067 |" in md
 
 
-def test_render_comparison_lists_hd95_beside_dice(toy_results, tmp_path):  # noqa: F811
-    rec = render_comparison(toy_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
+def test_render_comparison_lists_hd95_beside_dice(toy_post_results, tmp_path):  # noqa: F811
+    rec = render_comparison(toy_post_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
     assert [(d["b"], d["metric"]) for d in rec["differences"]] == [
         ("pce_selfdice", "dice"), ("pce_selfdice", "hd95"), ("pce", "dice"), ("pce", "hd95")]
+    # the forest plot of the differences: Dice and HD95 panels, one row per contrast, raw and post-processed
+    prov = json.loads((tmp_path / "f" / "toy_differences.json").read_text())
+    assert len(prov["differences"]) == 4 and len(prov["postprocessed"]) == 4
+    from scribcim.viz.methods import plot_differences
+    fig = plot_differences(rec["differences"], rec["postprocessed"]["differences"])
+    assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == [
+        "cim − pce_selfdice (acdc, 3 seeds)", "cim − pce (acdc, 3 seeds)"]
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"raw", "post-processed"}
 
 
 def _record(sd: float = 0.01, cim: float = 0.86, hd_raw: float = 25.0, hd_post: float = 6.0,

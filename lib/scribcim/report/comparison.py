@@ -28,7 +28,7 @@ from .results import summary_rows
 from .results_report import main_runs
 from ..training.methods import paper_order
 from ..viz.common import save_figure
-from ..viz.methods import plot_seeds
+from ..viz.methods import plot_differences, plot_seeds
 from ..runs.log import write_json
 from ..runs.paths import summary_paths
 
@@ -210,6 +210,12 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
         save_figure(plot_seeds(runs, dataset, post=post_runs), Path(figures) / f"{dataset}_{profile}_seeds.png", prov)
     if not parts:
         raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")
+    post_diffs = [d for p in posts for d in p["differences"]]
+    if diffs:  # one figure of every contrast of every dataset
+        save_figure(plot_differences(diffs, post_diffs, f"{profile}: seed-paired differences, mean and 95 % interval"),
+                    Path(figures) / f"{profile}_differences.png",
+                    {"made_by": "scribcim.report.comparison", "git": git_state(), "profile": profile, "fold": fold,
+                     "differences": diffs, "postprocessed": post_diffs})
     runs, table = pd.concat(all_runs), pd.concat(parts)
     commits = training_commits(summaries)
     if len(commits) > 1:
@@ -227,7 +233,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
         post_table = pd.concat([p["table"] for p in posts])
         _write_tables(tables, profile, pd.concat([p["runs"] for p in posts]), post_table, "_post")
         record["postprocessed"] = {"table": json.loads(post_table.to_json(orient="records")),
-                                   "differences": [d for p in posts for d in p["differences"]],
+                                   "differences": post_diffs,
                                    "choices": {p["dataset"]: p["choices"] for p in posts}}
     write_json(tables / f"{profile}_seeds.json", record)
     return record

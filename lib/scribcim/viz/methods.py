@@ -213,3 +213,36 @@ def plot_robustness_seeds(table: pd.DataFrame, title: str = "", metric: str = "d
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_differences(diffs: Sequence[dict], post: Sequence[dict] = (), title: str = "") -> plt.Figure:
+    """Seed-paired differences ``a - b`` (:func:`scribcim.report.comparison.paired_differences`, with ``dataset``):
+    per contrast and dataset, the mean with its 95 % interval and each seed's difference as a dot; Dice left, HD95
+    right (when there); post-processed (``post``) beside the raw ones, on the same axes."""
+    metrics = [m for m in ("dice", "hd95") if any(d["metric"] == m for d in diffs)]
+    keys = list(dict.fromkeys((d["dataset"], d["a"], d["b"]) for d in diffs))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 0.55 * len(keys) + 1.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for what, rows, dy, colour in (("raw", diffs, -0.14, "tab:blue"), ("post-processed", post, 0.14, "tab:orange")):
+            by = {(d["dataset"], d["a"], d["b"]): d for d in rows if d["metric"] == metric}
+            for i, k in enumerate(k for k in keys if k in by):
+                d = by[k]
+                i = keys.index(k)
+                lo, hi = d["ci95"]
+                if np.isfinite(lo):
+                    ax.plot([lo, hi], [i + dy] * 2, color=colour, lw=2)
+                ax.plot(d["per_seed"], [i + dy] * len(d["per_seed"]), "o", color=colour, ms=3, alpha=0.5)
+                ax.plot(d["mean"], i + dy, "D", color=colour, ms=6, label=what if i == 0 else None)
+        ax.axvline(0, color="k", lw=0.8)
+        pairs = {(d["dataset"], d["a"], d["b"]): d["pairs"] for d in diffs}
+        ax.set_yticks(range(len(keys)), [f"{a} − {b} ({ds}, {pairs[ds, a, b]} seeds)" for ds, a, b in keys],
+                      fontsize=8)
+        ax.invert_yaxis()
+        better = "a better ->" if metric == "dice" else "<- a better"
+        ax.set_xlabel(f"{LABELS[metric]} difference{' (mm)' if metric != 'dice' else ''}, {better}", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
