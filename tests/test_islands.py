@@ -88,7 +88,7 @@ def test_command_line_on_a_trained_phantom_run(phantom_run, tmp_path, capsys):
     evaluate(run, checkpoints=("best",), progress=False)
     isl.main([str(run), "--out", str(tmp_path / "isl"), "--figure", str(tmp_path / "isl.png"), "--min-ml", "0"])
     rec = json.loads((tmp_path / "isl.json").read_text())
-    assert rec["provenance"]["config"]["runs"] and "git" in rec["provenance"]
+    assert rec["provenance"]["config"]["runs"] and "git" in rec["provenance"] and len(rec["training_commits"]) == 1
     assert all(r["method"] == "pce" and r["seed"] == 2022 for r in rec["islands"])
     assert "| method | class | islands |" in capsys.readouterr().out
     assert (tmp_path / "isl.md").is_file()

@@ -225,8 +225,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     prov = provenance({"runs": [repo_relative(Path(r)) for r in ns.runs], "cases": ns.cases, "min_ml": ns.min_ml,
                        "threshold_mm": ns.threshold},
                       device="cpu", dataset=load_run_config(Path(ns.runs[0])).dataset)
+    from ..report.comparison import training_commits
+    trained = training_commits([json.loads((Path(r) / "summary.json").read_text()) for r in ns.runs])
     write_json(out.with_suffix(".json"), {"table": table.to_dict("records"), "split": split.to_dict("records"),
-                                          "islands": rows, "provenance": prov})
+                                          "islands": rows, "training_commits": trained, "provenance": prov})
     if ns.figure:
         first = [r for r in rows if (r["method"], r["seed"]) == (rows[0]["method"], rows[0]["seed"])] if rows else []
         by_case = pd.DataFrame(first).groupby("case").ml.sum().sort_values(ascending=False) if first else None
