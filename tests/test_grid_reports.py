@@ -140,6 +140,8 @@ def test_headline_block_is_rendered_from_the_record(toy_post_results, tmp_path):
     assert "| method | ACDC runs | ACDC Dice | ACDC Dice post | ACDC HD95 (mm) | ACDC HD95 post (mm) |" in block
     assert "| `cim` | 3 | 0.800 ± 0.100 | 0.867 ± 0.058 | 2.0 ± 1.0 | 1.3 ± 0.6 |" in block
     assert block.endswith("(`make comparison`; trained at abc).\n")
+    # cim's run means 0.8 0.7 0.9 against pce_selfdice's 0.7 0.7 0.8: sds 0.1 and 0.0577, ratio 1.73
+    assert "| `cim` − `pce_selfdice` | ACDC |" in block and "| 1.73 [" in block
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- headline toy -->\nold numbers\n<!-- /headline -->\n\nafter\n")
     assert update(readme, tmp_path / "t", write=False) is False and "old numbers" in readme.read_text()

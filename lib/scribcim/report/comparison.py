@@ -25,6 +25,7 @@ from ..errors import DataError
 from ..provenance import git_state
 from .comparison_markdown import DIGITS, LOWER_BETTER, differences_section, purity_markdown, seeds_markdown
 from .results import summary_rows
+from .stability import sd_ratio
 from .results_report import main_runs
 from ..training.methods import paper_order
 from ..viz.common import save_figure
@@ -70,8 +71,9 @@ def t_half(sd: float | pd.Series, n: int | pd.Series) -> np.ndarray:
 def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dice",
                        structure: str = "mean") -> dict:
     """Seed-paired difference ``a - b`` of the runs' means: per-seed values, mean, sd, 95 % t-interval
-    (:func:`t_half`; NaN below two pairs) and ``a_better``, the seeds where a is better (a larger Dice, a smaller
-    distance). Only seeds that both methods ran count."""
+    (:func:`t_half`; NaN below two pairs), ``a_better``, the seeds where a is better (a larger Dice, a smaller
+    distance), and ``sd_ratio``: is a steadier across seeds than b (:func:`scribcim.report.stability.sd_ratio`).
+    Only seeds that both methods ran count."""
     d = runs[runs.structure == structure]
     both = pd.concat([d[d.method == m].set_index("seed")[metric] for m in (a, b)], axis=1, join="inner",
                      keys=[a, b]).dropna()
@@ -83,7 +85,8 @@ def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dic
     better = diff < 0 if metric in LOWER_BETTER else diff > 0
     return {"a": a, "b": b, "metric": metric, "structure": structure, "pairs": n,
             "seeds": [int(s) for s in both.index], "per_seed": [float(x) for x in diff],
-            "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "a_better": int(better.sum())}
+            "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "a_better": int(better.sum()),
+            "sd_ratio": sd_ratio(both[a], both[b])}
 
 
 def profile_summaries(results_root: Path | str, profile: str, fold: int) -> list[dict]:

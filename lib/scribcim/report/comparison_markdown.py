@@ -42,20 +42,30 @@ def seeds_markdown(table: pd.DataFrame, dataset: str) -> str:
 def differences_markdown(diffs: Sequence[dict]) -> str:
     """Markdown: one row per contrast and metric, mean paired difference [95 % CI], sd, and how many seeds a won
     (for HD95/ASD, a wins where its distance is smaller)."""
-    lines = md_header(["contrast", "metric", "pairs (seeds)", "mean difference", "95 % CI", "sd", "a better"])
+    lines = md_header(["contrast", "metric", "pairs (seeds)", "mean difference", "95 % CI", "sd", "a better",
+                       "across-seed sd a / b [95 % CI], p"])
     for d in diffs:
         k = DIGITS.get(d["metric"], 3)
         unit = " (mm)" if d["metric"] in LOWER_BETTER else ""
         ci = "n/a" if not np.isfinite(d["ci95"][0]) else f"[{d['ci95'][0]:+.{k}f}, {d['ci95'][1]:+.{k}f}]"
         sd = "n/a" if not np.isfinite(d["sd"]) else f"{d['sd']:.{k}f}"
         lines.append(md_row([f"{d['a']} − {d['b']}", f"{LABELS.get(d['metric'], d['metric'])} {d['structure']}{unit}",
-                             str(d["pairs"]), f"{d['mean']:+.{k}f}", ci, sd, f"{d['a_better']}/{d['pairs']}"]))
+                             str(d["pairs"]), f"{d['mean']:+.{k}f}", ci, sd, f"{d['a_better']}/{d['pairs']}",
+                             fmt_sd_ratio(d.get("sd_ratio"))]))
     return "\n".join(lines)
+
+
+def fmt_sd_ratio(r: dict | None) -> str:
+    """``ratio [lo, hi], p = ...`` of :func:`scribcim.report.stability.sd_ratio`; n/a where undefined."""
+    if not r or r["ratio"] is None or not np.isfinite(r["ratio"]):
+        return "n/a"
+    return f"{r['ratio']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}], p = {r['p_value']:.2f}"
 
 
 def differences_section(diffs: Sequence[dict], what: str = "") -> list[str]:
     """The lines of one differences table with its heading (none without differences)."""
-    return [f"Seed-paired differences{what} (a − b; 95 % t-interval over seeds):", "",
+    return [f"Seed-paired differences{what} (a − b; 95 % t-interval over seeds; last column: the ratio of the two "
+            "methods' across-seed sds, paired by seed, with the Pitman-Morgan interval and p-value for equal sds):", "",
             differences_markdown(diffs), ""] if diffs else []
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..training.methods import paper_order
+from .comparison_markdown import fmt_sd_ratio
 from .markdown import fmt_mean_std, md_header, md_row
 
 BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds) (?P<key>[\w.-]+) -->\n"
@@ -76,12 +77,16 @@ def headline_block(record: dict) -> str:
                 if post:
                     cells.append(fmt_mean_std(p[f"{metric}_mean"], p[f"{metric}_std"], digits[metric]) if p else "-")
         lines.append(md_row(cells))
-    lines += ["", "Seed-paired differences `a − b` (mean [95 % t-interval], seeds where `a` is better):", ""]
     diffs = {(d["dataset"], d["a"], d["b"], d["metric"]): d for d in record["differences"]}
     pdiffs = {(d["dataset"], d["a"], d["b"], d["metric"]): d for d in (post or {}).get("differences", [])}
     hd = any(k[3] == "hd95" for k in diffs)  # records written before HD95 differences have none
+    steady = any("sd_ratio" in d for d in diffs.values())  # nor the ratio of across-seed sds
     head = ["contrast", "dataset", "Dice"] + (["Dice post"] if post else []) + \
-        (["HD95 (mm)"] + (["HD95 post (mm)"] if post else []) if hd else [])
+        (["HD95 (mm)"] + (["HD95 post (mm)"] if post else []) if hd else []) + \
+        (["across-seed sd of Dice, `a` / `b` [95 % CI], p"] if steady else [])
+    lines += ["", "Seed-paired differences `a − b` (mean [95 % t-interval], seeds where `a` is better"
+              + ("; the ratio of across-seed sds with its Pitman-Morgan interval, below 1 where `a` is steadier):"
+                 if steady else "):"), ""]
     lines += md_header(head)
     for (ds, a, b, metric), d in diffs.items():
         if metric != "dice":
@@ -90,6 +95,7 @@ def headline_block(record: dict) -> str:
         cells += [_ci(pdiffs.get((ds, a, b, "dice")), 3)] if post else []
         cells += [_ci(diffs.get((ds, a, b, "hd95")), 1)] if hd else []
         cells += [_ci(pdiffs.get((ds, a, b, "hd95")), 1)] if hd and post else []
+        cells += [fmt_sd_ratio(d.get("sd_ratio"))] if steady else []
         lines.append(md_row(cells))
     commits = ", ".join(c[:7] for c in record.get("training_commits", []))
     lines += ["", f"From `results/tables/{record['profile']}_seeds.json` (`make comparison`; trained at {commits})."]
