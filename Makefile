@@ -68,7 +68,9 @@ comparison: setup
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
 	$(BIN)/python -m scribcim.report.doc_blocks --write
 
-ISLAND_RUNS = $(sort $(wildcard runs/acdc/$(GRID_PROFILE)/*/fold$(FOLD)/seed*))
+# the scribble methods of the comparison (dense-label runs have no far field to explain)
+ISLAND_METHODS ?= pce pce_selfdice dmpls cim
+ISLAND_RUNS = $(sort $(wildcard $(foreach m,$(ISLAND_METHODS),runs/acdc/$(GRID_PROFILE)/$(m)/fold$(FOLD)/seed*)))
 islands: setup
 	$(if $(ISLAND_RUNS),,$(error no run folders under runs/acdc/$(GRID_PROFILE)/: run `make grid` first))
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.analysis.islands $(ISLAND_RUNS) \
