@@ -89,7 +89,11 @@ def test_command_line_on_a_trained_phantom_run(phantom_run, tmp_path, capsys):
     isl.main([str(run), "--out", str(tmp_path / "isl"), "--figure", str(tmp_path / "isl.png"), "--min-ml", "0"])
     rec = json.loads((tmp_path / "isl.json").read_text())
     assert rec["provenance"]["config"]["runs"] and "git" in rec["provenance"] and len(rec["training_commits"]) == 1
-    assert all(r["method"] == "pce" and r["seed"] == 2022 for r in rec["islands"])
+    islands = pd.read_csv(tmp_path / "isl.csv") if rec["islands"] else pd.DataFrame(columns=["method", "seed"])
+    assert len(islands) == rec["islands"] and rec["islands_csv"] == "isl.csv"
+    assert all(islands.method == "pce") and all(islands.seed == 2022)
     assert "| method | class | islands |" in capsys.readouterr().out
     assert (tmp_path / "isl.md").is_file()
     assert (tmp_path / "isl.png").is_file() == bool(rec["islands"])
+    if rec["islands"]:
+        assert {"first_slice", "last_slice", "ml", "distance_mm", "z_heart"} <= set(islands.columns)

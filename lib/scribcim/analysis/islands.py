@@ -206,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from ..viz.far_field import plot_islands
     p = argparse.ArgumentParser(prog="python -m scribcim.analysis.islands", description=main.__doc__)
     p.add_argument("runs", nargs="+", help="run folders (runs/<dataset>/<profile>/<method>/fold<k>/seed<s>)")
-    p.add_argument("--out", required=True, help="output stem: writes <out>.md and <out>.json")
+    p.add_argument("--out", required=True, help="output stem: writes <out>.md, <out>.json and <out>.csv (one row "
+                   "per island)")
     p.add_argument("--figure", help="also draw the first run's largest islands here (PNG)")
     p.add_argument("--examples", type=int, default=4, help="cases in the figure (default 4)")
     p.add_argument("--cases", nargs="*", help="only these test volumes (default: all)")
@@ -227,8 +228,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                       device="cpu", dataset=load_run_config(Path(ns.runs[0])).dataset)
     from ..report.comparison import training_commits
     trained = training_commits([json.loads((Path(r) / "summary.json").read_text()) for r in ns.runs])
+    flat = pd.DataFrame([{**{k: v for k, v in r.items() if k != "slices"}, "first_slice": r["slices"][0],
+                          "last_slice": r["slices"][1]} for r in rows])
+    out.with_suffix(".csv").write_text(flat.to_csv(index=False, float_format="%.4g"))  # one row per island
     write_json(out.with_suffix(".json"), {"table": table.to_dict("records"), "split": split.to_dict("records"),
-                                          "islands": rows, "training_commits": trained, "provenance": prov})
+                                          "islands_csv": out.with_suffix(".csv").name, "islands": len(rows),
+                                          "training_commits": trained, "provenance": prov})
     if ns.figure:
         first = [r for r in rows if (r["method"], r["seed"]) == (rows[0]["method"], rows[0]["seed"])] if rows else []
         by_case = pd.DataFrame(first).groupby("case").ml.sum().sort_values(ascending=False) if first else None
