@@ -26,6 +26,7 @@ from ..data.normalise import normalise_volumes
 from ..data.volumes import Volume
 from ..errors import DataError
 from ..evaluate.inference import predict_labels
+from ..evaluate.postprocess import COMPONENTS
 from ..evaluate.metrics import CLASS_NAMES
 from ..progress import progress_bar
 from ..provenance import provenance, repo_relative
@@ -35,7 +36,6 @@ from ..runs.log import write_json
 from ..runs.paths import data_root_for
 
 log = logging.getLogger(__name__)
-_STRUCTURE = ndimage.generate_binary_structure(3, 3)
 #: the value of an unlabelled scribble voxel and of a background scribble (WSL4MIS layout)
 UNLABELLED, BACKGROUND = 4, 0
 
@@ -45,7 +45,7 @@ def islands(pred: np.ndarray, label: np.ndarray, spacing: Sequence[float], scrib
     """The islands of ``pred`` (z, y, x labels): per island its class, voxels, volume (ml), distance (mm) of its
     nearest voxel from the reference heart (0 if it touches it), and ``beyond_scribbles``: farther than every
     background scribble voxel of ``scribble`` lies from the heart (None without scribbles)."""
-    lab, n = ndimage.label(pred > 0, structure=_STRUCTURE)
+    lab, n = ndimage.label(pred > 0, structure=COMPONENTS)
     if n < 2:
         return []
     sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
@@ -137,14 +137,18 @@ def island_table(rows: Sequence[dict], min_ml: float = 0.0) -> pd.DataFrame:
                      axis=1).reset_index()[cols]
 
 
-def raw_hd95(run_dir: Path | str, checkpoint: str = "best") -> pd.DataFrame:
-    """(method, seed, case, hd95): the raw HD95 (mean over classes) of each test case, from the run's summary.json."""
+def run_summary(run_dir: Path | str) -> dict:
+    """The run's ``summary.json`` (a clear error if the run was not evaluated)."""
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
         raise DataError(f"{path} is missing: evaluate the run first (`scribcim evaluate --run {run_dir}`)")
-    s = json.loads(path.read_text())
-    return pd.DataFrame([{"method": s["method"], "seed": s["seed"], "case": c["case"],
-                          "hd95": c["foreground_mean"]["hd95"]} for c in s["checkpoints"][checkpoint]["cases"]])
+    return json.loads(path.read_text())
+
+
+def raw_hd95(summary: dict, checkpoint: str = "best") -> pd.DataFrame:
+    """(method, seed, case, hd95): the raw HD95 (mean over classes) of each test case of a run's summary."""
+    return pd.DataFrame([{"method": summary["method"], "seed": summary["seed"], "case": c["case"],
+                          "hd95": c["foreground_mean"]["hd95"]} for c in summary["checkpoints"][checkpoint]["cases"]])
 
 
 def split_table(rows: Sequence[dict], hd95: pd.DataFrame, threshold: float = 20.0, min_ml: float = 0.0
@@ -216,9 +220,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--data", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    summaries = [run_summary(r) for r in ns.runs]  # read once, before any prediction: an unevaluated run stops here
     rows = [r for run in ns.runs for r in run_islands(run, cases=ns.cases, data_root=ns.data)]
     table = island_table(rows, ns.min_ml)
-    split = split_table(rows, pd.concat([raw_hd95(r) for r in ns.runs]), ns.threshold, ns.min_ml)
+    split = split_table(rows, pd.concat([raw_hd95(x) for x in summaries]), ns.threshold, ns.min_ml)
     md = islands_markdown(table, len(ns.runs), ns.min_ml) + [""] + split_markdown(split, ns.threshold)
     out = Path(ns.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -227,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                        "threshold_mm": ns.threshold},
                       device="cpu", dataset=load_run_config(Path(ns.runs[0])).dataset)
     from ..report.comparison import training_commits
-    trained = training_commits([json.loads((Path(r) / "summary.json").read_text()) for r in ns.runs])
+    trained = training_commits(summaries)
     flat = pd.DataFrame([{**{k: v for k, v in r.items() if k != "slices"}, "first_slice": r["slices"][0],
                           "last_slice": r["slices"][1]} for r in rows])
     out.with_suffix(".csv").write_text(flat.to_csv(index=False, float_format="%.4g"))  # one row per island

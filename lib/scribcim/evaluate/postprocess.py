@@ -38,7 +38,8 @@ CLASSES: tuple[int, ...] = (1, 2, 3)
 #: the decision rule as :func:`choose` reports it
 RULE = ("nnU-Net: start at 'none'; take 'largest_fg' only if its mean validation Dice is strictly greater; then "
         "take 'largest_fg_classes' only if strictly greater than the current choice (equal keeps the simpler)")
-_STRUCTURE = ndimage.generate_binary_structure(3, 3)
+#: the connectivity of every 3D component (26-connectivity), here and in scribcim.analysis.islands
+COMPONENTS = ndimage.generate_binary_structure(3, 3)
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -47,7 +48,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     An empty mask gives an empty mask; on ties the component with the lowest label index is kept.
     """
     mask = np.asarray(mask, dtype=bool)
-    labelled, n = ndimage.label(mask, structure=_STRUCTURE)
+    labelled, n = ndimage.label(mask, structure=COMPONENTS)
     if n == 0:
         return np.zeros(mask.shape, dtype=bool)
     sizes = np.bincount(labelled.ravel(), minlength=n + 1)[1:]

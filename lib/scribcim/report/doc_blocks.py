@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..training.methods import paper_order
-from .comparison_markdown import fmt_sd_ratio
+from .comparison_markdown import DIGITS, fmt_sd_ratio
 from .markdown import fmt_mean_std, md_header, md_row
 
 BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds) (?P<key>[\w.-]+) -->\n"
@@ -61,7 +61,7 @@ def headline_block(record: dict) -> str:
     post = record.get("postprocessed")
     raw_rows, post_rows = _rows(record["table"]), _rows(post["table"]) if post else {}
     datasets = [d for d in DATASETS if any(k[0] == d for k in raw_rows)]
-    head, digits = ["method"], {"dice": 3, "hd95": 1}
+    head, digits = ["method"], {m: DIGITS[m] for m in ("dice", "hd95")}
     for ds in datasets:
         head += [f"{DATASETS[ds]} runs"]
         for label, unit in (("Dice", ""), ("HD95", " (mm)")):
