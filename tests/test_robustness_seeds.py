@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import matplotlib.pyplot as plt
+from matplotlib.collections import PathCollection
 import numpy as np
 import pandas as pd
 import pytest
@@ -174,6 +176,28 @@ def test_post_processed_beside_raw(grid, tmp_path):
     raw_rows = [i for i, line in lines if "| cim − pce_selfdice | raw |" in line]
     post_rows = [i for i, line in lines if "| cim − pce_selfdice | post-processed |" in line]
     assert raw_rows and post_rows and max(raw_rows) < min(post_rows)
+
+
+def test_figure_shows_every_run_inside_the_axes(grid):
+    """Each simulated run is a dot beside its method's mean and interval; with runs at one level only (a grid
+    under way) every point still lies inside the axes."""
+    from scribcim.report.robustness_seeds_stats import analyse
+    from scribcim.viz.methods import plot_robustness_seeds
+    for keep in (None, "0.00"):
+        found = [r for r in read_grid(grid, SECTION)[0] if keep is None or r["level"] in (None, keep)]
+        res = analyse(found)
+        table = pd.concat([r["table"] for r in res.values()], ignore_index=True)
+        runs = pd.concat([r["runs"].assign(metrics=w) for w, r in res.items()], ignore_index=True)
+        fig = plot_robustness_seeds(table, runs=runs)
+        for ax, what in zip(fig.axes, dict.fromkeys(table.metrics)):
+            dots = np.vstack([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+            sim = runs[(runs.metrics == what) & runs.level.notna() & (runs.structure == "mean")]
+            assert len(dots) == len(sim)
+            assert sorted(dots[:, 1]) == pytest.approx(sorted(sim.dice))
+            lo, hi = ax.get_xlim()
+            assert lo < dots[:, 0].min() and dots[:, 0].max() < hi
+            assert all(lo + 0.05 < x < hi - 0.05 for x in ax.get_xticks())  # each level's tick well inside
+        plt.close(fig)
 
 
 def test_redraw_changes_nothing_and_missing_runs_are_listed(grid, tmp_path):

@@ -157,9 +157,9 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
     mean = runs[runs.structure == "mean"]
     prov = {"made_by": record["made_by"], "git": record["git"], "section": section, "summaries": sources,
             "runs": _records(mean[["metrics", "condition", "method", "seed", "dice"]].to_dict("records"))}
-    title = (f"{section['dataset']} {section['profile']}, base {base}: mean and 95 % t-interval across runs "
-             f"(seeds {', '.join(map(str, section['seeds']))})")
-    fig = save_figure(plot_robustness_seeds(table, title), Path(figures) / f"{stem}.png", prov)
+    title = (f"{section['dataset']} {section['profile']}, base {base}: mean and 95 % t-interval across runs, "
+             f"dots: each run (seeds {', '.join(map(str, section['seeds']))})")
+    fig = save_figure(plot_robustness_seeds(table, title, runs=runs), Path(figures) / f"{stem}.png", prov)
     log.info("wrote %s and %s", tables / f"{stem}.md", fig)
     return record | {"files": {"table": tables / f"{stem}.md", "csv": tables / f"{stem}.csv", "figure": fig}}
 

@@ -179,17 +179,20 @@ def plot_validation_curves(runs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def plot_robustness_seeds(table: pd.DataFrame, title: str = "", metric: str = "dice") -> plt.Figure:
+def plot_robustness_seeds(table: pd.DataFrame, title: str = "", metric: str = "dice",
+                          runs: pd.DataFrame | None = None) -> plt.Figure:
     """Mean ``metric`` across runs against inconsistency per method, error bars the table's interval
     (``<metric>_ci_lo`` / ``_ci_hi``); each method's expert runs as a horizontal band (interval) and line (mean).
 
     ``table``: :func:`scribcim.report.robustness_seeds_stats.level_table` rows (``metrics`` raw and, when there,
-    post-processed: one panel each, same y scale).
+    post-processed: one panel each, same y scale). ``runs`` (optional; ``metrics``, ``method``, ``level``,
+    ``structure``, ``metric`` columns, as :func:`~scribcim.report.robustness_seeds_stats.grid_runs`): each
+    simulated run's own value as a small dot beside its method's mean.
     """
     panels = list(dict.fromkeys(table.metrics))
     methods = paper_order(table.method)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), sharey=True, squeeze=False)
-    offsets = dict(zip(methods, np.linspace(-0.02, 0.02, len(methods)), strict=True))
+    offsets = dict(zip(methods, np.linspace(-0.05, 0.05, len(methods)), strict=True))
     for ax, what in zip(axes[0], panels):
         t = table[table.metrics == what]
         for i, m in enumerate(methods):
@@ -199,12 +202,19 @@ def plot_robustness_seeds(table: pd.DataFrame, title: str = "", metric: str = "d
             mean = sim[f"{metric}_mean"].to_numpy(float)
             err = np.nan_to_num(np.vstack([mean - lo, hi - mean]))  # one run: no interval
             ax.errorbar(sim.level + offsets[m], mean, yerr=err, marker="o", capsize=3, color=colour, label=m)
+            if runs is not None and len(runs):
+                r = runs[(runs.metrics == what) & (runs.method == m) & runs.level.notna() & (runs.structure == "mean")]
+                ax.scatter(r.level + offsets[m] + 0.015, r[metric], s=9, color=colour, alpha=0.55, lw=0)
             if len(ex):
                 r = ex.iloc[0]
                 if np.isfinite(r[f"{metric}_ci_lo"]):
                     ax.axhspan(r[f"{metric}_ci_lo"], r[f"{metric}_ci_hi"], color=colour, alpha=0.12, lw=0)
                 ax.axhline(r[f"{metric}_mean"], color=colour, ls="--", lw=0.9)
-        ax.set_xticks(sorted(set(t.level.dropna())))
+        levels = sorted(set(t.level.dropna()))
+        ax.set_xticks(levels)
+        if levels:  # room for the offsets, also when one level has runs so far
+            pad = 0.1 * max(levels[-1] - levels[0], 1.0)
+            ax.set_xlim(levels[0] - pad, levels[-1] + pad)
         ax.set(xlabel="inconsistency of the training scribbles", title=f"{what} (dashed, band: expert scribbles)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"test {LABELS[metric]} (foreground mean), mean of runs")
