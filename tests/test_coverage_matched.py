@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from scribcim.data.phantom import phantom_volumes
-from scribcim.data.scribble_coverage import CountCache, annotator_coverage, class_counts, level_coverage
+from scribcim.data.scribble_coverage import (CountCache, annotator_coverage, class_counts, expert_coverage,
+                                             level_coverage)
+from scribcim.data.volumes import UNLABELLED, Volume
 from scribcim.data.scribbles import ANNOTATORS, Annotator, assign_annotators, simulate_volume, training_scribbles
 from scribcim.errors import ConfigError
 from scribcim.report.coverage import TOLERANCE, check_tolerance, coverage_rows, main, mean_over_seeds
@@ -125,6 +127,22 @@ def test_deterministic_in_seed():
     assert not np.array_equal(simulate_volume(lab, a, seed=4, case="c"), simulate_volume(lab, a, seed=5, case="c"))
 
 
+def test_expert_coverage_counts_on_label_strokes_only():
+    """Two volumes pooled: 2 of 4 RV pixels scribbled RV; an RV stroke on background is not RV coverage."""
+    lab = np.zeros((1, 4, 4), np.uint8)
+    lab[0, 0, :] = 1  # RV: 4 pixels; background 12
+    a = np.full_like(lab, UNLABELLED)
+    a[0, 0, 0] = 1
+    a[0, 3, 3] = 1  # RV drawn on background: off-label
+    a[0, 2, :2] = 0  # 2 background pixels
+    b = np.full_like(lab, UNLABELLED)
+    b[0, 0, 1] = 1
+    vols = [Volume(f"c{i}", i, lab.astype(np.float32), lab, s, (1.0, 1.0, 1.0)) for i, s in enumerate((a, b))]
+    cov = expert_coverage(vols)
+    assert cov["RV"] == pytest.approx(100 * 2 / 8) and cov["BG"] == pytest.approx(100 * 2 / 24)
+    assert np.isnan(cov["LV"])
+
+
 def test_cli_writes_csv_summary_and_figure(tmp_path):
     """``python -m scribcim.report.coverage`` on the phantom: CSV columns, summary, JSON check, figure + JSON."""
     out, fig = tmp_path / "res" / "cov.csv", tmp_path / "fig" / "matched.png"
@@ -135,7 +153,12 @@ def test_cli_writes_csv_summary_and_figure(tmp_path):
     assert {"level", "scribble_seed", "class", "coverage_pct", "relative_to_level0"} <= set(df.columns)
     assert len(df) == 2 * 4 and (df[df.level == 0].relative_to_level0 == 1).all()
     assert "PASS" in out.with_suffix(".md").read_text() or "FAIL" in out.with_suffix(".md").read_text()
-    assert set(json.loads(out.with_suffix(".json").read_text())["check"]) == {"BG", "RV", "MYO", "LV"}
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert set(record["check"]) == {"BG", "RV", "MYO", "LV"}
+    from scribcim.data.datasets import load_volumes
+    expert = expert_coverage(load_volumes("phantom", "train", fold=1))
+    assert record["expert_coverage_pct"] == pytest.approx(expert) and expert["RV"] > 0
+    assert f"RV {expert['RV']:.2f} %" in out.with_suffix(".md").read_text()
     info = json.loads(fig.with_suffix(".json").read_text())
     assert fig.is_file() and info["base"] == "matched-centreline" and len(info["slices"]) == 3
     assert set(info["annotators"]) == set(MATCHED)

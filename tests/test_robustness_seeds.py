@@ -233,7 +233,12 @@ def test_coverage_csv_is_shown(grid, tmp_path):
     render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
     md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
     assert "`acdc/toy/robustness_matched_coverage.csv`" in md and "| 1.00 | 6.00 (1.200) |" in md
-    assert "FAIL RV: largest deviation from level 0 20.0%" in md
+    assert "FAIL RV: largest deviation from level 0 20.0%" in md and "Expert scribbles" not in md
+    (grid / "acdc" / "toy" / "robustness_matched_coverage.json").write_text(json.dumps(
+        {"expert_coverage_pct": {"BG": 0.5, "RV": 9.75, "MYO": 13.0, "LV": 9.5}}))
+    render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    assert "Expert scribbles of the same volumes, for reference: BG 0.50 %, RV 9.75 %, MYO 13.00 %, LV 9.50 %" in md
 
 
 def test_python_m_entry_reads_the_config(grid, tmp_path, capsys):

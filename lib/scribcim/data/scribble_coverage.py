@@ -35,6 +35,12 @@ def coverage_pct(counts: np.ndarray) -> dict[str, float]:
     return {n: float(100.0 * s / t) if t else float("nan") for n, s, t in zip(CLASS_NAMES, counts[0], counts[1])}
 
 
+def expert_coverage(volumes: Sequence[Volume]) -> dict[str, float]:
+    """Coverage of the volumes' own (expert) scribbles, pooled over the volumes: pixels scribbled with a class on
+    that class (off-label strokes not counted) over the class's dense-label pixels, in percent."""
+    return coverage_pct(sum(class_counts(v.scribble, v.label) for v in volumes))
+
+
 class CountCache:
     """Class counts of each (case, annotator, seed) scribble, simulated once."""
 

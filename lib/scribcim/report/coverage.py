@@ -17,7 +17,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..data.scribble_coverage import CountCache, level_coverage
+from ..data.scribble_coverage import CountCache, expert_coverage, level_coverage
 from ..data.scribble_stats import CLASS_NAMES
 from ..data.volumes import Volume
 from .markdown import md_header, md_row
@@ -76,9 +76,18 @@ def coverage_summary_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def expert_line(expert: dict[str, float] | None) -> list[str]:
+    """A sentence on the expert scribbles' coverage of the same volumes (the reference row); none if absent."""
+    if not expert:
+        return []
+    return ["Expert scribbles of the same volumes, for reference: " + ", ".join(
+        f"{c} {expert[c]:.2f} %" for c in CLASS_NAMES if c in expert) + " (on-label pixels only)."]
+
+
 def write_coverage(df: pd.DataFrame, out: Path, params: dict, *, dataset: str = "acdc",
-                   tolerance: float = TOLERANCE) -> dict[str, dict]:
-    """Write ``out`` (CSV), ``out.md`` (summary and check) and ``out.json`` (parameters, check, provenance)."""
+                   tolerance: float = TOLERANCE, expert: dict[str, float] | None = None) -> dict[str, dict]:
+    """Write ``out`` (CSV), ``out.md`` (summary and check) and ``out.json`` (parameters, check, provenance);
+    ``expert`` (``{class: %}`` of the volumes' own scribbles) goes beside the summary as a reference."""
     from ..provenance import provenance
     from ..runs.log import write_json, write_text
     out = Path(out)
@@ -91,8 +100,10 @@ def write_coverage(df: pd.DataFrame, out: Path, params: dict, *, dataset: str = 
         f"{params.get('volumes', '?')} training volumes of {dataset.upper()} fold {params.get('fold', '?')}) with base "
         f"annotator `{params.get('base')}`, mean over scribble seeds {seeds}; in brackets the ratio to level 0. "
         f"Per-seed rows: `{out.name}`.\n\n" + coverage_summary_markdown(df) + "\n\n"
-        + "\n".join(f"- {line}" for line in check_lines(check, tolerance)) + "\n"))
+        + "\n".join(f"- {line}" for line in check_lines(check, tolerance)) + "\n"
+        + "".join(f"\n{line}\n" for line in expert_line(expert))))
     write_json(out.with_suffix(".json"), {"parameters": params, "tolerance": tolerance, "check": check,
+                                          **({"expert_coverage_pct": expert} if expert else {}),
                                           "provenance": provenance(params, device="cpu", dataset=dataset)})
     return check
 
@@ -122,7 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     df = coverage_rows(vols, ns.base, ns.levels, ns.scribble_seed)
     params = {"base": ns.base, "levels": ns.levels, "fold": ns.fold, "scribble_seeds": ns.scribble_seed,
               "dataset": ns.dataset, "volumes": len(vols), "cases": [v.case for v in vols]}
-    check = write_coverage(df, out, params, dataset=ns.dataset, tolerance=ns.tolerance)
+    expert = expert_coverage(vols) if all(v.label is not None for v in vols) else None
+    check = write_coverage(df, out, params, dataset=ns.dataset, tolerance=ns.tolerance, expert=expert)
     print(out.with_suffix(".md").read_text())
     if not ns.no_figure:
         from ..provenance import provenance

@@ -23,7 +23,7 @@ from ..viz.common import save_figure
 from ..viz.methods import plot_robustness_seeds
 from ..config.workflow import PAIRED, scribble_seeds
 from .comparison import training_commits
-from .coverage import COVERAGE_CSV, check_lines, check_tolerance, coverage_summary_markdown
+from .coverage import COVERAGE_CSV, check_lines, check_tolerance, coverage_summary_markdown, expert_line
 from .markdown import fmt_mean_std, md_header, md_row
 from .robustness_seeds_stats import EXPERT, POST, RAW, analyse, read_grid
 
@@ -99,7 +99,15 @@ def coverage_lines(results_root: Path | str, section: dict[str, Any]) -> list[st
                 f"{section['levels']} and scribble seeds {sseeds}."]
     return [f"Coverage of the training scribbles (`{shown}`; % of each class's dense-label pixels, mean over scribble "
             f"seeds {', '.join(str(s) for s in sseeds)}; in brackets the ratio to level 0):", "",
-            coverage_summary_markdown(d), "", *(f"- {line}" for line in check_lines(check_tolerance(d)))]
+            coverage_summary_markdown(d), "", *(f"- {line}" for line in check_lines(check_tolerance(d))),
+            *expert_reference(path)]
+
+
+def expert_reference(coverage_csv: Path) -> list[str]:
+    """The expert scribbles' coverage of the same volumes, from the JSON beside the coverage CSV (if recorded)."""
+    info = coverage_csv.with_suffix(".json")
+    expert = json.loads(info.read_text()).get("expert_coverage_pct") if info.is_file() else None
+    return ["", *expert_line(expert)] if expert else []
 
 
 def _records(items: Sequence[dict]) -> list[dict]:
