@@ -258,3 +258,24 @@ def test_results_in_jupyterlab(page):
         assert (REPO / out / "figures" / "acdc_cpu-mm175_far_field.png").is_file()
     finally:
         shutil.rmtree(REPO / out, ignore_errors=True)
+
+
+def test_robustness_in_jupyterlab(page):
+    """07_robustness on the committed results: the multi-seed report (table, differences, slopes, coverage of the
+    training scribbles) and its figure; the files go where the parameters say, the committed ones are untouched."""
+    out = Path("build") / f"browser-test-{os.getpid()}"  # relative: from the repository root
+    params = (f'config = "workflow/config.yaml"\nprofile = None\nresults_root = "results"\n'
+              f'tables_dir = "{out}/tables"\nfigures_dir = "{out}/figures"\ncheckpoint = "best"')
+    try:
+        open_and_run(page, "07_robustness.ipynb", params)
+        outputs = page.evaluate(OUTPUT_TYPES_JS)
+        assert "error" not in outputs
+        assert notebook(page).locator(".jp-OutputArea-output img").count() == 1
+        text = "\n".join(notebook(page).locator(".jp-OutputArea").all_inner_texts())
+        assert "cim − pce_selfdice" in text and "Coverage of the training scribbles" in text
+        shot(page, "robustness")
+        shut_down_kernel(page)
+        assert (REPO / out / "tables" / "acdc_cpu-mm175_robustness_seeds.md").is_file()
+        assert (REPO / out / "figures" / "acdc_cpu-mm175_robustness_seeds.png").is_file()
+    finally:
+        shutil.rmtree(REPO / out, ignore_errors=True)
