@@ -298,3 +298,22 @@ def test_doc_block_renders_the_robustness_record(grid, tmp_path):
     assert md.index("`cim` − `pce_selfdice` | raw") < md.index("`cim` − `dmpls` | raw")
     assert md.startswith("text\n<!-- robustness-seeds acdc_toy -->\n")
     assert md.endswith("<!-- /robustness-seeds -->\nmore\n")
+
+
+def test_provenance_is_the_tree_before_the_report_wrote(grid, tmp_path, monkeypatch):
+    """Re-rendering over committed outputs in a clean work tree records ``dirty: false``: the git state is taken
+    before the report writes its own files (which then differ from the committed ones)."""
+    import subprocess
+    repo = tmp_path / "repo"
+    tables = repo / "tables"
+    tables.mkdir(parents=True)
+    (tables / "acdc_toy_robustness_seeds.md").write_text("an older report\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "old"], check=True)
+    monkeypatch.chdir(repo)
+    rec = render_robustness_seeds(grid, tables, repo / "figures", SECTION)
+    assert rec["git"]["dirty"] is False
+    assert subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # the report did change the committed file

@@ -176,6 +176,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
     never replaced), post-processed tables, choices and differences, a second figure row, ``<profile>_seeds_post.csv``,
     ``<profile>_seeds_runs_post.csv`` and the record's ``postprocessed``.
     """
+    git = git_state()  # before anything is written: the tree as the command found it
     summaries = profile_summaries(results_root, profile, fold)
     if not summaries:
         raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")
@@ -208,7 +209,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
             md += [f"Bank purity is not measured on {dataset}: its training volumes have no dense labels to "
                    "measure it with.", ""]
         post_runs = None if post is None else post["runs"]
-        prov = {"made_by": "scribcim.report.comparison", "git": git_state(), "profile": profile, "fold": fold,
+        prov = {"made_by": "scribcim.report.comparison", "git": git, "profile": profile, "fold": fold,
                 "runs": _run_dice(runs)} | ({} if post is None else {"runs_postprocessed": _run_dice(post_runs)})
         save_figure(plot_seeds(runs, dataset, post=post_runs), Path(figures) / f"{dataset}_{profile}_seeds.png", prov)
     if not parts:
@@ -217,7 +218,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
     if diffs:  # one figure of every contrast of every dataset
         save_figure(plot_differences(diffs, post_diffs, f"{profile}: seed-paired differences, mean and 95 % interval"),
                     Path(figures) / f"{profile}_differences.png",
-                    {"made_by": "scribcim.report.comparison", "git": git_state(), "profile": profile, "fold": fold,
+                    {"made_by": "scribcim.report.comparison", "git": git, "profile": profile, "fold": fold,
                      "differences": diffs, "postprocessed": post_diffs})
     runs, table = pd.concat(all_runs), pd.concat(parts)
     commits = training_commits(summaries)
@@ -231,7 +232,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
     record = {"profile": profile, "fold": fold, "checkpoint": checkpoint, "differences": diffs,
               "table": json.loads(table.to_json(orient="records")),
               "bank_purity": json.loads(purity.to_json(orient="records")),
-              "git": git_state(), "training_commits": commits}
+              "git": git, "training_commits": commits}
     if posts:
         post_table = pd.concat([p["table"] for p in posts])
         _write_tables(tables, profile, pd.concat([p["runs"] for p in posts]), post_table, "_post")

@@ -85,11 +85,14 @@ def expert_line(expert: dict[str, float] | None) -> list[str]:
 
 
 def write_coverage(df: pd.DataFrame, out: Path, params: dict, *, dataset: str = "acdc",
-                   tolerance: float = TOLERANCE, expert: dict[str, float] | None = None) -> dict[str, dict]:
-    """Write ``out`` (CSV), ``out.md`` (summary and check) and ``out.json`` (parameters, check, provenance);
-    ``expert`` (``{class: %}`` of the volumes' own scribbles) goes beside the summary as a reference."""
+                   tolerance: float = TOLERANCE, expert: dict[str, float] | None = None,
+                   prov: dict | None = None) -> dict[str, dict]:
+    """Write ``out`` (CSV), ``out.md`` (summary and check) and ``out.json`` (parameters, check, provenance:
+    ``prov``, else taken now, before anything is written); ``expert`` (``{class: %}`` of the volumes' own
+    scribbles) goes beside the summary as a reference."""
     from ..provenance import provenance
     from ..runs.log import write_json, write_text
+    prov = prov or provenance(params, device="cpu", dataset=dataset)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     check = check_tolerance(df, tolerance)
@@ -104,7 +107,7 @@ def write_coverage(df: pd.DataFrame, out: Path, params: dict, *, dataset: str = 
         + "".join(f"\n{line}\n" for line in expert_line(expert))))
     write_json(out.with_suffix(".json"), {"parameters": params, "tolerance": tolerance, "check": check,
                                           **({"expert_coverage_pct": expert} if expert else {}),
-                                          "provenance": provenance(params, device="cpu", dataset=dataset)})
+                                          "provenance": prov})
     return check
 
 
@@ -134,14 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = {"base": ns.base, "levels": ns.levels, "fold": ns.fold, "scribble_seeds": ns.scribble_seed,
               "dataset": ns.dataset, "volumes": len(vols), "cases": [v.case for v in vols]}
     expert = expert_coverage(vols) if all(v.label is not None for v in vols) else None
-    check = write_coverage(df, out, params, dataset=ns.dataset, tolerance=ns.tolerance, expert=expert)
+    from ..provenance import provenance
+    prov = provenance(params, device="cpu", dataset=ns.dataset)  # before anything is written: a clean tree
+    check = write_coverage(df, out, params, dataset=ns.dataset, tolerance=ns.tolerance, expert=expert, prov=prov)
     print(out.with_suffix(".md").read_text())
     if not ns.no_figure:
-        from ..provenance import provenance
         from ..viz.scribbles import render_family_figure
         fig = ns.figure or Path("figures") / f"{ns.dataset}_matched_scribbles.png"
-        render_family_figure(vols, ns.base, fig, {**provenance(params, device="cpu", dataset=ns.dataset),
-                                                  "coverage": str(out)}, seed=ns.scribble_seed[0])
+        render_family_figure(vols, ns.base, fig, {**prov, "coverage": str(out)}, seed=ns.scribble_seed[0])
         print(f"figure: {fig}")
     return 0 if all(c["ok"] for c in check.values()) else 1
 

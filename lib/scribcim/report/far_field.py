@@ -113,6 +113,7 @@ def far_field_markdown(methods: pd.DataFrame, classes: pd.DataFrame, cases: pd.D
 def render_far_field(results_root: Path | str, tables: Path | str, figures: Path | str, *, profile: str,
                      dataset: str = "acdc", fold: int = 1, threshold: float = 20.0) -> dict:
     """Write ``<tables>/<dataset>_<profile>_far_field.{md,json}`` and the figure; returns the record."""
+    git = git_state()  # before anything is written: the tree as the command found it
     summaries = [s for s in profile_summaries(results_root, profile, fold) if s["dataset"] == dataset]
     if not summaries:
         raise DataError(f"no {dataset}/{profile} fold-{fold} summaries under {results_root}: run the grid "
@@ -127,9 +128,9 @@ def render_far_field(results_root: Path | str, tables: Path | str, figures: Path
     (tables / f"{name}.md").write_text("\n".join(md) + "\n")
     record = {"profile": profile, "dataset": dataset, "fold": fold, "threshold_mm": threshold,
               "methods": methods.to_dict("records"), "classes": classes.to_dict("records"),
-              "cases": cases.to_dict("records"), "git": git_state()}
+              "cases": cases.to_dict("records"), "git": git}
     write_json(tables / f"{name}.json", record)
-    prov = {"made_by": "scribcim.report.far_field", "git": git_state(), "profile": profile, "dataset": dataset,
+    prov = {"made_by": "scribcim.report.far_field", "git": git, "profile": profile, "dataset": dataset,
             "threshold_mm": threshold, "summaries": len(summaries)}
     save_figure(plot_far_field(cr, threshold, title=f"{dataset}, {profile}"), figures / f"{name}.png", prov)
     return record

@@ -103,6 +103,7 @@ def render_results(results_root: Path | str = "results", tables_dir: Path | str 
                    comparisons: Sequence[tuple[str, str]] = (("acdc", "quick"),),
                    reference: str = "cim", checkpoint: str = "best") -> list[Path]:
     """Write ``all_runs.csv`` and, per (dataset, profile), the method table, Wilcoxon tests and box plot."""
+    git = git_state()  # before anything is written: the tree as the command found it
     from .results import mean_std_table
     df = case_table(results_root)
     tables, figures = Path(tables_dir), Path(figures_dir)
@@ -110,7 +111,7 @@ def render_results(results_root: Path | str = "results", tables_dir: Path | str 
     written = [tables / "all_runs.csv"]
     write_text_if_changed(written[0], mean_std_table(df, checkpoint=checkpoint).to_csv(index=False,
                                                                                      float_format="%.6f"))
-    prov = {"git": git_state(), "made_by": "notebooks/04_results.ipynb (lib/scribcim/report/results_report.py)",
+    prov = {"git": git, "made_by": "notebooks/04_results.ipynb (lib/scribcim/report/results_report.py)",
             "checkpoint": checkpoint}
     for dataset, profile in comparisons:
         d = main_runs(df, dataset=dataset, profile=profile, checkpoint=checkpoint)

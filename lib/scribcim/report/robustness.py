@@ -126,6 +126,7 @@ def render_robustness(results_root: Path | str = "results", figures: Path | str 
     The table is followed by the estimated coverage of each column's training scribbles when the
     scribble statistics (``<results>/<dataset>/scribbles/stats.json``) are there.
     """
+    git = git_state()  # before anything is written: the tree as the command found it
     cases = robustness_cases(case_table(results_root), dataset=dataset, profile=profile, fold=fold, seed=seed,
                              base=base, methods=methods)
     numbers, md = robustness_table(cases, methods)
@@ -148,7 +149,7 @@ def render_robustness(results_root: Path | str = "results", figures: Path | str 
     if cov is not None:
         texts[f"{stem}_coverage.csv"] = cov.to_csv(index=False, float_format="%.4f")
     changed = [name for name, body in texts.items() if write_text_if_changed(dest / name, body)]
-    prov = {"git": git_state(), "made_by": "scribcim robustness (lib/scribcim/report/robustness.py:render_robustness)",
+    prov = {"git": git, "made_by": "scribcim robustness (lib/scribcim/report/robustness.py:render_robustness)",
             "summaries": sorted(cases.source.unique().tolist()), "base": base, "checkpoint": "best"}
     (write_json if changed else write_json_if_changed)(dest / f"{stem}.json", prov)  # unchanged: left alone
     fig = save_figure(plot_robustness(cases, methods), Path(figures) / f"{dataset}_{profile}_{stem}.png", prov)

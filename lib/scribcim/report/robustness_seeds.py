@@ -117,6 +117,7 @@ def _records(items: Sequence[dict]) -> list[dict]:
 def render_robustness_seeds(results_root: Path | str, tables: Path | str, figures: Path | str,
                             section: dict[str, Any], *, checkpoint: str = "best") -> dict[str, Any]:
     """Write the report of the ``robustness_seeds`` grid ``section``; return its record (also in the JSON)."""
+    git = git_state()  # before anything is written: the tree as the command found it
     found, missing = read_grid(results_root, section)
     if not found:
         raise DataError(f"no run of the robustness_seeds grid under {results_root}: "
@@ -156,7 +157,7 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
     write_text_if_changed(tables / f"{stem}_runs.csv", runs.to_csv(index=False, float_format="%.6g"))
     record = {"made_by": "python -m scribcim.report.robustness_seeds", "section": section, "checkpoint": checkpoint,
               "scribble_seeds": dict(zip(map(str, section["seeds"]), sseeds)), "missing": missing,
-              "summaries": sources, "training_commits": commits, "git": git_state()}
+              "summaries": sources, "training_commits": commits, "git": git}
     for what, r in res.items():
         record[what] = {"table": json.loads(r["table"].to_json(orient="records")),
                         "differences": r["differences"], "slopes": r["slopes"],

@@ -94,6 +94,7 @@ def render_selection(results_root: Path | str, out: Path | str, figures: Path | 
                      profiles: Sequence[str], methods: Sequence[str], seeds: Sequence[int], fold: int = 1,
                      name: str | None = None) -> dict:
     """Write ``<out>/<stem>.{md,json}`` and ``<figures>/<dataset>_<stem>.png``, stem ``profile_selection[_<name>]``."""
+    git = git_state()  # before anything is written: the tree as the command found it
     stem = "profile_selection" + (f"_{name}" if name else "")
     runs = validation_runs(results_root, dataset, profiles, fold, methods=methods, seeds=seeds)
     chosen, crit = choose(runs)
@@ -102,10 +103,10 @@ def render_selection(results_root: Path | str, out: Path | str, figures: Path | 
     (out / f"{stem}.md").write_text(selection_markdown(runs, chosen, crit) + "\n")
     record = {"dataset": dataset, "fold": fold, "name": name, "profiles": list(profiles), "chosen": chosen,
               "criterion": json.loads(crit.to_json(orient="records")),
-              "runs": json.loads(runs.drop(columns="folder").to_json(orient="records")), "git": git_state()}
+              "runs": json.loads(runs.drop(columns="folder").to_json(orient="records")), "git": git}
     write_json(out / f"{stem}.json", record)
     save_figure(plot_validation_curves(runs), Path(figures) / f"{dataset}_{stem}.png",
-                {"made_by": "scribcim.report.selection", "git": git_state(), "profiles": list(profiles)})
+                {"made_by": "scribcim.report.selection", "git": git, "profiles": list(profiles)})
     return record
 
 

@@ -105,6 +105,7 @@ def targets_markdown(results: Sequence[dict]) -> str:
 
 def render_targets(tables: Path | str, profile: str, dataset: str = "acdc") -> dict:
     """Write ``<tables>/<profile>_targets.{md,json}`` from ``<tables>/<profile>_seeds.json``; returns the record."""
+    git = git_state()  # before anything is written: the tree as the command found it
     tables = Path(tables)
     src = tables / f"{profile}_seeds.json"
     if not src.is_file():
@@ -116,7 +117,7 @@ def render_targets(tables: Path | str, profile: str, dataset: str = "acdc") -> d
           "(`scribcim.report.targets.TARGETS`) before the grid ran.", "", targets_markdown(results), "",
           f"From `{src.name}` (training commits {', '.join(c[:7] for c in record.get('training_commits', []))})."]
     (tables / f"{profile}_targets.md").write_text("\n".join(md) + "\n")
-    out = {"profile": profile, "dataset": dataset, "targets": results, "source": src.name, "git": git_state(),
+    out = {"profile": profile, "dataset": dataset, "targets": results, "source": src.name, "git": git,
            "training_commits": record.get("training_commits", [])}
     write_json(tables / f"{profile}_targets.json", out)
     return out
