@@ -156,6 +156,22 @@ def test_table_differences_and_slopes_match_hand_computation(grid, tmp_path):
     assert (tmp_path / "figures" / "acdc_toy_robustness_seeds.png").stat().st_size > 1000
 
 
+def test_gap_of_the_simulated_base_to_the_experts(grid, tmp_path):
+    """Per method, level 0 − expert paired by seed, by hand; in the record and the markdown."""
+    rec = render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    gaps = {g["method"]: g for g in rec["raw"]["base_gaps"]}
+    assert list(gaps) == ["pce_selfdice", "dmpls", "cim"]
+    for m, g in gaps.items():
+        per = np.array(DICE[m]["0.00"]) - np.array(DICE[m]["expert"])
+        assert (g["a"], g["b"], g["pairs"]) == ("0.00", "expert", 3)
+        assert g["per_seed"] == pytest.approx(per) and g["mean"] == pytest.approx(per.mean())
+        if per.std() > 0:
+            assert g["ci95"] == pytest.approx(_t_interval(per))
+    md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    assert "| method | metrics | pairs | matched-centreline inc 0.00 − expert | 95 % CI | sd |" in md
+    assert "| pce_selfdice | raw | 3 | -0.017 | [-0.031, -0.002] | 0.006 |" in md
+
+
 def test_post_processed_beside_raw(grid, tmp_path):
     rec = render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
     md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()

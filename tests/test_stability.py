@@ -47,3 +47,15 @@ def test_undefined_cases_are_nan():
     assert math.isnan(sd_ratio([0.8, 0.8, 0.8], [0.7, 0.8, 0.9])["ratio"])  # a constant sample
     with pytest.raises(ValueError, match="differ in length"):
         sd_ratio([1, 2, 3], [1, 2])
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.02, -0.3])
+def test_exactly_linear_pairs_give_the_ratio_with_a_collapsed_interval(shift):
+    """y a shifted (or scaled) copy of x, as when one method's runs are another's plus a constant: the ratio is
+    known exactly and its interval collapses onto it instead of failing."""
+    x = np.array([0.80, 0.78, 0.82, 0.75])
+    for y, ratio in ((x + shift, 1.0), (2 * x + shift, 0.5)):
+        res = sd_ratio(x, y)
+        assert res["ratio"] == pytest.approx(ratio)
+        assert res["ci95"] == pytest.approx([ratio, ratio], rel=1e-6)
+        assert res["p_value"] == pytest.approx(1.0 if ratio == 1.0 else 0.0, abs=1e-9)  # equal sds; unequal

@@ -70,6 +70,17 @@ def differences_markdown(diffs: Sequence[dict], base: str) -> str:
     return "\n".join(lines)
 
 
+def base_gaps_markdown(gaps: Sequence[dict], base: str) -> str:
+    """One row per method and metrics: the simulated base (lowest level) − expert scribbles, seed-paired."""
+    if not gaps:
+        return "No expert and simulated runs of the same method: no gap to the experts."
+    lines = md_header(["method", "metrics", "pairs", f"{base} inc {gaps[0]['a']} − expert", "95 % CI", "sd"])
+    for g in gaps:
+        sd = "n/a" if not np.isfinite(g["sd"]) else f"{g['sd']:.3f}"
+        lines.append(md_row([g["method"], g["metrics"], str(g["pairs"]), f"{g['mean']:+.3f}", _ci(g["ci95"]), sd]))
+    return "\n".join(lines)
+
+
 def slopes_markdown(slopes: Sequence[dict], slope_diffs: Sequence[dict]) -> str:
     """The slopes per method (over runs) and the seed-paired slope differences, as two markdown tables."""
     if not slopes:
@@ -139,6 +150,9 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
            table_markdown({w: r["table"] for w, r in res.items()}, base), "",
            "Seed-paired differences of Dice (a − b; 95 % t-interval over seeds):", "",
            differences_markdown([d for r in res.values() for d in r["differences"]], base), "",
+           "How far the simulated base is from the experts: per method, its runs at the lowest level minus its runs "
+           "on the expert scribbles, paired by training seed (Dice; 95 % t-interval over seeds):", "",
+           base_gaps_markdown([g for r in res.values() for g in r["base_gaps"]], base), "",
            "Slope of Dice against inconsistency (least squares over the simulated runs, every level and seed; "
            "95 % t-interval, n − 2 degrees of freedom), and the seed-paired difference of slopes (per seed the "
            "difference of the two methods' slopes over the levels; 95 % t-interval over seeds; `a flatter`: seeds "
@@ -161,7 +175,7 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
     for what, r in res.items():
         record[what] = {"table": json.loads(r["table"].to_json(orient="records")),
                         "differences": r["differences"], "slopes": r["slopes"],
-                        "slope_differences": r["slope_differences"]}
+                        "slope_differences": r["slope_differences"], "base_gaps": r["base_gaps"]}
     write_json_if_changed(tables / f"{stem}.json", record)
     mean = runs[runs.structure == "mean"]
     prov = {"made_by": record["made_by"], "git": record["git"], "section": section, "summaries": sources,

@@ -101,6 +101,22 @@ def level_differences(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
     return out
 
 
+def base_gaps(runs: pd.DataFrame, what: str = RAW, metric: str = "dice") -> list[dict]:
+    """Per method, the seed-paired difference (lowest level − expert) of its runs' means: how far the simulated base
+    annotator's scribbles are from the experts' for that method (:func:`paired_differences`; ``a``/``b`` are the
+    conditions, ``method`` the method). Empty without expert runs or simulated ones."""
+    levels = [c for c in conditions(runs) if c != EXPERT]
+    if not levels or EXPERT not in set(runs.condition):
+        return []
+    out = []
+    for m in paper_order(runs.method):
+        r = runs[(runs.method == m) & runs.condition.isin([levels[0], EXPERT])]
+        if {levels[0], EXPERT} <= set(r.condition):
+            out.append(paired_differences(r.assign(method=r.condition), levels[0], EXPERT, metric=metric)
+                       | {"method": m, "metrics": what})
+    return out
+
+
 def _fit(x: np.ndarray, y: np.ndarray) -> dict:
     """Least-squares slope of ``y`` on ``x`` with its standard error and 95 % t-interval (n - 2 degrees)."""
     keep = np.isfinite(y)
@@ -142,14 +158,15 @@ def slope_differences(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
 
 def analyse(found: Sequence[dict], checkpoint: str = "best") -> dict[str, dict]:
     """``{"raw": ..., "post-processed": ...}`` (the latter only when some run has post-processed metrics), each with
-    ``runs``, ``table``, ``differences``, ``slopes`` and ``slope_differences``."""
+    ``runs``, ``table``, ``differences``, ``slopes``, ``slope_differences`` and ``base_gaps``."""
     out = {}
     for what, post in ((RAW, False), (POST, True)):
         runs = grid_runs(found, postprocessed=post, checkpoint=checkpoint)
         if runs.empty:
             continue
         out[what] = {"runs": runs, "table": level_table(runs, what), "differences": level_differences(runs, what),
-                     "slopes": slopes(runs, what), "slope_differences": slope_differences(runs, what)}
+                     "slopes": slopes(runs, what), "slope_differences": slope_differences(runs, what),
+                     "base_gaps": base_gaps(runs, what)}
     if RAW not in out:
         raise DataError(f"no {checkpoint} checkpoint in the robustness grid's summaries")
     return out

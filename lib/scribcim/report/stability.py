@@ -18,7 +18,11 @@ from scipy import optimize, stats
 def _t(x: np.ndarray, y: np.ndarray, theta: float) -> float:
     """The Pitman-Morgan t-statistic of ``x / theta`` against ``y``."""
     a = x / theta
-    r = float(np.corrcoef(a + y, a - y)[0, 1])
+    s, d = a + y, a - y
+    tiny = 1e-9 * float(np.abs(a).max() + np.abs(y).max())
+    if np.ptp(s) <= tiny or np.ptp(d) <= tiny:  # y linear in x: nothing left to correlate at this theta
+        return 0.0
+    r = float(np.corrcoef(s, d)[0, 1])
     r = max(min(r, 1 - 1e-15), -1 + 1e-15)
     return r * math.sqrt(x.size - 2) / math.sqrt(1 - r * r)
 
@@ -36,8 +40,7 @@ def sd_ratio(x: Sequence[float], y: Sequence[float]) -> dict:
     if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return out
     theta = sx / sy
-    r = float(np.corrcoef(x + y, x - y)[0, 1])
-    p = float(2 * stats.t.sf(abs(r) * math.sqrt(n - 2) / math.sqrt(max(1 - r * r, 1e-30)), n - 2))
+    p = float(2 * stats.t.sf(abs(_t(x, y, 1.0)), n - 2))
     crit = float(stats.t.ppf(0.975, n - 2))
     # t(theta) falls from about +inf (theta -> 0) to -inf: each bound is where it crosses -+crit
     lo = optimize.brentq(lambda th: _t(x, y, th) - crit, theta * 1e-6, theta)
