@@ -333,3 +333,13 @@ def test_provenance_is_the_tree_before_the_report_wrote(grid, tmp_path, monkeypa
     assert rec["git"]["dirty"] is False
     assert subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
                           check=True).stdout.strip()  # the report did change the committed file
+
+
+def test_one_level_so_far_reads_n_a_not_nan(grid, tmp_path):
+    """A grid under way with one level only: the slopes are undefined and say so (no ``nan`` in the tables)."""
+    for run in seed_grid(SECTION):
+        if run["level"] not in (None, "0.00"):
+            (grid / seed_run_path(SECTION, run) / "summary.json").unlink()
+    render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    assert "nan" not in md.lower() and "| cim | raw | 3 | n/a | n/a |" in md

@@ -34,6 +34,10 @@ def _ci(ci: Sequence[float]) -> str:
     return "n/a" if not np.isfinite(ci[0]) else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
+def _signed(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:+.3f}"
+
+
 def _label(condition: str, base: str) -> str:
     return EXPERT if condition == EXPERT else f"{base} inc {condition}"
 
@@ -86,9 +90,9 @@ def slopes_markdown(slopes: Sequence[dict], slope_diffs: Sequence[dict]) -> str:
     if not slopes:
         return "No simulated runs yet: no slopes."
     lines = md_header(["method", "metrics", "runs", "slope (Dice per unit inconsistency)", "95 % CI"])
-    lines += [md_row([s["method"], s["metrics"], str(s["n"]), f"{s['slope']:+.3f}", _ci(s["ci95"])]) for s in slopes]
+    lines += [md_row([s["method"], s["metrics"], str(s["n"]), _signed(s["slope"]), _ci(s["ci95"])]) for s in slopes]
     lines += [""] + md_header(["contrast", "metrics", "seeds", "mean slope difference", "95 % CI", "a flatter"])
-    lines += [md_row([f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]), f"{d['mean']:+.3f}", _ci(d["ci95"]),
+    lines += [md_row([f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]), _signed(d["mean"]), _ci(d["ci95"]),
                       f"{d['a_better']}/{d['pairs']}"]) for d in slope_diffs]
     return "\n".join(lines)
 
