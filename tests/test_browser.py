@@ -237,45 +237,52 @@ def test_data_tour_in_jupyterlab(page):
         shutil.rmtree(REPO / out.parent, ignore_errors=True)
 
 
-def test_results_in_jupyterlab(page):
+@pytest.fixture
+def report_out() -> Iterator[Path]:
+    """A build folder for a notebook's tables and figures, relative to the repository root; removed afterwards."""
+    out = Path("build") / f"browser-test-{os.getpid()}"
+    try:
+        yield out
+    finally:
+        shutil.rmtree(REPO / out, ignore_errors=True)
+
+
+def run_report(page, name: str, params: str, shot_name: str) -> tuple[int, list[str]]:
+    """Open and run notebook ``name`` with ``params``; fail on an error output; (images shown, text of each output
+    area); screenshot, then shut its kernel down."""
+    open_and_run(page, name, params)
+    assert "error" not in page.evaluate(OUTPUT_TYPES_JS)
+    images = notebook(page).locator(".jp-OutputArea-output img").count()
+    text = notebook(page).locator(".jp-OutputArea").all_inner_texts()
+    shot(page, shot_name)
+    shut_down_kernel(page)
+    return images, text
+
+
+def test_results_in_jupyterlab(page, report_out):
     """04_results on the committed results: the method tables, and the comparison across seeds of the committed
     cpu-mm175 runs (seed tables, targets, far-field report) with their figures; files go where the parameters say."""
-    out = Path("build") / f"browser-test-{os.getpid()}"  # relative: from the repository root
+    out = report_out
     params = (f'results_root = "results"\ntables_dir = "{out}/tables"\nfigures_dir = "{out}/figures"\n'
               'comparisons = [["acdc", "quick"]]\nreference = "cim"\ncheckpoint = "best"\n'
               'grid_profiles = ["cpu-mm175"]')
-    try:
-        open_and_run(page, "04_results.ipynb", params)
-        outputs = page.evaluate(OUTPUT_TYPES_JS)
-        assert "error" not in outputs
-        # the box plot, the seed figure of each dataset with cpu-mm175 runs, the far-field heat map
-        assert notebook(page).locator(".jp-OutputArea-output img").count() >= 3
-        text = notebook(page).locator(".jp-OutputArea").all_inner_texts()
-        assert any("cim − pce_selfdice" in t for t in text) and any("cim: mean Dice >= 0.85" in t for t in text)
-        shot(page, "results")
-        shut_down_kernel(page)
-        assert (REPO / out / "tables" / "cpu-mm175_targets.md").is_file()
-        assert (REPO / out / "figures" / "acdc_cpu-mm175_far_field.png").is_file()
-    finally:
-        shutil.rmtree(REPO / out, ignore_errors=True)
+    images, text = run_report(page, "04_results.ipynb", params, "results")
+    # the box plot, the seed figure of each dataset with cpu-mm175 runs, the far-field heat map
+    assert images >= 3
+    assert any("cim − pce_selfdice" in t for t in text) and any("cim: mean Dice >= 0.85" in t for t in text)
+    assert (REPO / out / "tables" / "cpu-mm175_targets.md").is_file()
+    assert (REPO / out / "figures" / "acdc_cpu-mm175_far_field.png").is_file()
 
 
-def test_robustness_in_jupyterlab(page):
+def test_robustness_in_jupyterlab(page, report_out):
     """07_robustness on the committed results: the multi-seed report (table, differences, slopes, coverage of the
     training scribbles) and its figure; the files go where the parameters say, the committed ones are untouched."""
-    out = Path("build") / f"browser-test-{os.getpid()}"  # relative: from the repository root
+    out = report_out
     params = (f'config = "workflow/config.yaml"\nprofile = None\nresults_root = "results"\n'
               f'tables_dir = "{out}/tables"\nfigures_dir = "{out}/figures"\ncheckpoint = "best"')
-    try:
-        open_and_run(page, "07_robustness.ipynb", params)
-        outputs = page.evaluate(OUTPUT_TYPES_JS)
-        assert "error" not in outputs
-        assert notebook(page).locator(".jp-OutputArea-output img").count() == 1
-        text = "\n".join(notebook(page).locator(".jp-OutputArea").all_inner_texts())
-        assert "cim − pce_selfdice" in text and "Coverage of the training scribbles" in text
-        shot(page, "robustness")
-        shut_down_kernel(page)
-        assert (REPO / out / "tables" / "acdc_cpu-mm175_robustness_seeds.md").is_file()
-        assert (REPO / out / "figures" / "acdc_cpu-mm175_robustness_seeds.png").is_file()
-    finally:
-        shutil.rmtree(REPO / out, ignore_errors=True)
+    images, text = run_report(page, "07_robustness.ipynb", params, "robustness")
+    assert images == 1
+    text = "\n".join(text)
+    assert "cim − pce_selfdice" in text and "Coverage of the training scribbles" in text
+    assert (REPO / out / "tables" / "acdc_cpu-mm175_robustness_seeds.md").is_file()
+    assert (REPO / out / "figures" / "acdc_cpu-mm175_robustness_seeds.png").is_file()

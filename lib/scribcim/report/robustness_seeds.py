@@ -38,6 +38,10 @@ def _signed(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:+.3f}"
 
 
+def _sd(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.3f}"
+
+
 def _label(condition: str, base: str) -> str:
     return EXPERT if condition == EXPERT else f"{base} inc {condition}"
 
@@ -68,9 +72,8 @@ def differences_markdown(diffs: Sequence[dict], base: str) -> str:
     lines = md_header(["training scribbles", "contrast", "metrics", "pairs", "mean difference", "95 % CI", "sd",
                        "a better"])
     for d in diffs:
-        sd = "n/a" if not np.isfinite(d["sd"]) else f"{d['sd']:.3f}"
         lines.append(md_row([_label(d["condition"], base), f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]),
-                             f"{d['mean']:+.3f}", _ci(d["ci95"]), sd, f"{d['a_better']}/{d['pairs']}"]))
+                             _signed(d["mean"]), _ci(d["ci95"]), _sd(d["sd"]), f"{d['a_better']}/{d['pairs']}"]))
     return "\n".join(lines)
 
 
@@ -79,9 +82,8 @@ def base_gaps_markdown(gaps: Sequence[dict], base: str) -> str:
     if not gaps:
         return "No expert and simulated runs of the same method: no gap to the experts."
     lines = md_header(["method", "metrics", "pairs", f"{base} inc {gaps[0]['a']} − expert", "95 % CI", "sd"])
-    for g in gaps:
-        sd = "n/a" if not np.isfinite(g["sd"]) else f"{g['sd']:.3f}"
-        lines.append(md_row([g["method"], g["metrics"], str(g["pairs"]), f"{g['mean']:+.3f}", _ci(g["ci95"]), sd]))
+    lines += [md_row([g["method"], g["metrics"], str(g["pairs"]), _signed(g["mean"]), _ci(g["ci95"]), _sd(g["sd"])])
+              for g in gaps]
     return "\n".join(lines)
 
 
