@@ -152,6 +152,8 @@ def test_table_differences_and_slopes_match_hand_computation(grid, tmp_path):
     assert rec["scribble_seeds"] == {"1": 0, "2": 1, "3": 2} and rec["missing"] == []
     md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
     assert "| matched-centreline inc 1.00 | cim | 3 | 0.753 ± 0.025 |" in md and "30 of 36 planned" not in md
+    assert "| training scribbles | method | LV | MYO | RV |" in md  # per structure (each toy class = the mean)
+    assert "| matched-centreline inc 1.00 | cim | 0.753 ± 0.025 | 0.753 ± 0.025 | 0.753 ± 0.025 |" in md
     assert "not measured (no `acdc/toy/robustness_matched_coverage.csv`" in md
     assert (tmp_path / "figures" / "acdc_toy_robustness_seeds.png").stat().st_size > 1000
 
@@ -170,6 +172,28 @@ def test_gap_of_the_simulated_base_to_the_experts(grid, tmp_path):
     md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
     assert "| method | metrics | pairs | matched-centreline inc 0.00 − expert | 95 % CI | sd |" in md
     assert "| pce_selfdice | raw | 3 | -0.017 | [-0.031, -0.002] | 0.006 |" in md
+
+
+def test_change_from_the_lowest_level_per_method_and_of_each_gap(grid, tmp_path):
+    """Level L - level 0 per method, and (a - b at L) - (a - b at 0) per contrast, paired by seed, by hand."""
+    rec = render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    changes = {(c["of"], c["a"]): c for c in rec["raw"]["level_changes"]}
+    assert len(changes) == 2 * 5  # levels 0.50 and 1.00 x (3 methods + 2 contrasts)
+    for lv in ("0.50", "1.00"):
+        for m in DICE:
+            per = np.array(DICE[m][lv]) - np.array(DICE[m]["0.00"])
+            c = changes[(m, lv)]
+            assert (c["b"], c["pairs"]) == ("0.00", 3) and c["per_seed"] == pytest.approx(list(per))
+            assert c["mean"] == pytest.approx(per.mean()) and c["a_better"] == int((per > 0).sum())
+        for b in ("pce_selfdice", "dmpls"):
+            per = ((np.array(DICE["cim"][lv]) - np.array(DICE[b][lv]))
+                   - (np.array(DICE["cim"]["0.00"]) - np.array(DICE[b]["0.00"])))
+            c = changes[(f"cim − {b}", lv)]
+            assert c["per_seed"] == pytest.approx(list(per)) and c["ci95"] == pytest.approx(_t_interval(per))
+    assert changes[("cim − pce_selfdice", "1.00")]["mean"] == pytest.approx(0.07 - 0.08 / 3)
+    md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    assert "| method or contrast | metrics | level | pairs | change from matched-centreline inc 0.00 |" in md
+    assert "| pce_selfdice | raw | 1.00 | 3 | -0.070 | [-0.095, -0.045] | 0.010 | 0/3 |" in md
 
 
 def test_post_processed_beside_raw(grid, tmp_path):
@@ -343,3 +367,17 @@ def test_one_level_so_far_reads_n_a_not_nan(grid, tmp_path):
     render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
     md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
     assert "nan" not in md.lower() and "| cim | raw | 3 | n/a | n/a |" in md
+    assert "Fewer than two levels with runs: no change to show." in md
+
+
+def test_doc_block_of_a_level_with_one_run_shows_its_value(grid, tmp_path):
+    """One run in a cell: its sd is null in the JSON record; the doc block shows the value alone (no crash)."""
+    from scribcim.report.doc_blocks import update
+    for run in seed_grid(SECTION):
+        if run["level"] == "1.00" and run["seed"] != SECTION["seeds"][0]:
+            (grid / seed_run_path(SECTION, run) / "summary.json").unlink()
+    render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    page = tmp_path / "robustness.md"
+    page.write_text("<!-- robustness-seeds acdc_toy -->\n<!-- /robustness-seeds -->\n")
+    assert update(page, tmp_path / "tables") is False
+    assert "| 0.750 (1) |" in page.read_text() and "6 planned runs missing" in page.read_text()

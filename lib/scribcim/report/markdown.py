@@ -16,8 +16,9 @@ def md_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def fmt_mean_std(mean: float, std: float, digits: int = 3) -> str:
-    """``mean ± std``; the mean alone when there is no spread to show (NaN std, e.g. one run); n/a without a mean."""
-    if np.isnan(mean):
+def fmt_mean_std(mean: float | None, std: float | None, digits: int = 3) -> str:
+    """``mean ± std``; the mean alone when there is no spread to show (NaN or None std, e.g. one run, as a JSON record
+    holds it); n/a without a mean."""
+    if mean is None or np.isnan(mean):
         return "n/a"
-    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}" if std is None or np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"

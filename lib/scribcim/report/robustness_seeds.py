@@ -19,13 +19,14 @@ from ..errors import DataError
 from ..provenance import git_state
 from ..runs.log import write_json_if_changed, write_text_if_changed
 from ..runs.paths import profile_dir
+from ..training.methods import paper_order
 from ..viz.common import save_figure
 from ..viz.methods import plot_robustness_seeds
 from ..config.workflow import PAIRED, scribble_seeds
 from .comparison import training_commits
 from .coverage import COVERAGE_CSV, check_lines, check_tolerance, coverage_summary_markdown, expert_line
 from .markdown import fmt_mean_std, md_header, md_row
-from .robustness_seeds_stats import EXPERT, POST, RAW, analyse, read_grid
+from .robustness_seeds_stats import EXPERT, POST, RAW, analyse, conditions, read_grid
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,19 @@ def table_markdown(tables: dict[str, pd.DataFrame], base: str) -> str:
     return "\n".join(lines)
 
 
+def structures_markdown(runs: pd.DataFrame, base: str) -> str:
+    """Dice per structure (mean ± sd across runs) per condition and method: which class moves with the level."""
+    per = runs[runs.structure != "mean"]
+    names = sorted(set(per.structure))
+    g = per.groupby(["condition", "method", "structure"]).dice.agg(["mean", "std"])
+    lines = md_header(["training scribbles", "method", *names])
+    for c in conditions(runs):
+        for m in paper_order(set(runs[runs.condition == c].method)):
+            lines.append(md_row([_label(c, base), m, *(fmt_mean_std(*g.loc[(c, m, n)], 3) if (c, m, n) in g.index
+                                                       else "n/a" for n in names)]))
+    return "\n".join(lines)
+
+
 def differences_markdown(diffs: Sequence[dict], base: str) -> str:
     """One row per condition, contrast and metrics (raw, then post-processed): mean seed-paired difference."""
     lines = md_header(["training scribbles", "contrast", "metrics", "pairs", "mean difference", "95 % CI", "sd",
@@ -96,6 +110,17 @@ def slopes_markdown(slopes: Sequence[dict], slope_diffs: Sequence[dict]) -> str:
     lines += [""] + md_header(["contrast", "metrics", "seeds", "mean slope difference", "95 % CI", "a flatter"])
     lines += [md_row([f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]), _signed(d["mean"]), _ci(d["ci95"]),
                       f"{d['a_better']}/{d['pairs']}"]) for d in slope_diffs]
+    return "\n".join(lines)
+
+
+def level_changes_markdown(changes: Sequence[dict], base: str) -> str:
+    """One row per method or contrast, metrics and level: its change from the lowest level, seed-paired."""
+    if not changes:
+        return "Fewer than two levels with runs: no change to show."
+    lines = md_header(["method or contrast", "metrics", "level", "pairs", f"change from {base} inc {changes[0]['b']}",
+                       "95 % CI", "sd", "up"])
+    lines += [md_row([c["of"], c["metrics"], c["a"], str(c["pairs"]), _signed(c["mean"]), _ci(c["ci95"]),
+                      _sd(c["sd"]), f"{c['a_better']}/{c['pairs']}"]) for c in changes]
     return "\n".join(lines)
 
 
@@ -154,6 +179,8 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
            + ("; post-processed: connected components as chosen per run on its validation patients." if POST in res
               else "; no run has post-processed metrics."), "",
            table_markdown({w: r["table"] for w, r in res.items()}, base), "",
+           "Dice per structure, raw (mean ± sd across runs; the runs' mean over test volumes per class):", "",
+           structures_markdown(res[RAW]["runs"], base), "",
            "Seed-paired differences of Dice (a − b; 95 % t-interval over seeds):", "",
            differences_markdown([d for r in res.values() for d in r["differences"]], base), "",
            "How far the simulated base is from the experts: per method, its runs at the lowest level minus its runs "
@@ -165,6 +192,11 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
            "where a's slope is the larger):", "",
            slopes_markdown([s for r in res.values() for s in r["slopes"]],
                            [d for r in res.values() for d in r["slope_differences"]]), "",
+           "Change from the lowest level to each higher one, paired by seed (training seed k on scribble draw k at "
+           "every level; Dice; 95 % t-interval over seeds; no straight line assumed): for a method its own change, "
+           "for a contrast the change of its gap (positive: a gains more or loses less than b; `up`: seeds with a "
+           "positive change):", "",
+           level_changes_markdown([c for r in res.values() for c in r["level_changes"]], base), "",
            *coverage_lines(results_root, section), ""]
     commits = training_commits([r["summary"] for r in found])
     md.append(f"Trained at commit(s) {', '.join(c[:7] for c in commits)}; {len(found)} summaries.")
@@ -181,7 +213,8 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
     for what, r in res.items():
         record[what] = {"table": json.loads(r["table"].to_json(orient="records")),
                         "differences": r["differences"], "slopes": r["slopes"],
-                        "slope_differences": r["slope_differences"], "base_gaps": r["base_gaps"]}
+                        "slope_differences": r["slope_differences"], "level_changes": r["level_changes"],
+                        "base_gaps": r["base_gaps"]}
     write_json_if_changed(tables / f"{stem}.json", record)
     mean = runs[runs.structure == "mean"]
     prov = {"made_by": record["made_by"], "git": record["git"], "section": section, "summaries": sources,

@@ -5,7 +5,8 @@ and training seed the expert run and one run per inconsistency level on scribble
 of the ``matched`` family (styles differ, per-class coverage does not). As in :mod:`scribcim.report.comparison` the
 unit is the run (its mean over test volumes); per level: mean ± sd across runs, the seed-paired differences of
 :data:`CONTRASTS` with 95 % t-intervals, and the least-squares slope of Dice against inconsistency per method (with
-its 95 % interval) and the seed-paired difference of slopes. Post-processed metrics
+its 95 % interval), the seed-paired difference of slopes, and the change from the lowest level to each higher one
+(per method, and of each contrast's gap), which shows a curve that a slope would flatten. Post-processed metrics
 (``checkpoints.<name>.postprocessed``) come beside the raw ones, never in their place. The files and the figure
 are written by :mod:`scribcim.report.robustness_seeds` (``python -m scribcim.report.robustness_seeds``).
 """
@@ -117,6 +118,34 @@ def base_gaps(runs: pd.DataFrame, what: str = RAW, metric: str = "dice") -> list
     return out
 
 
+def _contrast_runs(runs: pd.DataFrame, a: str, b: str, metric: str, structure: str = "mean") -> pd.DataFrame:
+    """Per condition and seed the difference ``a - b`` of the runs' ``metric``, as rows whose ``method`` is the
+    condition (so that :func:`paired_differences` of two conditions is a difference of differences)."""
+    d = runs[runs.structure == structure]
+    wide = d[d.method.isin([a, b])].pivot_table(index=["condition", "seed"], columns="method", values=metric)
+    if not {a, b} <= set(wide.columns):
+        return pd.DataFrame(columns=["method", "seed", "structure", metric])
+    gap = (wide[a] - wide[b]).dropna().rename(metric).reset_index()
+    return gap.rename(columns={"condition": "method"}).assign(structure=structure)
+
+
+def level_changes(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
+                  contrasts: Sequence[tuple[str, str]] = CONTRASTS) -> list[dict]:
+    """Change from the lowest level to each higher level, paired by seed (training seed k and scribble draw k at
+    every level; :func:`paired_differences`, ``a``/``b`` the levels): per method its own change, then per contrast
+    the change of the gap a − b (a difference of differences; ``of`` names the method or the contrast). Unlike the
+    slope it assumes no straight line: it shows a curve's shape."""
+    levels = [c for c in conditions(runs) if c != EXPERT]
+    sim = runs[runs.condition.isin(levels)]
+    series = [(m, sim[sim.method == m].assign(method=sim.condition[sim.method == m])) for m in paper_order(sim.method)]
+    series += [(f"{a} − {b}", _contrast_runs(sim, a, b, metric)) for a, b in contrasts]
+    out = []
+    for of, r in series:
+        out += [paired_differences(r, lv, levels[0], metric=metric) | {"of": of, "metrics": what}
+                for lv in levels[1:] if {lv, levels[0]} <= set(r.method)]
+    return out
+
+
 def _fit(x: np.ndarray, y: np.ndarray) -> dict:
     """Least-squares slope of ``y`` on ``x`` with its standard error and 95 % t-interval (n - 2 degrees)."""
     keep = np.isfinite(y)
@@ -158,7 +187,7 @@ def slope_differences(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
 
 def analyse(found: Sequence[dict], checkpoint: str = "best") -> dict[str, dict]:
     """``{"raw": ..., "post-processed": ...}`` (the latter only when some run has post-processed metrics), each with
-    ``runs``, ``table``, ``differences``, ``slopes``, ``slope_differences`` and ``base_gaps``."""
+    ``runs``, ``table``, ``differences``, ``slopes``, ``slope_differences``, ``level_changes`` and ``base_gaps``."""
     out = {}
     for what, post in ((RAW, False), (POST, True)):
         runs = grid_runs(found, postprocessed=post, checkpoint=checkpoint)
@@ -166,7 +195,7 @@ def analyse(found: Sequence[dict], checkpoint: str = "best") -> dict[str, dict]:
             continue
         out[what] = {"runs": runs, "table": level_table(runs, what), "differences": level_differences(runs, what),
                      "slopes": slopes(runs, what), "slope_differences": slope_differences(runs, what),
-                     "base_gaps": base_gaps(runs, what)}
+                     "level_changes": level_changes(runs, what), "base_gaps": base_gaps(runs, what)}
     if RAW not in out:
         raise DataError(f"no {checkpoint} checkpoint in the robustness grid's summaries")
     return out
