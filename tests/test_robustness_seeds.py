@@ -281,6 +281,24 @@ def test_coverage_csv_is_shown(grid, tmp_path):
     assert "Expert scribbles of the same volumes, for reference: BG 0.50 %, RV 9.75 %, MYO 13.00 %, LV 9.50 %" in md
 
 
+def test_geometry_of_the_grid_levels_and_seeds_is_shown(grid, tmp_path):
+    """The geometry record's rows of the section's levels and scribble seeds (and the members) are summarised; a
+    level or seed the grid did not train on is left out; no record, no section."""
+    render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    assert "Where those scribbles lie" not in (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    rows = [{"scope": "level", "name": f"{lv:.2f}", "scribble_seed": s, "class": c, "slices_marked_pct": 90.0 - 10 * lv,
+             "depth_mm": 3.0 + s, "pixels": 10} for lv in (0.0, 0.25, 0.5, 1.0) for s in (0, 1, 2, 7)
+            for c in ("BG", "RV", "MYO", "LV")]
+    rows += [{"scope": "member", "name": "matched-free", "scribble_seed": s, "class": c, "slices_marked_pct": 50.0,
+              "depth_mm": 1.0, "pixels": 5} for s in (0, 1, 2) for c in ("BG", "RV", "MYO", "LV")]
+    pd.DataFrame(rows).to_csv(grid / "acdc" / "toy" / "robustness_matched_geometry.csv", index=False)
+    render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
+    md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
+    assert "`acdc/toy/robustness_matched_geometry.csv`" in md
+    assert "| 1.00 | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 4.0 ± 1.0 | 4.0 ± 1.0 |" in md  # seed 7 left out
+    assert "| 0.25 |" not in md and "| `matched-free` | 50.0 ± 0.0 |" in md
+
+
 def test_python_m_entry_reads_the_config(grid, tmp_path, capsys):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump({"results_root": str(grid), "figures_dir": str(tmp_path / "figs"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -41,23 +41,45 @@ def expert_coverage(volumes: Sequence[Volume]) -> dict[str, float]:
     return coverage_pct(sum(class_counts(v.scribble, v.label) for v in volumes))
 
 
-class CountCache:
-    """Class counts of each (case, annotator, seed) scribble, simulated once."""
+def _volume_counts(scribble: np.ndarray, volume: Volume) -> np.ndarray:
+    return class_counts(scribble, volume.label)
 
-    def __init__(self, volumes: Sequence[Volume]) -> None:
+
+class CountCache:
+    """A measure (default :func:`class_counts`) of each (case, annotator, seed) scribble, simulated once.
+
+    ``measure(scribble, volume)`` returns an array that sums over volumes (counts, not ratios)."""
+
+    def __init__(self, volumes: Sequence[Volume],
+                 measure: Callable[[np.ndarray, Volume], np.ndarray] = _volume_counts) -> None:
         missing = [v.case for v in volumes if v.label is None]
         if missing:
             raise ValueError(f"cannot measure coverage without dense labels: {missing[:5]}")
         self.volumes = {v.case: v for v in volumes}
+        self.measure = measure
         self._counts: dict[tuple[str, Annotator, int], np.ndarray] = {}
 
     def get(self, case: str, annotator: Annotator, seed: int) -> np.ndarray:
-        """The :func:`class_counts` of ``annotator``'s scribble of ``case`` with ``seed``."""
+        """The measure of ``annotator``'s scribble of ``case`` with ``seed``."""
         key = (case, annotator, seed)
         if key not in self._counts:
-            lab = self.volumes[case].label
-            self._counts[key] = class_counts(simulate_volume(lab, annotator, seed=seed, case=case), lab)
+            v = self.volumes[case]
+            self._counts[key] = self.measure(simulate_volume(v.label, annotator, seed=seed, case=case), v)
         return self._counts[key]
+
+
+def level_sums(volumes: Sequence[Volume], base: str, levels: Sequence[float], seeds: Sequence[int],
+               cache: CountCache, annotators: Mapping[str, Annotator] | None = None
+               ) -> Iterator[tuple[float, int, int, np.ndarray]]:
+    """``(level, seed, volumes switched from the base, summed measure)`` of the training scribbles at each level
+    and seed (the annotators :func:`~scribcim.data.scribbles.assign_annotators` picks), level 0 first."""
+    pool = dict(ANNOTATORS if annotators is None else annotators)
+    cases = [v.case for v in volumes]
+    for seed in seeds:
+        for level in [0.0, *[float(x) for x in levels if float(x) != 0.0]]:
+            who = assign_annotators(cases, base, level, seed=seed, annotators=pool)
+            yield level, seed, sum(who[c] is not pool[base] for c in cases), sum(cache.get(c, who[c], seed)
+                                                                                 for c in cases)
 
 
 def annotator_coverage(volumes: Sequence[Volume], annotator: Annotator, seeds: Sequence[int] = (0,),
@@ -77,26 +99,19 @@ def level_coverage(volumes: Sequence[Volume], base: str, levels: Sequence[float]
         scribbled_pixels, class_pixels, switched`` (volumes not drawn by the base); ``relative_to_level0`` is
         the coverage over that of level 0 with the same seed.
     """
-    pool = dict(ANNOTATORS if annotators is None else annotators)
-    cache = cache or CountCache(volumes)
-    cases = [v.case for v in volumes]
-    rows = []
-    for seed in seeds:
-        ref = None
-        for level in [0.0, *[float(x) for x in levels if float(x) != 0.0]]:
-            who = assign_annotators(cases, base, level, seed=seed, annotators=pool)
-            counts = sum(cache.get(c, who[c], seed) for c in cases)
-            cov = coverage_pct(counts)
-            ref = ref or cov
-            switched = sum(who[c] is not pool[base] for c in cases)
-            log.info("%s inconsistency %.2f seed %d (%d/%d switched): %s", base, level, seed, switched, len(cases),
-                     ", ".join(f"{k} {x:.2f}%" for k, x in cov.items()))
-            if level not in [float(x) for x in levels]:
-                continue
-            rows += [{"level": level, "scribble_seed": seed, "class": n, "coverage_pct": cov[n],
-                      "relative_to_level0": cov[n] / ref[n] if ref[n] else float("nan"),
-                      "scribbled_pixels": int(counts[0][k]), "class_pixels": int(counts[1][k]),
-                      "switched": switched} for k, n in enumerate(CLASS_NAMES)]
+    rows, ref = [], {}
+    for level, seed, switched, counts in level_sums(volumes, base, levels, seeds, cache or CountCache(volumes),
+                                                    annotators):
+        cov = coverage_pct(counts)
+        ref.setdefault(seed, cov)
+        log.info("%s inconsistency %.2f seed %d (%d/%d switched): %s", base, level, seed, switched, len(volumes),
+                 ", ".join(f"{k} {x:.2f}%" for k, x in cov.items()))
+        if level not in [float(x) for x in levels]:
+            continue
+        rows += [{"level": level, "scribble_seed": seed, "class": n, "coverage_pct": cov[n],
+                  "relative_to_level0": cov[n] / ref[seed][n] if ref[seed][n] else float("nan"),
+                  "scribbled_pixels": int(counts[0][k]), "class_pixels": int(counts[1][k]),
+                  "switched": switched} for k, n in enumerate(CLASS_NAMES)]
     return rows
 
 

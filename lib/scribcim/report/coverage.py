@@ -5,8 +5,9 @@
 and scribble seed, the per-class coverage (% of the class's dense-label pixels scribbled with that class)
 of exactly the scribbles a run at that level trains on (``training_scribbles`` of the fold's training
 volumes), writes the rows as CSV (a markdown summary and a JSON provenance file beside it), checks that
-every class at every level stays within ``--tolerance`` (relative) of level 0, and draws the base
-annotator's family on three training slices.
+every class at every level stays within ``--tolerance`` (relative) of level 0, draws the base
+annotator's family on three training slices, and writes where the scribbles lie at each level (slices marked,
+stroke depth: :mod:`scribcim.report.geometry`, ``robustness_matched_geometry.*`` beside the CSV).
 """
 from __future__ import annotations
 
@@ -91,23 +92,19 @@ def write_coverage(df: pd.DataFrame, out: Path, params: dict, *, dataset: str = 
     ``prov``, else taken now, before anything is written); ``expert`` (``{class: %}`` of the volumes' own
     scribbles) goes beside the summary as a reference."""
     from ..provenance import provenance
-    from ..runs.log import write_json, write_text
+    from ..runs.log import write_csv_record
     prov = prov or provenance(params, device="cpu", dataset=dataset)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     check = check_tolerance(df, tolerance)
-    write_text(out, df.to_csv(index=False, float_format="%.6f"))
     seeds = ", ".join(str(s) for s in sorted(set(df.scribble_seed)))
-    write_text(out.with_suffix(".md"), (
-        f"Coverage of the training scribbles (% of each class's dense-label pixels, pooled over the "
-        f"{params.get('volumes', '?')} training volumes of {dataset.upper()} fold {params.get('fold', '?')}) with base "
-        f"annotator `{params.get('base')}`, mean over scribble seeds {seeds}; in brackets the ratio to level 0. "
-        f"Per-seed rows: `{out.name}`.\n\n" + coverage_summary_markdown(df) + "\n\n"
-        + "\n".join(f"- {line}" for line in check_lines(check, tolerance)) + "\n"
-        + "".join(f"\n{line}\n" for line in expert_line(expert))))
-    write_json(out.with_suffix(".json"), {"parameters": params, "tolerance": tolerance, "check": check,
-                                          **({"expert_coverage_pct": expert} if expert else {}),
-                                          "provenance": prov})
+    md = (f"Coverage of the training scribbles (% of each class's dense-label pixels, pooled over the "
+          f"{params.get('volumes', '?')} training volumes of {dataset.upper()} fold {params.get('fold', '?')}) with "
+          f"base annotator `{params.get('base')}`, mean over scribble seeds {seeds}; in brackets the ratio to level "
+          f"0. Per-seed rows: `{Path(out).name}`.\n\n" + coverage_summary_markdown(df) + "\n\n"
+          + "\n".join(f"- {line}" for line in check_lines(check, tolerance)) + "\n"
+          + "".join(f"\n{line}\n" for line in expert_line(expert)))
+    write_csv_record(out, df.to_csv(index=False, float_format="%.6f"), md,
+                     {"parameters": params, "tolerance": tolerance, "check": check,
+                      **({"expert_coverage_pct": expert} if expert else {}), "provenance": prov})
     return check
 
 
@@ -128,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--figure", type=Path, default=None,
                    help="PNG of the base's family (default: figures/<dataset>_matched_scribbles.png)")
     p.add_argument("--no-figure", action="store_true", help="skip the figure")
+    p.add_argument("--no-geometry", action="store_true", help="skip the geometry record (slices marked, stroke "
+                   "depth per level: robustness_matched_geometry.csv beside the CSV)")
     p.add_argument("--tolerance", type=float, default=TOLERANCE, help="relative tolerance (default: %(default)s)")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -141,6 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     prov = provenance(params, device="cpu", dataset=ns.dataset)  # before anything is written: a clean tree
     check = write_coverage(df, out, params, dataset=ns.dataset, tolerance=ns.tolerance, expert=expert, prov=prov)
     print(out.with_suffix(".md").read_text())
+    if not ns.no_geometry:
+        from ..data.scribble_geometry import expert_geometry, geometry_rows
+        from .geometry import GEOMETRY_CSV, write_geometry
+        geo = pd.DataFrame(geometry_rows(vols, ns.base, ns.levels, ns.scribble_seed))
+        path = write_geometry(geo, out.with_name(GEOMETRY_CSV), params, prov, expert_geometry(vols))
+        print(path.with_suffix(".md").read_text())
     if not ns.no_figure:
         from ..viz.scribbles import render_family_figure
         fig = ns.figure or Path("figures") / f"{ns.dataset}_matched_scribbles.png"

@@ -18,14 +18,13 @@ import pandas as pd
 from ..errors import DataError
 from ..provenance import git_state
 from ..runs.log import write_json_if_changed, write_text_if_changed
-from ..runs.paths import profile_dir
 from ..training.methods import paper_order
 from ..viz.common import save_figure
 from ..viz.methods import plot_robustness_seeds
 from ..config.workflow import PAIRED, scribble_seeds
 from .comparison import training_commits
-from .coverage import COVERAGE_CSV, check_lines, check_tolerance, coverage_summary_markdown, expert_line
 from .markdown import fmt_mean_std, md_header, md_row
+from .robustness_scribbles import coverage_lines, geometry_lines
 from .robustness_seeds_stats import EXPERT, POST, RAW, analyse, conditions, read_grid
 
 log = logging.getLogger(__name__)
@@ -124,34 +123,6 @@ def level_changes_markdown(changes: Sequence[dict], base: str) -> str:
     return "\n".join(lines)
 
 
-def coverage_lines(results_root: Path | str, section: dict[str, Any]) -> list[str]:
-    """The measured coverage of the grid's training scribbles (``python -m scribcim.report.coverage``), rows of its
-    base, levels and scribble seeds; a line saying it is absent otherwise."""
-    root = Path(results_root)
-    path = profile_dir(root, section["dataset"], section["profile"]) / COVERAGE_CSV
-    if not path.is_file():
-        return [f"Coverage of the training scribbles: not measured (no `{path.relative_to(root)}`; run "
-                "`python -m scribcim.report.coverage`)."]
-    df = pd.read_csv(path)
-    levels, sseeds = [float(x) for x in section["levels"]], sorted(set(scribble_seeds(section)))
-    d = df[(df.base == section["base"]) & df.level.isin(levels) & df.scribble_seed.isin(sseeds)]
-    shown = path.relative_to(root).as_posix()
-    if d.empty:
-        return [f"Coverage of the training scribbles: `{shown}` has no rows for base `{section['base']}`, levels "
-                f"{section['levels']} and scribble seeds {sseeds}."]
-    return [f"Coverage of the training scribbles (`{shown}`; % of each class's dense-label pixels, mean over scribble "
-            f"seeds {', '.join(str(s) for s in sseeds)}; in brackets the ratio to level 0):", "",
-            coverage_summary_markdown(d), "", *(f"- {line}" for line in check_lines(check_tolerance(d))),
-            *expert_reference(path)]
-
-
-def expert_reference(coverage_csv: Path) -> list[str]:
-    """The expert scribbles' coverage of the same volumes, from the JSON beside the coverage CSV (if recorded)."""
-    info = coverage_csv.with_suffix(".json")
-    expert = json.loads(info.read_text()).get("expert_coverage_pct") if info.is_file() else None
-    return ["", *expert_line(expert)] if expert else []
-
-
 def _records(items: Sequence[dict]) -> list[dict]:
     return json.loads(pd.DataFrame(items).to_json(orient="records")) if items else []
 
@@ -197,7 +168,7 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
            "for a contrast the change of its gap (positive: a gains more or loses less than b; `up`: seeds with a "
            "positive change):", "",
            level_changes_markdown([c for r in res.values() for c in r["level_changes"]], base), "",
-           *coverage_lines(results_root, section), ""]
+           *coverage_lines(results_root, section), *geometry_lines(results_root, section), ""]
     commits = training_commits([r["summary"] for r in found])
     md.append(f"Trained at commit(s) {', '.join(c[:7] for c in commits)}; {len(found)} summaries.")
     tables, sources = Path(tables), [r["source"] for r in found]

@@ -52,6 +52,15 @@ def write_text_if_changed(path: Path, text: str) -> bool:
     return True
 
 
+def write_csv_record(out: Path, csv_text: str, markdown: str, record: Any) -> None:
+    """A measured table as three files: ``out`` (CSV), ``out`` with ``.md`` (its summary) and ``.json`` (record)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(out, csv_text)
+    write_text(out.with_suffix(".md"), markdown)
+    write_json(out.with_suffix(".json"), record)
+
+
 def _stable(obj: Any) -> Any:
     """``obj`` without the :data:`VOLATILE` keys, at the top and in a ``provenance`` block."""
     if not isinstance(obj, dict):
