@@ -275,8 +275,9 @@ def test_results_in_jupyterlab(page, report_out):
 
 
 def test_robustness_in_jupyterlab(page, report_out):
-    """07_robustness on the committed results: the multi-seed report (table, differences, slopes, coverage of the
-    training scribbles) and its figure; the files go where the parameters say, the committed ones are untouched."""
+    """07_robustness on the committed results: the multi-seed report (table, differences, slopes, change from
+    level 0, coverage and geometry of the training scribbles) and its figure; the files go where the parameters
+    say, the committed ones are untouched."""
     out = report_out
     params = (f'config = "workflow/config.yaml"\nprofile = None\nresults_root = "results"\n'
               f'tables_dir = "{out}/tables"\nfigures_dir = "{out}/figures"\ncheckpoint = "best"')
@@ -284,5 +285,7 @@ def test_robustness_in_jupyterlab(page, report_out):
     assert images == 1
     text = "\n".join(text)
     assert "cim − pce_selfdice" in text and "Coverage of the training scribbles" in text
+    assert "36 of 36 planned runs present" in text and "Where those scribbles lie" in text
+    assert "Change from the lowest level" in text
     assert (REPO / out / "tables" / "acdc_cpu-mm175_robustness_seeds.md").is_file()
     assert (REPO / out / "figures" / "acdc_cpu-mm175_robustness_seeds.png").is_file()
