@@ -22,7 +22,7 @@ from ..training.methods import paper_order
 from ..viz.common import save_figure
 from ..viz.methods import plot_robustness_seeds
 from ..config.workflow import PAIRED, scribble_seeds
-from .comparison import training_commits
+from .comparison import purity_table, training_commits
 from .markdown import fmt_mean_std, md_header, md_row
 from .robustness_scribbles import coverage_lines, geometry_lines
 from .robustness_seeds_stats import EXPERT, POST, RAW, analyse, conditions, read_grid
@@ -123,6 +123,26 @@ def level_changes_markdown(changes: Sequence[dict], base: str) -> str:
     return "\n".join(lines)
 
 
+def purity_markdown(found: Sequence[dict], base: str, checkpoint: str = "best") -> str:
+    """Bank purity of the matching runs per condition and class (mean ± sd across runs, at ``checkpoint``), with
+    the iterations those checkpoints were taken at; a line saying so when no run has banks."""
+    rows = []
+    for c in conditions(pd.DataFrame({"condition": [r["level"] or EXPERT for r in found]})):
+        runs = [r["summary"] for r in found if (r["level"] or EXPERT) == c]
+        t = purity_table(runs, checkpoint)
+        t = t[t.kind == "bank_purity"].set_index("class")
+        if t.empty:
+            continue
+        its = sorted(int(s["checkpoints"][checkpoint].get("iteration", -1)) for s in runs
+                     if "bank_purity" in s["checkpoints"].get(checkpoint, {}))
+        rows.append(md_row([_label(c, base), str(int(t["runs"].max())), ", ".join(map(str, its)),
+                            *(fmt_mean_std(t["mean"][k], t["std"][k], 2) if k in t.index else "n/a"
+                              for k in ("RV", "MYO", "LV"))]))
+    if not rows:
+        return "No run with banks: no bank purity."
+    return "\n".join(md_header(["training scribbles", "runs", "iterations", "RV", "MYO", "LV"]) + rows)
+
+
 def _records(items: Sequence[dict]) -> list[dict]:
     return json.loads(pd.DataFrame(items).to_json(orient="records")) if items else []
 
@@ -168,6 +188,9 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
            "for a contrast the change of its gap (positive: a gains more or loses less than b; `up`: seeds with a "
            "positive change):", "",
            level_changes_markdown([c for r in res.values() for c in r["level_changes"]], base), "",
+           "Bank purity of the matching runs (share of each class's bank entries whose feature cell is mostly that "
+           "class by the dense labels, measured only; mean ± sd across runs at the chosen checkpoint, whose "
+           "iterations are listed):", "", purity_markdown(found, base, checkpoint), "",
            *coverage_lines(results_root, section), *geometry_lines(results_root, section), ""]
     commits = training_commits([r["summary"] for r in found])
     md.append(f"Trained at commit(s) {', '.join(c[:7] for c in commits)}; {len(found)} summaries.")
