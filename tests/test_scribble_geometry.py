@@ -40,6 +40,11 @@ def test_stroke_geometry_by_hand():
     assert np.isnan(v["LV"]["slices_marked_pct"]) and np.isnan(v["MYO"]["depth_mm"])
     aniso = geometry_values(stroke_geometry(scr, lab, (5.0, 0.5, 2.0)))
     assert aniso["RV"]["depth_mm"] == pytest.approx((1.5 + 0.5) / 2)  # centre: 3 rows x 0.5; edge: 1 row x 0.5
+    empty = np.zeros((1, 9, 9), np.uint8)  # a slice of background only: its BG strokes count as marked, no depth
+    stroke = np.full_like(empty, UNLABELLED)
+    stroke[0, 4, :] = 0
+    g2 = stroke_geometry(np.concatenate([scr, stroke]), np.concatenate([lab, empty]), (5.0, 1.0, 1.0))
+    assert list(g2[:, 0]) == pytest.approx([3, 2, np.sqrt(8), 1])
     vol = Volume("c", 1, lab.astype(np.float32), lab, scr, (5.0, 1.0, 1.0))
     assert expert_geometry([vol, vol])["RV"] == v["RV"] | {"pixels": 4}
 

@@ -9,7 +9,8 @@ Two scribble sets with the same per-class coverage (:mod:`scribcim.data.scribble
   the class to the nearest pixel of another class: small on a contour, large on a centre line; for BG, how far
   from the heart the background strokes run.
 
-Only pixels scribbled with a class on that class count (expert strokes may stray off their label).
+Only pixels scribbled with a class on that class count (expert strokes may stray off their label); depth leaves
+out slices holding one class only (background strokes on a slice without heart have no distance to it).
 """
 from __future__ import annotations
 
@@ -38,9 +39,10 @@ def stroke_geometry(scribble: np.ndarray, label: np.ndarray, spacing: Sequence[f
                 continue
             marked = (scribble[z] == c) & region
             out[0, c] += 1
-            if marked.any():
+            out[1, c] += bool(marked.any())
+            if marked.any() and not region.all():  # a slice of one class has no distance to another
                 depth = ndimage.distance_transform_edt(region, sampling=tuple(spacing[1:]))
-                out[1:, c] += [1, float(depth[marked].sum()), int(marked.sum())]
+                out[2:, c] += [float(depth[marked].sum()), int(marked.sum())]
     return out
 
 
