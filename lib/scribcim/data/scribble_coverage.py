@@ -41,35 +41,42 @@ def expert_coverage(volumes: Sequence[Volume]) -> dict[str, float]:
     return coverage_pct(sum(class_counts(v.scribble, v.label) for v in volumes))
 
 
-def _volume_counts(scribble: np.ndarray, volume: Volume) -> np.ndarray:
+def volume_counts(scribble: np.ndarray, volume: Volume) -> np.ndarray:
+    """:func:`class_counts` of a scribble of ``volume`` (a :class:`CountCache`'s default measure)."""
     return class_counts(scribble, volume.label)
 
 
-class CountCache:
-    """A measure (default :func:`class_counts`) of each (case, annotator, seed) scribble, simulated once.
+#: the measure a :class:`CountCache` takes when none is named: class counts (coverage)
+COUNTS = "counts"
 
-    ``measure(scribble, volume)`` returns an array that sums over volumes (counts, not ratios)."""
+
+class CountCache:
+    """Measures of each (case, annotator, seed) scribble, simulated once for all of them.
+
+    ``measures`` maps a name to ``measure(scribble, volume)``, an array that sums over volumes (counts, not
+    ratios); default ``{COUNTS: class counts}``. Every measure is taken on the one simulation."""
 
     def __init__(self, volumes: Sequence[Volume],
-                 measure: Callable[[np.ndarray, Volume], np.ndarray] = _volume_counts) -> None:
+                 measures: Mapping[str, Callable[[np.ndarray, Volume], np.ndarray]] | None = None) -> None:
         missing = [v.case for v in volumes if v.label is None]
         if missing:
             raise ValueError(f"cannot measure coverage without dense labels: {missing[:5]}")
         self.volumes = {v.case: v for v in volumes}
-        self.measure = measure
-        self._counts: dict[tuple[str, Annotator, int], np.ndarray] = {}
+        self.measures = dict(measures or {COUNTS: volume_counts})
+        self._values: dict[tuple[str, Annotator, int], dict[str, np.ndarray]] = {}
 
-    def get(self, case: str, annotator: Annotator, seed: int) -> np.ndarray:
-        """The measure of ``annotator``'s scribble of ``case`` with ``seed``."""
+    def get(self, case: str, annotator: Annotator, seed: int, measure: str = COUNTS) -> np.ndarray:
+        """The ``measure`` of ``annotator``'s scribble of ``case`` with ``seed``."""
         key = (case, annotator, seed)
-        if key not in self._counts:
+        if key not in self._values:
             v = self.volumes[case]
-            self._counts[key] = self.measure(simulate_volume(v.label, annotator, seed=seed, case=case), v)
-        return self._counts[key]
+            drawn = simulate_volume(v.label, annotator, seed=seed, case=case)
+            self._values[key] = {name: f(drawn, v) for name, f in self.measures.items()}
+        return self._values[key][measure]
 
 
 def level_sums(volumes: Sequence[Volume], base: str, levels: Sequence[float], seeds: Sequence[int],
-               cache: CountCache, annotators: Mapping[str, Annotator] | None = None
+               cache: CountCache, annotators: Mapping[str, Annotator] | None = None, measure: str = COUNTS
                ) -> Iterator[tuple[float, int, int, np.ndarray]]:
     """``(level, seed, volumes switched from the base, summed measure)`` of the training scribbles at each level
     and seed (the annotators :func:`~scribcim.data.scribbles.assign_annotators` picks), level 0 first."""
@@ -78,7 +85,7 @@ def level_sums(volumes: Sequence[Volume], base: str, levels: Sequence[float], se
     for seed in seeds:
         for level in [0.0, *[float(x) for x in levels if float(x) != 0.0]]:
             who = assign_annotators(cases, base, level, seed=seed, annotators=pool)
-            yield level, seed, sum(who[c] is not pool[base] for c in cases), sum(cache.get(c, who[c], seed)
+            yield level, seed, sum(who[c] is not pool[base] for c in cases), sum(cache.get(c, who[c], seed, measure)
                                                                                  for c in cases)
 
 

@@ -66,20 +66,25 @@ def expert_geometry(volumes: Sequence[Volume]) -> dict[str, dict[str, float]]:
     return geometry_values(sum(stroke_geometry(v.scribble, v.label, v.spacing) for v in volumes))
 
 
+#: the name of :func:`volume_geometry` among a :class:`CountCache`'s measures
+GEOMETRY = "geometry"
+
+
 def geometry_rows(volumes: Sequence[Volume], base: str, levels: Sequence[float], seeds: Sequence[int], *,
-                  annotators: Mapping[str, Annotator] | None = None) -> list[dict]:
+                  annotators: Mapping[str, Annotator] | None = None, cache: CountCache | None = None) -> list[dict]:
     """Rows of the training scribbles' geometry: per level and seed (``scope`` ``level``, ``name`` the level), and
     per annotator a level may pick (the base, and its family's other styles) drawing every volume (``scope``
-    ``member``, ``name`` the annotator); each row one class with ``slices_marked_pct``, ``depth_mm``, ``pixels``."""
+    ``member``, ``name`` the annotator); each row one class with ``slices_marked_pct``, ``depth_mm``, ``pixels``.
+    ``cache``: one whose measures include :data:`GEOMETRY` (shared with coverage: each scribble simulated once)."""
     pool = dict(ANNOTATORS if annotators is None else annotators)
-    cache = CountCache(volumes, measure=volume_geometry)
+    cache = cache or CountCache(volumes, {GEOMETRY: volume_geometry})
     rows = [{"scope": "level", "name": f"{level:.2f}", "scribble_seed": seed, "class": n, **v}
-            for level, seed, _, sums in level_sums(volumes, base, levels, seeds, cache, pool)
+            for level, seed, _, sums in level_sums(volumes, base, levels, seeds, cache, pool, GEOMETRY)
             if level in [float(x) for x in levels] for n, v in geometry_values(sums).items()]
     b = pool[base]
     for a in [b, *(a for a in pool.values() if a.family == b.family and a.style != b.style)]:  # who may draw
         for seed in seeds:
-            sums = sum(cache.get(v.case, a, seed) for v in volumes)
+            sums = sum(cache.get(v.case, a, seed, GEOMETRY) for v in volumes)
             rows += [{"scope": "member", "name": a.name, "scribble_seed": seed, "class": n, **v}
                      for n, v in geometry_values(sums).items()]
     return rows

@@ -32,9 +32,9 @@ LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def coverage_rows(volumes: Sequence[Volume], base: str, levels: Sequence[float] = LEVELS,
-                  seeds: Sequence[int] = (0, 1, 2)) -> pd.DataFrame:
+                  seeds: Sequence[int] = (0, 1, 2), cache: CountCache | None = None) -> pd.DataFrame:
     """One row per (level, scribble seed, class) of the training scribbles' coverage (see ``level_coverage``)."""
-    df = pd.DataFrame(level_coverage(volumes, base, levels, seeds, cache=CountCache(volumes)))
+    df = pd.DataFrame(level_coverage(volumes, base, levels, seeds, cache=cache or CountCache(volumes)))
     df.insert(0, "base", base)
     return df
 
@@ -132,7 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = ns.out or profile_dir("results", ns.dataset, ns.profile) / COVERAGE_CSV
     vols = load_volumes(ns.dataset, "train", fold=ns.fold, data_root=ns.data)
-    df = coverage_rows(vols, ns.base, ns.levels, ns.scribble_seed)
+    from ..data.scribble_coverage import COUNTS, volume_counts
+    from ..data.scribble_geometry import GEOMETRY, expert_geometry, geometry_rows, volume_geometry
+    measures = {COUNTS: volume_counts, **({} if ns.no_geometry else {GEOMETRY: volume_geometry})}
+    cache = CountCache(vols, measures)  # each scribble simulated once, for coverage and geometry
+    df = coverage_rows(vols, ns.base, ns.levels, ns.scribble_seed, cache)
     params = {"base": ns.base, "levels": ns.levels, "fold": ns.fold, "scribble_seeds": ns.scribble_seed,
               "dataset": ns.dataset, "volumes": len(vols), "cases": [v.case for v in vols]}
     expert = expert_coverage(vols)  # coverage_rows has checked that every volume has a dense label
@@ -141,9 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = write_coverage(df, out, params, dataset=ns.dataset, tolerance=ns.tolerance, expert=expert, prov=prov)
     print(out.with_suffix(".md").read_text())
     if not ns.no_geometry:
-        from ..data.scribble_geometry import expert_geometry, geometry_rows
         from .geometry import GEOMETRY_CSV, write_geometry
-        geo = pd.DataFrame(geometry_rows(vols, ns.base, ns.levels, ns.scribble_seed))
+        geo = pd.DataFrame(geometry_rows(vols, ns.base, ns.levels, ns.scribble_seed, cache=cache))
         path = write_geometry(geo, out.with_name(GEOMETRY_CSV), params, prov, expert_geometry(vols))
         print(path.with_suffix(".md").read_text())
     if not ns.no_figure:

@@ -48,8 +48,7 @@ def geometry_lines(results_root: Path | str, section: dict[str, Any]) -> list[st
     df = pd.read_csv(path, dtype={"name": str})
     sseeds = sorted(set(scribble_seeds(section)))
     keep = df.scribble_seed.isin(sseeds) & ((df.scope == "member") | df.name.isin(section["levels"]))
-    info = path.with_suffix(".json")
-    expert = json.loads(info.read_text()).get("expert") if info.is_file() else None
+    expert = _beside(path, "expert")
     return ["", f"Where those scribbles lie (`{path.relative_to(root).as_posix()}`; mean ± sd over scribble seeds "
             f"{', '.join(map(str, sseeds))}): slices marked, of the slices containing a class; depth, mean distance "
             "(mm) of the class's scribbled pixels to another class (for BG: from the heart):", "",
@@ -58,6 +57,11 @@ def geometry_lines(results_root: Path | str, section: dict[str, Any]) -> list[st
 
 def expert_reference(coverage_csv: Path) -> list[str]:
     """The expert scribbles' coverage of the same volumes, from the JSON beside the coverage CSV (if recorded)."""
-    info = coverage_csv.with_suffix(".json")
-    expert = json.loads(info.read_text()).get("expert_coverage_pct") if info.is_file() else None
+    expert = _beside(coverage_csv, "expert_coverage_pct")
     return ["", *expert_line(expert)] if expert else []
+
+
+def _beside(csv: Path, key: str) -> Any:
+    """``key`` of the JSON record beside a CSV record (None when either is absent)."""
+    info = csv.with_suffix(".json")
+    return json.loads(info.read_text()).get(key) if info.is_file() else None

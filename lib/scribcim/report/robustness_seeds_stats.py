@@ -111,11 +111,17 @@ def base_gaps(runs: pd.DataFrame, what: str = RAW, metric: str = "dice") -> list
         return []
     out = []
     for m in paper_order(runs.method):
-        r = runs[(runs.method == m) & runs.condition.isin([levels[0], EXPERT])]
-        if {levels[0], EXPERT} <= set(r.condition):
-            out.append(paired_differences(r.assign(method=r.condition), levels[0], EXPERT, metric=metric)
-                       | {"method": m, "metrics": what})
+        r = _by_condition(runs, m)
+        if {levels[0], EXPERT} <= set(r.method):
+            out.append(paired_differences(r, levels[0], EXPERT, metric=metric) | {"method": m, "metrics": what})
     return out
+
+
+def _by_condition(runs: pd.DataFrame, method: str) -> pd.DataFrame:
+    """``method``'s runs with the condition in the ``method`` column, so that :func:`paired_differences` of two
+    conditions compares that method with itself, paired by seed."""
+    r = runs[runs.method == method]
+    return r.assign(method=r.condition)
 
 
 def _contrast_runs(runs: pd.DataFrame, a: str, b: str, metric: str, structure: str = "mean") -> pd.DataFrame:
@@ -137,7 +143,7 @@ def level_changes(runs: pd.DataFrame, what: str = RAW, metric: str = "dice",
     slope it assumes no straight line: it shows a curve's shape."""
     levels = [c for c in conditions(runs) if c != EXPERT]
     sim = runs[runs.condition.isin(levels)]
-    series = [(m, sim[sim.method == m].assign(method=sim.condition[sim.method == m])) for m in paper_order(sim.method)]
+    series = [(m, _by_condition(sim, m)) for m in paper_order(sim.method)]
     series += [(f"{a} − {b}", _contrast_runs(sim, a, b, metric)) for a, b in contrasts]
     out = []
     for of, r in series:
