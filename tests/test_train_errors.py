@@ -90,8 +90,8 @@ def test_help_describes_every_option(capsys):
         flag = "--" + f.name.replace("_", "-")
         entry = re.search(re.escape(flag) + r"[ ,{].*?\(default [^)]*\)", options)
         assert entry and f.metadata["help"].split()[0] in entry.group(0), flag
-    assert "--method {cim,dmpls,full,pce,pce_dice,pce_selfdice}" in out and "--dataset {acdc,mscmr,phantom}" in out
-    assert "(default 256; cpu-lr01 128, cpu-lr03 128, cpu-mm175 128, cpu-mm200 128, quick 128, smoke 64)" in out
+    assert "--method {cim,cim_paper,dmpls,full,pce,pce_dice,pce_selfdice}" in out and "--dataset {acdc,mscmr,phantom}" in out
+    assert "(default 256; cpu-lr01 128, cpu-lr03 128, cpu-mm175 128," in out and "cpu-mm200 128, quick 128, smoke 64)" in out
     assert "--data " not in out.replace("--data-root", "")
     from scribcim.cli import build_parser
     assert build_parser().parse_args(["train", "--data", "x"]).data_root == "x"

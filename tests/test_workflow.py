@@ -102,3 +102,26 @@ def test_dry_run_refuses_a_bad_config(tmp_path, config, message):
     out = _snakemake("-n", "--cores", "1", tmp_path=tmp_path, config=config)
     assert out.returncode != 0 and message in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_dry_run_lists_the_ablations_and_the_budget_study(tmp_path):
+    """Issues 29/30: the paper's ablations under <profile>/ablation/<name>, paired by seed with the grid; the budget
+    study's 6000-iteration runs and their bf16 twins at 1500."""
+    out = _snakemake("-n", "--cores", "1", "ablation", "budget", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    counts, text = _job_counts(out.stdout + out.stderr), out.stdout + out.stderr
+    assert counts == {"train_ablation": 15, "train": 24, "ablation": 1, "budget": 1, "total": 41}
+    for name in ("no_banks", "no_tokens", "hard_matching"):
+        assert f"acdc/cpu-mm175/ablation/{name}/fold1/seed2026/summary.json" in text
+    assert "acdc/cpu-mm175-bf16-6k/cim_paper/fold1/seed2024/summary.json" in text
+    assert "acdc/cpu-mm175-bf16/dmpls/fold1/seed2022/summary.json" in text
+    assert "cpu-mm175-bf16/cim_paper" not in text  # the twin holds the grid's methods only
+
+
+def test_an_ablation_job_trains_cim_with_its_overrides(tmp_path):
+    """The job's papermill parameters: method cim and the ablation's overrides (the library files it under
+    ablation/<name>, scribcim.runs.paths)."""
+    out = _snakemake("-n", "-p", "--cores", "1", str(tmp_path / "results/acdc/cpu-mm175/ablation/hard_matching/"
+                                                    "fold1/seed2023/summary.json"), tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert '"method": "cim"' in out.stdout and '"matching": "hard"' in out.stdout and '"seed": 2023' in out.stdout

@@ -61,12 +61,37 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic: AVX-512 BF16 dot products, AMX tiles
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (``/proc/cpuinfo`` on Linux; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_bf16(flags: set[str] | None = None) -> dict[str, Any]:
+    """Whether the CPU computes bfloat16 natively (``native_bf16``: AVX-512 BF16 or AMX-BF16), the flags that
+    say so, and torch's CPU kernel level. Without native support bf16 autocast still runs, emulated and slower."""
+    flags = cpu_flags() if flags is None else flags
+    found = [f for f in BF16_FLAGS if f in flags]
+    return {"native_bf16": bool(found), "bf16_flags": found, "amx": "amx_tile" in flags,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
 def device_info(device: str) -> dict[str, Any]:
-    """Where a run ran: device, CPU model and cores, torch's thread counts (results depend on all of them)."""
+    """Where a run ran: device, CPU model and cores, whether it has native bf16, torch's thread counts (results
+    depend on all of them)."""
     dev = torch.device(device)
     info: dict[str, Any] = {"device": str(dev), "platform": platform.platform(),
                             "processor": platform.processor() or platform.machine(),
-                            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+                            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), **cpu_bf16(),
                             "torch_threads": torch.get_num_threads(),
                             "torch_interop_threads": torch.get_num_interop_threads()}
     if dev.type == "cuda" and torch.cuda.is_available():

@@ -156,6 +156,10 @@ class TrainConfig:
             what = f"method {self.method!r}" if method.needs_dense_labels else f"--scribbles {self.scribbles}"
             raise ConfigError(f"{what} needs dense training labels, which {self.dataset} does not have: "
                               "choose a scribble-supervised method with --scribbles expert")
+        for name, value in method.settings.items():
+            if getattr(self, name) != value:
+                raise ConfigError(f"method {self.method!r} fixes {name} = {value!r}, got {getattr(self, name)!r}: "
+                                  f"leave {name} unset, or choose method 'cim' to change it")
         try:
             from ..training.methods import cim_config
             cim_config(self)
@@ -265,5 +269,11 @@ def make_config(profile: str = "quick", **overrides: Any) -> TrainConfig:
     bad = set(overrides) - known
     if bad:
         raise ConfigError(f"unknown config field(s) {sorted(bad)}: see `scribcim train --help`")
-    values = {**PROFILES[profile], **{k: coerce(k, v) for k, v in overrides.items() if v is not None}}
+    given = {k: coerce(k, v) for k, v in overrides.items() if v is not None}
+    from ..training.methods import get_method
+    fixed = get_method(given.get("method", PROFILES[profile].get("method", TrainConfig.method))).settings
+    if clash := sorted(k for k in fixed if k in given and given[k] != fixed[k]):
+        raise ConfigError(f"method {given['method']!r} fixes {', '.join(f'{k} = {fixed[k]!r}' for k in clash)}: "
+                          f"leave {', '.join(clash)} unset, or choose method 'cim' to change them")
+    values = {**PROFILES[profile], **fixed, **given}
     return TrainConfig(profile=profile, **values).validate()

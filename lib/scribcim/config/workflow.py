@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from ..device import check_device_name
 from ..errors import ConfigError
 from ..runs.paths import run_path, sim_variant
+from .ablations import ABLATIONS, check_names
 from .train_config import TrainConfig, make_config
 
 #: section -> its keys (all required)
@@ -24,6 +25,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "selection": ("name", "profiles", "dataset", "methods", "fold", "seeds"),
     "grid": ("profile", "fold", "runs"),
     "robustness_seeds": ("profile", "dataset", "methods", "base", "levels", "seeds", "scribble_seeds", "fold"),
+    "ablation": ("profile", "dataset", "fold", "ablations", "seeds"),
+    "budget": ("dataset", "fold", "runs"),
 }
 PATHS = ("data_root", "runs_root", "results_root", "figures_dir")
 TOP_KEYS = (*PATHS, "device", "overrides", *SECTIONS)
@@ -98,9 +101,28 @@ def seed_run_path(section: dict[str, Any], run: dict[str, Any]) -> str:
                     variant).as_posix()
 
 
+def ablation_run(section: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
+    """The TrainConfig fields of one run of an ``ablation`` section: ``cim`` with the named ablation's overrides
+    (:data:`scribcim.config.ablations.ABLATIONS`; not ``cim`` or ``pce``, which are the grid's own runs)."""
+    if name in ("cim", "pce"):
+        raise _fail("ablation.ablations", f"{name!r} is the grid's own run (grid section), not an ablation")
+    return dict(profile=section["profile"], dataset=section["dataset"], method="cim", fold=section["fold"],
+                seed=seed, **ABLATIONS[check_names([name])[0]])
+
+
+def budget_runs(section: dict[str, Any], where: str = "budget") -> list[dict[str, Any]]:
+    """The runs of a ``budget`` section: per block (profile, methods, seeds) every method at every seed."""
+    out = []
+    for i, block in enumerate(_list(section, "runs", where)):
+        _keys(block, ("profile", "methods", "seeds"), f"{where}.runs[{i}]")
+        out += [dict(profile=block["profile"], dataset=section["dataset"], method=m, fold=section["fold"], seed=s)
+                for m in _list(block, "methods", f"{where}.runs[{i}]") for s in _list(block, "seeds", f"{where}.runs[{i}]")]
+    return out
+
+
 def planned_runs(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(section, TrainConfig fields) of every run the config can plan (before the paths and device)."""
-    main, rob, sel, grid, rs = (config[s] for s in SECTIONS)
+    main, rob, sel, grid, rs, abl, budget = (config[s] for s in SECTIONS)
     for d in _list(main, "datasets", "main"):
         for m in _list(main, "methods", "main"):
             for f in _list(main, "folds", "main"):
@@ -123,6 +145,11 @@ def planned_runs(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
             for s in _list(block, "seeds", f"grid.runs[{i}]"):
                 yield "grid", dict(profile=grid["profile"], dataset=block["dataset"], method=m, fold=grid["fold"],
                                    seed=s)
+    for a in check_names(_list(abl, "ablations", "ablation")):
+        for s in _list(abl, "seeds", "ablation"):
+            yield "ablation", ablation_run(abl, a, s)
+    for run in budget_runs(budget):
+        yield "budget", run
     for r in seed_grid(rs):
         run = dict(profile=rs["profile"], dataset=rs["dataset"], method=r["method"], fold=rs["fold"], seed=r["seed"])
         yield "robustness_seeds", run if r["level"] is None else dict(

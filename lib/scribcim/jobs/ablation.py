@@ -1,7 +1,7 @@
 """Ablations of CIM: named config overrides, trained and evaluated on one fold, tabulated against cim and pce.
 
 Each ablation is a set of :class:`~scribcim.config.TrainConfig` overrides of the full ``cim``
-(:data:`ABLATIONS`); ``pce`` (no matching, no self-Dice term) is the reference at the other end. A run
+(:data:`scribcim.config.ablations.ABLATIONS`); ``pce`` (no matching, no self-Dice term) is the reference at the other end. A run
 lives in ``<runs>/<dataset>/<profile>/ablation/<name>/fold<k>/seed<s>``, its summary in the same place
 under ``<results>``. The table reads the summaries under ``<results>/<dataset>/<profile>/ablation``
 and names each run by what its config says (:func:`identify`), never by its folder.
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..config import METHOD_SETTINGS, TrainConfig, make_config
+from ..config import TrainConfig, make_config
+from ..config.ablations import (ABLATIONS, DEFAULTS, FIELDS, ablation_values, check_names,  # noqa: F401 (re-exported)
+                                describe, identify)
 from ..errors import ConfigError, DataError
 from ..evaluate.summary import evaluate
 from ..evaluate.metrics import CLASS_NAMES
@@ -33,49 +34,14 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "cim": {}, "no_banks": {"use_banks": False}, "no_tokens": {"use_tokens": False},
-    "no_matching": {"use_banks": False, "use_tokens": False}, "hard_matching": {"matching": "hard"},
-    "bank_100": {"bank_size": 100}, "bank_4000": {"bank_size": 4000}, "momentum_0.9": {"token_momentum": 0.9},
-    "faithful_sampling": {"faithful": True}, "pce": {"method": "pce"},
-}
-#: the config fields that tell ablations apart (other values of them than an entry sets: no named ablation)
-FIELDS = ("method", *METHOD_SETTINGS)
-DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig) if f.name in FIELDS}
 FREE = set(RESUME_FREE) | {"run_dir", "runs_root", "results_root"}  # may differ between compared runs
 STRUCTURES = (*CLASS_NAMES, "mean")
-
-
-def check_names(names: Sequence[str]) -> list[str]:
-    """``names`` as a list, or :class:`ConfigError` naming the unknown ones and listing the known ones."""
-    names = [names] if isinstance(names, str) else list(names)
-    if bad := [n for n in names if n not in ABLATIONS]:
-        raise ConfigError(f"unknown ablation(s) {bad}: choose from {list(ABLATIONS)}")
-    return list(dict.fromkeys(names))
 
 
 def with_reference(names: Sequence[str], include_pce: bool = True) -> list[str]:
     """``names`` (checked) plus ``pce`` when asked and missing."""
     names = check_names(names)
     return names + ["pce"] if include_pce and "pce" not in names else names
-
-
-def ablation_values(name: str) -> dict[str, Any]:
-    """The values of :data:`FIELDS` an ablation runs with (defaults overridden by its entry)."""
-    return {**DEFAULTS, **ABLATIONS[check_names([name])[0]]}
-
-
-def identify(config: dict[str, Any]) -> str | None:
-    """The ablation a run's config is (pce: by method alone, its network ignores the CIM switches); else None."""
-    if config.get("method") == "pce":
-        return "pce"
-    return next((name for name in ABLATIONS if name != "pce" and all(config.get(k, DEFAULTS[k]) == v
-                                                                     for k, v in ablation_values(name).items())), None)
-
-
-def describe(name: str) -> str:
-    """``use_banks=False``-style text of an ablation's overrides (``-`` for the full cim)."""
-    return ", ".join(f"{k}={v}" for k, v in ABLATIONS[name].items()) or "-"
 
 
 def _config_diff(a: dict[str, Any], b: dict[str, Any], ignore: Sequence[str] = ()) -> list[str]:

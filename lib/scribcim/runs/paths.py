@@ -2,7 +2,8 @@
 
 A run lives at ``{dataset}/{profile}/[{variant}/]{method}/fold{k}/seed{s}`` under ``runs_root`` (checkpoints,
 logs) and under ``results_root`` (the committed ``summary.json``). ``{variant}`` names a simulated scribble set
-(``sim-centreline-inc0.50-seed0``) or ``ablation`` (then ``{method}`` is the ablation's name). The Snakefile
+(``sim-centreline-inc0.50-seed0``) or ``ablation`` (then ``{method}`` is the ablation's name: a run whose method
+settings differ from its method's own, :func:`scribcim.config.ablations.ablation_of`). The Snakefile
 and the report modules ask :func:`run_pattern` and :func:`run_path` for the layout instead of writing it.
 """
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TrainConfig
+from ..config.ablations import ablation_of
+from ..errors import ConfigError
 from ..data import get_dataset
 from ..data.fetch import resolve_data_root, verify
 
@@ -49,7 +52,16 @@ def scribble_variant(config: TrainConfig) -> str | None:
 
 
 def results_dir_for(config: TrainConfig) -> Path:
-    """Where a run's summary is committed: the run folder's path with ``results_root`` for ``runs_root``."""
+    """Where a run's summary is committed: the run folder's path with ``results_root`` for ``runs_root``.
+
+    A run whose method settings differ from its method's own is an ablation
+    (:func:`scribcim.config.ablations.ablation_of`): ``<profile>/ablation/<name>/...``, never the method's folder.
+    """
+    if (name := ablation_of(config)) is not None:
+        if config.scribbles != "expert":
+            raise ConfigError(f"an ablation ({name}) on simulated scribbles has no run folder layout: train it on "
+                              "the expert scribbles, or give --run-dir")
+        return ablation_dir(config.results_root, config.dataset, config.profile, name, config.fold, config.seed)
     return Path(config.results_root) / run_path(config.dataset, config.profile, config.method, config.fold,
                                                 config.seed, scribble_variant(config))
 

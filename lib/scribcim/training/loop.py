@@ -30,6 +30,7 @@ from ..evaluate.inference import predict_labels
 from .methods import get_method
 from ..evaluate.metrics import fast_dice
 from ..progress import LoopProgress
+from ..provenance import BF16_FLAGS, cpu_bf16
 from .run_setup import check_run, prepare_run
 from ..runs.log import MetricsLog, eval_weights, load_checkpoint, save_checkpoint, write_json
 
@@ -112,6 +113,15 @@ def set_determinism(config: TrainConfig) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def warn_emulated_bf16(config: TrainConfig) -> None:
+    """Warn when bf16 autocast runs on a CPU without native bf16: the profile keeps its precision (it never
+    changes with the machine), but the run is slower there and its provenance says so (``native_bf16``)."""
+    if config.bf16 and torch.device(config.device).type == "cpu" and not cpu_bf16()["native_bf16"]:
+        log.warning("profile %s trains in bf16, but this CPU has no native bf16 (%s): emulated, likely slower "
+                    "than fp32; the precision stays bf16, as the profile says (an fp32 twin: profile cpu-mm175)",
+                    config.profile, " / ".join(BF16_FLAGS) + " absent")
+
+
 def poly_lr(base: float, iteration: int, max_iterations: int, power: float) -> float:
     """Poly decay: base * (1 - it / max) ** power."""
     return base * (1.0 - iteration / max_iterations) ** power
@@ -138,6 +148,7 @@ def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> 
     t0 = time.perf_counter()
     run_dir = check_run(config)
     set_determinism(config)
+    warn_emulated_bf16(config)
     setup = prepare_run(config, run_dir)
     latest = run_dir / "checkpoints" / "latest.pt"
     ckpt_dir = run_dir / "checkpoints"
