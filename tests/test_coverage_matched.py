@@ -116,6 +116,17 @@ def test_coverage_stays_close_across_levels_on_the_phantom():
     assert set(mean_over_seeds(df)["level"]) == {0.0, 0.5, 1.0}
 
 
+def test_ratio_to_level0_without_level0_among_the_levels():
+    """Levels 0.5 and 1 only: the summary's ratio to level 0 is still level 0's (always drawn as the reference),
+    the same numbers as when level 0 is asked for, not NaN."""
+    vs = phantom_volumes(2)
+    with_zero = mean_over_seeds(coverage_rows(vs, "matched-centreline", [0.0, 0.5, 1.0], [0, 1]))
+    without = mean_over_seeds(coverage_rows(vs, "matched-centreline", [0.5, 1.0], [0, 1]))
+    assert without.relative_to_level0.notna().all()
+    expect = with_zero[with_zero.level != 0.0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(without.reset_index(drop=True), expect, check_exact=False, rtol=1e-12)
+
+
 def test_deterministic_in_seed():
     """Same seeds give the same rows; another seed gives other scribbles of a free-style member."""
     vs = phantom_volumes(2)

@@ -156,6 +156,25 @@ def test_choose_ignores_volumes_without_classes() -> None:
     assert res["choice"] == "largest_fg" and res["volumes"] == 2
 
 
+def test_choose_scores_validation_as_the_training_loop_does(monkeypatch) -> None:
+    """One definition of validation Dice: the post-processing choice's is the best checkpoint's
+    (``training.loop.validate``), also when a volume lacks a class (its one class weighs as one of four, not as a
+    whole volume: (1 + 1 + 1 + 0) / 4, not (1 + 0) / 2)."""
+    import torch
+
+    from scribcim.config import make_config
+    from scribcim.data.volumes import Volume
+    from scribcim.training import loop
+    rv_only, wrong = np.zeros(SHAPE, np.uint8), np.zeros(SHAPE, np.uint8)
+    rv_only[1:3, 5:9, 5:9] = 1
+    wrong[1:3, 20:24, 20:24] = 1
+    preds, gts = [_heart(), wrong], [_heart(), rv_only]
+    vols = [Volume(f"c{i}", i, np.full(SHAPE, float(i), np.float32), g, g, (1.0, 1.0, 1.0)) for i, g in enumerate(gts)]
+    monkeypatch.setattr(loop, "predict_labels", lambda model, image, **kw: preds[int(image.flat[0])])
+    val = loop.validate(torch.nn.Identity(), vols, make_config("smoke", device="cpu"))
+    assert val == choose(preds, gts)["val_dice"]["none"] == pytest.approx(0.75, rel=1e-12)
+
+
 def test_choose_without_volumes_raises_config_error() -> None:
     with pytest.raises(ConfigError):
         choose([], [])

@@ -110,6 +110,32 @@ def test_nifti_x1000_matches_in_memory_path(run, tmp_path):
         json.loads((run_dir / "run_info.json").read_text())["scale"]["mm_per_pixel"])
 
 
+def test_slice_axis_first_is_moved_last_and_put_back(run, tmp_path, caplog):
+    """A NIfTI whose slices lie along its first axis (the same scan, axes (z, x, y) on disk, the affine's columns
+    permuted to match): the mask is the conventional export's, in the input's own layout and affine, with a
+    warning; the conventional export is not touched."""
+    run_dir, _ = run
+    v = phantom_volume(1, 1)
+    aff = rotated_affine(v.spacing)
+    export_nifti(tmp_path / "last.nii.gz", v.image, aff)
+    first_aff = aff.copy()
+    first_aff[:, :3] = aff[:, [2, 0, 1]]
+    xyz = v.image.transpose(2, 1, 0)
+    nib.save(nib.Nifti1Image(xyz.transpose(2, 0, 1).astype(np.float32), first_aff), str(tmp_path / "first.nii.gz"))
+    with caplog.at_level("WARNING", logger="scribcim.evaluate.predict"):
+        a = predict(run_dir, tmp_path / "last.nii.gz", tmp_path / "a", progress=False, save_probs=True)
+        assert not a.reoriented and not caplog.records
+        b = predict(run_dir, tmp_path / "first.nii.gz", tmp_path / "b", progress=False, save_probs=True)
+    assert len(b.reoriented) == 1 and "slices lie along NIfTI axis 0" in caplog.text and "put back" in caplog.text
+    out = nib.load(str(b.outputs[0]))
+    assert out.shape == (xyz.shape[2], xyz.shape[0], xyz.shape[1]) and np.allclose(out.affine, first_aff, atol=1e-5)
+    want = np.asarray(nib.load(str(a.outputs[0])).dataobj)
+    assert want.any() and np.array_equal(np.asarray(out.dataobj), want.transpose(2, 0, 1))
+    probs = [np.asarray(nib.load(str(d / f"{n}_prob.nii.gz")).dataobj) for d, n in ((tmp_path / "a", "last"),
+                                                                                  (tmp_path / "b", "first"))]
+    np.testing.assert_array_equal(probs[1], probs[0].transpose(2, 0, 1, 3))
+
+
 def test_at_its_own_scale_predict_is_evaluate(run):
     """A slice whose own field of view / input size is the target scale is mapped exactly as evaluate maps
     it: the scale-aware inference gives evaluate's saved mask for every phantom test case."""

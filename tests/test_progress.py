@@ -38,3 +38,22 @@ def test_training_without_progress_bar_logs_its_progress(smoke_overrides, caplog
     lines = _lines(caplog)
     assert lines[0].startswith("pce fold1: 1/4 (25%)") and lines[-1].startswith("pce fold1: 4/4 (100%)")
     assert "loss=" in lines[-1]
+
+
+def test_long_loops_use_the_progress_helper():
+    """Only scribcim.progress makes tqdm bars: score, predict and fetch go through :func:`progress_bar` (a bar
+    that redraws every second), never ``tqdm`` directly."""
+    import ast
+    from pathlib import Path
+    lib = Path(progress.__file__).parent
+    direct = []
+    for path in sorted(lib.rglob("*.py")):
+        if path.name == "progress.py" and path.parent == lib:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            direct += [f"{path.relative_to(lib)}:{node.lineno}" for n in names if n.split(".")[0] == "tqdm"]
+    assert direct == []
+    for module in ("evaluate.score", "evaluate.predict", "data.fetch"):
+        assert "progress_bar" in (lib / f"{module.replace('.', '/')}.py").read_text()

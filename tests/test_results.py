@@ -66,6 +66,21 @@ def test_paired_wilcoxon_against_scipy():
         paired_wilcoxon(pd.concat([_toy([0.5], [0.4])] * 2), ["a", "b"])
 
 
+def test_paired_wilcoxon_without_pairs_is_n_a_and_distances_count_smaller_as_better():
+    """No common case: p is NaN (shown "n/a" in the table), not 1.0; for HD95/ASD a is better when smaller."""
+    from scribcim.report.results_report import wilcoxon_table
+    toy = _toy([0.5, 0.6], [np.nan, np.nan]).assign(fold=1, seed=7)
+    none = paired_wilcoxon(toy, ["a", "b"]).iloc[0]
+    assert none.n == 0 and np.isnan(none.p_value) and none.a_better_cases == 0
+    _, md = wilcoxon_table(toy.replace({"a": "cim"}), reference="cim")
+    assert md.splitlines()[-1] == "| 1 | 7 | cim | b | 0 | n/a | n/a | n/a | 0 | n/a |"
+    dist = _toy([2.0, 3.0, 9.0], [4.0, 5.0, 1.0]).rename(columns={"dice": "hd95"})
+    for metric in ("hd95", "asd", "assd"):
+        res = paired_wilcoxon(dist.rename(columns={"hd95": metric}), ["a", "b"], metric=metric).iloc[0]
+        assert res.a_better_cases == 2  # a's distance is the smaller in cases c0 and c1
+    assert paired_wilcoxon(_toy([2.0, 3.0, 9.0], [4.0, 5.0, 1.0]), ["a", "b"]).iloc[0].a_better_cases == 1
+
+
 def test_robustness_grid_on_phantom(tmp_path, phantom_run):
     """Expert + two simulated levels on the phantom: table cells and the figure come from the runs."""
     results = tmp_path / "results"

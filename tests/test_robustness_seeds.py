@@ -75,6 +75,20 @@ def _ls(x: np.ndarray, y: np.ndarray) -> tuple[float, list[float]]:
     return slope, [slope - half, slope + half]
 
 
+def test_slope_interval_is_over_seeds_not_runs():
+    """Three seeds with the same slope (-0.1) but different offsets: the 9 runs are not 9 independent points; the
+    interval is a t-interval over the 3 per-seed slopes (2 degrees of freedom), here of zero width."""
+    from scribcim.report.robustness_seeds_stats import slopes
+    runs = pd.DataFrame([{"method": "cim", "seed": s, "structure": "mean", "condition": f"{lv:.2f}", "level": lv,
+                          "dice": 0.9 - 0.1 * s - 0.1 * lv} for s in (1, 2, 3) for lv in X])
+    (s,) = slopes(runs)
+    assert (s["n"], s["runs"], s["seeds"]) == (3, 9, [1, 2, 3])
+    assert s["slope"] == pytest.approx(-0.1) and s["ci95"] == pytest.approx([-0.1, -0.1])
+    noisy = runs.assign(dice=runs.dice + np.where(runs.seed == 2, 0.02 * runs.level, 0.0))
+    per = np.array([-0.1, -0.08, -0.1])
+    assert slopes(noisy)[0]["ci95"] == pytest.approx(_t_interval(per))
+
+
 def test_paired_scribble_seeds_and_run_folders():
     grid = seed_grid(SECTION)
     assert len(grid) == 3 * 3 * 4  # methods x seeds x (expert + 3 levels)
@@ -138,12 +152,10 @@ def test_table_differences_and_slopes_match_hand_computation(grid, tmp_path):
             assert d["a"] == "cim" and d["pairs"] == 3 and d["per_seed"] == pytest.approx(list(per))
             assert d["mean"] == pytest.approx(per.mean()) and d["ci95"] == pytest.approx(_t_interval(per))
     slopes = {s["method"]: s for s in rec["raw"]["slopes"]}
-    for m, by in DICE.items():
-        x = np.repeat(X, 3)
-        y = np.concatenate([by[lv] for lv in ("0.00", "0.50", "1.00")])
-        slope, ci = _ls(x, y)
-        assert slopes[m]["n"] == 9 and slopes[m]["slope"] == pytest.approx(slope)
-        assert slopes[m]["ci95"] == pytest.approx(ci)
+    for m, by in DICE.items():  # the seed is the unit: a slope per seed, then a t-interval over the 3 seeds
+        per = np.array([_ls(X, np.array([by[lv][k] for lv in ("0.00", "0.50", "1.00")]))[0] for k in range(3)])
+        assert slopes[m]["n"] == 3 and slopes[m]["runs"] == 9 and slopes[m]["per_seed"] == pytest.approx(list(per))
+        assert slopes[m]["slope"] == pytest.approx(per.mean()) and slopes[m]["ci95"] == pytest.approx(_t_interval(per))
     assert slopes["cim"]["slope"] == pytest.approx(-0.08 / 3)
     assert slopes["pce_selfdice"]["slope"] == pytest.approx(-0.07)
     sd = {d["b"]: d for d in rec["raw"]["slope_differences"]}
@@ -264,7 +276,7 @@ def test_redraw_changes_nothing_and_missing_runs_are_listed(grid, tmp_path):
     assert len(found) == 35 and missing == [f"{gone.relative_to(grid).as_posix()}/summary.json"]
     rec = render_robustness_seeds(grid, *out, SECTION)
     slope = next(s for s in rec["raw"]["slopes"] if s["method"] == "dmpls")
-    assert slope["n"] == 8 and "35 of 36 planned runs" in (out[0] / "acdc_toy_robustness_seeds.md").read_text()
+    assert (slope["runs"], slope["n"]) == (8, 3) and "35 of 36 planned runs" in (out[0] / "acdc_toy_robustness_seeds.md").read_text()
 
 
 def test_a_summary_in_the_wrong_folder_is_refused(grid):
@@ -395,7 +407,7 @@ def test_one_level_so_far_reads_n_a_not_nan(grid, tmp_path):
             (grid / seed_run_path(SECTION, run) / "summary.json").unlink()
     render_robustness_seeds(grid, tmp_path / "tables", tmp_path / "figures", SECTION)
     md = (tmp_path / "tables" / "acdc_toy_robustness_seeds.md").read_text()
-    assert "nan" not in md.lower() and "| cim | raw | 3 | n/a | n/a |" in md
+    assert "nan" not in md.lower() and "| cim | raw | 3 | 0 | n/a | n/a |" in md
     assert "Fewer than two levels with runs: no change to show." in md
 
 

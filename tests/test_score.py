@@ -73,6 +73,40 @@ def test_score_refuses_bad_predictions(evaluated, tmp_path, capsys):
         score(evaluated / "predictions" / "best", "mscmr", data_root=str(tmp_path / "none"), progress=False)
 
 
+def test_score_refuses_a_prediction_off_its_references_affine(evaluated, tmp_path, monkeypatch):
+    """Same shape but another affine (flipped, or another voxel size): refused, naming both files and the fix;
+    the reference's own affine (within 1e-3) is accepted."""
+    import dataclasses
+
+    from scribcim.evaluate import score as score_module
+    src = evaluated / "predictions" / "best" / "patient001_frame01_seg.nii.gz"
+    img = nib.load(str(src))
+    data = np.asarray(img.dataobj).astype(np.uint8)
+
+    def one(name: str, affine: np.ndarray):
+        d = tmp_path / name
+        d.mkdir()
+        nib.save(nib.Nifti1Image(data, affine), str(d / "patient001_frame01_seg.nii.gz"))
+        return d
+
+    coarse = img.affine.copy()
+    coarse[0, 0] *= 2  # x voxels twice as wide
+    with pytest.raises(DataError, match=r"patient001_frame01_seg.nii.gz has voxel sizes .*scribcim predict"):
+        score(one("coarse", coarse), "phantom", fold=1, progress=False)
+    refs = score_module.reference_volumes("phantom", None, 1, "test")
+    ref_affine = img.affine.copy()
+    ref_affine[:3, 3] = (-40.0, 12.5, 7.0)
+    scanned = [dataclasses.replace(v, affine=ref_affine, source=f"/scans/{v.case}.nii.gz") for v in refs]
+    monkeypatch.setattr(score_module, "reference_volumes", lambda *a: scanned)
+    ok = score(one("same", ref_affine + 1e-4), "phantom", fold=1, progress=False)
+    assert ok["num_cases"] == 1
+    flipped = ref_affine.copy()
+    flipped[:3, 0] *= -1
+    with pytest.raises(DataError, match=r"patient001_frame01_seg.nii.gz has affine .*/scans/patient001_frame01"
+                                        r".nii.gz has .*flipped against its reference; write the prediction"):
+        score(one("flipped", flipped), "phantom", fold=1, progress=False)
+
+
 def test_score_cli(evaluated, tmp_path, capsys):
     """`scribcim score` prints the foreground summary and writes score.json/score.csv to --out."""
     assert main(["score", "--pred", str(evaluated / "predictions" / "last"), "--dataset", "phantom",

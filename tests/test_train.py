@@ -168,6 +168,15 @@ def test_override_values_are_coerced_or_refused():
             make_config("smoke", **bad)
 
 
+def test_int_field_refuses_a_fractional_string():
+    """An int field takes "3", "3.0", 3.0 and 3 as 3; "3.5" (or 3.5) is refused naming the field, not truncated."""
+    from scribcim.config.train_config import coerce
+    assert [coerce("bank_size", v) for v in ("3", "3.0", 3.0, 3, " 3 ")] == [3] * 5
+    for bad in ("3.5", 3.5, "inf", "nan"):
+        with pytest.raises(ConfigError, match="bank_size"):
+            coerce("bank_size", bad)
+
+
 def test_resume_run_made_before_a_field_existed(smoke_overrides):
     """A run whose config.json predates a field (absent = the field's default) still resumes."""
     part = train(make_config("smoke", method="pce", stop_after=2, **smoke_overrides))

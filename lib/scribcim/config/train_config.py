@@ -237,6 +237,14 @@ def validate_scribbles(config: TrainConfig) -> None:
                           "leave it at 'expert'")
 
 
+def _as_int(text: str) -> int:
+    """``text`` ("3", "3.0", "3e2") as an int; ValueError when it is not a whole number ("3.5", "inf")."""
+    number = float(text)
+    if not number.is_integer():
+        raise ValueError(text)
+    return int(number)
+
+
 def coerce(name: str, value: Any) -> Any:
     """``value`` as the type of field ``name`` (e.g. ``"1"`` from a YAML/CLI string to 1), else ConfigError."""
     hint = typing.get_type_hints(TrainConfig)[name]
@@ -249,9 +257,7 @@ def coerce(name: str, value: Any) -> Any:
             if text not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(text)
             return text in ("true", "1", "yes")
-        if base is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError(value)
-        return base(float(text)) if base is int else base(value)
+        return _as_int(text) if base is int else base(value)
     except ValueError:
         raise ConfigError(f"{name} must be {base.__name__}, got {value!r}") from None
 

@@ -15,9 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tqdm.auto import tqdm
-
 from ..errors import ConfigError, DataError
+from ..progress import progress_bar
 from .checksums import CHUNK_SIZE, sha256_file
 
 if TYPE_CHECKING:
@@ -201,7 +200,7 @@ def fetch(
         return root
     copied = skipped = 0
     items = sorted(manifest.items())
-    for rel, expected in tqdm(items, desc=f"fetch {dataset}", unit="file", disable=not progress):
+    for rel, expected in progress_bar(items, enabled=progress, desc=f"fetch {dataset}", unit="file"):
         dest = root / rel
         if dest.is_file() and sha256_file(dest) == expected:
             skipped += 1

@@ -74,7 +74,8 @@ def read_mscmr_volume(root: Path, subject: int) -> Volume:
     if not base.is_dir():
         raise DataError(f"MSCMR folder {base} not found: run `scribcim fetch mscmr --data {root}` "
                         "or set SCRIBCIM_DATA to the folder that contains MSCMR_dataset/")
-    image, spacing, _, _ = read_nifti_zyx(base / "images" / f"subject{subject}_DE.nii.gz")
+    image_path = base / "images" / f"subject{subject}_DE.nii.gz"
+    image, spacing, affine, _ = read_nifti_zyx(image_path)
     lab, _, _, _ = read_nifti_zyx(base / "labels" / f"subject{subject}{suffix}.nii.gz", dtype=np.int32)
     if lab.shape != image.shape or lab.min() < 0 or lab.max() >= len(LABEL_MAP):
         raise DataError(f"{base / 'labels'} subject{subject}: label shape {lab.shape} / values "
@@ -82,8 +83,9 @@ def read_mscmr_volume(root: Path, subject: int) -> Volume:
     lab = LABEL_MAP[lab]
     scribble = lab if part == "train" else np.full(image.shape, UNLABELLED, np.uint8)
     label = None if part == "train" else lab
+    # the image's affine: the labels lie on its grid (one label file, subject43's, has lost its orientation)
     return Volume(case=f"subject{subject}", patient=subject, image=image, label=label,
-                  scribble=scribble, spacing=spacing)
+                  scribble=scribble, spacing=spacing, affine=affine, source=str(image_path))
 
 
 def load_mscmr(root: Path | str, subjects: Sequence[int]) -> list[Volume]:

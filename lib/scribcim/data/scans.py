@@ -24,6 +24,8 @@ ORIENTATION = ("NIfTI arrays are read as (x, y, z) with short-axis slices along 
 PRED_SUFFIX = "_seg"      # <name>_seg.nii.gz: the label volume of input <name>
 PROB_SUFFIX = "_prob"     # <name>_prob.nii.gz: per-class probabilities, (x, y, z, class)
 NIFTI_EXTS = (".nii.gz", ".nii")
+#: an axis whose voxels are this many times coarser than both others' is the through-plane (slice) axis
+THROUGH_PLANE_RATIO = 1.5
 INPUT_EXTS = (*NIFTI_EXTS, ".h5")
 
 
@@ -123,3 +125,44 @@ def _read_h5(path: Path) -> Scan:
         found = table[name], str(csv)
     spacing, source = found if found is not None else ((1.0, 1.0, 1.0), "")
     return Scan(path, name, image, spacing, spacing_affine(spacing), spacing_source=source)
+
+
+def through_plane_axis(scan: Scan) -> int:
+    """The NIfTI (x, y, z) axis that ``scan``'s short-axis slices lie along: the axis whose voxel size is at least
+    :data:`THROUGH_PLANE_RATIO` times both others' (cine short-axis stacks have slices 5-10 mm thick, pixels of
+    1-2 mm); 2, the convention, when no axis is that much coarser, the spacing is unknown, or the scan is HDF5.
+
+    The voxel sizes, not the axis codes, tell it: short-axis planes are oblique, so the slice axis of a real scan
+    may point to any scanner axis (the MS-CMRSeg scans' last axis is closest to R-L or A-P, not S-I).
+    """
+    if scan.header is None or not scan.spacing_source:
+        return 2
+    sizes = scan.spacing[::-1]  # (dx, dy, dz): NIfTI axis order
+    axis = int(np.argmax(sizes))
+    others = max(s for i, s in enumerate(sizes) if i != axis)
+    return axis if sizes[axis] >= THROUGH_PLANE_RATIO * others else 2
+
+
+def slices_last(scan: Scan) -> tuple[Scan, np.ndarray | None]:
+    """``scan`` with its through-plane axis (:func:`through_plane_axis`) moved last in NIfTI (x, y, z) order,
+    i.e. first in the (z, y, x) image, the other two kept in order; and the nibabel orientation transform that
+    puts an (x, y, z) array of that layout back in the input's (None: the axis is already last)."""
+    from nibabel.orientations import apply_orientation, ornt_transform
+    axis = through_plane_axis(scan)
+    if axis == 2:
+        return scan, None
+    order = [i for i in range(3) if i != axis] + [axis]
+    own = np.column_stack([np.arange(3.0), np.ones(3)])  # the input's axes as they are
+    to, back = ornt_transform(own, own[order]), ornt_transform(own[order], own)
+    xyz = apply_orientation(scan.image.transpose(2, 1, 0), to)
+    spacing = tuple(scan.spacing[::-1][i] for i in order)[::-1]
+    return dataclasses.replace(scan, image=np.ascontiguousarray(xyz.transpose(2, 1, 0)), spacing=spacing), back
+
+
+def to_input_orientation(volume_zyx: np.ndarray, back: np.ndarray | None) -> np.ndarray:
+    """A (z, y, x) volume made on :func:`slices_last`'s layout, back in the input's (unchanged when ``back`` is
+    None)."""
+    from nibabel.orientations import apply_orientation
+    if back is None:
+        return volume_zyx
+    return np.ascontiguousarray(apply_orientation(volume_zyx.transpose(2, 1, 0), back).transpose(2, 1, 0))

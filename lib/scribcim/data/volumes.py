@@ -38,6 +38,9 @@ class Volume:
         label: uint8 dense label (z, y, x); may be ``None`` for scribble-only data.
         scribble: uint8 scribble (z, y, x), 4 = unlabelled.
         spacing: voxel size in mm, (dz, dy, dx).
+        affine: the (x, y, z) voxel-to-world affine of the NIfTI scan the volume was read from (MSCMR); None
+            where the source has none (HDF5, packs, phantoms): their geometry is the spacing alone.
+        source: the file the volume was read from ("" for synthetic or packed volumes).
     """
 
     case: str
@@ -46,6 +49,8 @@ class Volume:
     label: np.ndarray | None
     scribble: np.ndarray
     spacing: tuple[float, float, float]
+    affine: np.ndarray | None = None
+    source: str = ""
 
     @property
     def num_slices(self) -> int:
@@ -112,7 +117,7 @@ def read_h5_volume(path: Path, spacing: tuple[float, float, float], *, case: str
         raise DataError(f"{path}: image/label/scribble shapes {image.shape}/{label.shape}/{scribble.shape} "
                         "differ or are not 3D: re-fetch it")
     return Volume(case=case, patient=patient_of(case), image=image, label=label,
-                  scribble=scribble, spacing=spacing)
+                  scribble=scribble, spacing=spacing, source=str(path))
 
 
 def load_acdc(root: Path | str, *, patients: Iterable[int] | None = None,

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 CLASS_NAMES: tuple[str, ...] = ("RV", "MYO", "LV")  # labels 1, 2, 3; 0 is background
 #: the per-case metrics of a summary, in the order summaries and tables list them
 METRICS: tuple[str, ...] = ("dice", "hd95", "asd", "assd")
+#: the metrics where smaller is better (the distances, mm); for Dice larger is better
+LOWER_IS_BETTER: frozenset[str] = frozenset({"hd95", "asd", "assd"})
 #: each metric's short name in table headers and axis labels
 LABELS: dict[str, str] = {"dice": "Dice", "hd95": "HD95", "asd": "ASD", "assd": "ASSD"}
 #: what each reported metric is (written into summaries and table notes)
@@ -177,3 +179,14 @@ def fast_dice(pred: np.ndarray, gt: np.ndarray, labels: Sequence[int] = (1, 2, 3
         if total:
             out[i] = 2.0 * np.count_nonzero(p & g) / total
     return out
+
+
+def validation_dice(per_volume: Sequence[np.ndarray]) -> float:
+    """The validation Dice that picks the best checkpoint and the post-processing: the mean of every per-class
+    :func:`fast_dice` of every volume, NaN (a class absent from both) left out; NaN when none is left.
+
+    With every class present in each reference (ACDC, MSCMR) this is the mean over volumes of each volume's mean
+    foreground Dice; a volume missing a class weighs by the classes it has.
+    """
+    scores = np.stack([np.asarray(d, dtype=np.float64) for d in per_volume]) if len(per_volume) else np.zeros(0)
+    return float(np.nanmean(scores)) if (~np.isnan(scores)).any() else float("nan")

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ConfigError
-from .metrics import fast_dice
+from .metrics import fast_dice, validation_dice
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,9 @@ def apply(pred: np.ndarray, choice: str) -> np.ndarray:
 
 
 def _mean_dice(preds: Sequence[np.ndarray], labels: Sequence[np.ndarray], choice: str) -> float:
-    """Mean over volumes (NaN left out) of each volume's mean foreground Dice after ``choice``."""
-    per_volume = []
-    for pred, gt in zip(preds, labels):
-        d = fast_dice(apply(pred, choice), gt, CLASSES)
-        per_volume.append(float(np.nanmean(d)) if not np.all(np.isnan(d)) else float("nan"))
-    v = np.asarray(per_volume, dtype=float)
-    v = v[~np.isnan(v)]
-    return float(v.mean()) if v.size else float("nan")
+    """The validation Dice after ``choice``, as the training loop's best checkpoint is chosen
+    (:func:`~scribcim.evaluate.metrics.validation_dice`)."""
+    return validation_dice([fast_dice(apply(pred, choice), gt, CLASSES) for pred, gt in zip(preds, labels)])
 
 
 def choose(preds: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> dict[str, Any]:

@@ -16,7 +16,10 @@ always the network's own. ``labels.json`` records what was applied.
 A bad input (unreadable, truncated, not 3D, non-finite, too small to hold a heart) is skipped
 with a one-line reason and leaves no output; the others are still written. A scan without a
 voxel spacing is segmented at the training data's median spacing, with a warning. An output
-folder that already holds files is refused unless ``overwrite``. See :data:`scribcim.data.scans.ORIENTATION`.
+folder that already holds files is refused unless ``overwrite``. See :data:`scribcim.data.scans.ORIENTATION`;
+a NIfTI scan whose slices do not lie along its last axis (its coarsest voxel axis is another,
+:func:`scribcim.data.scans.through_plane_axis`) is segmented with that axis moved last and its outputs put
+back in its own orientation, with a warning.
 """
 from __future__ import annotations
 
@@ -27,15 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError, ScribcimError
+from ..progress import progress_bar
 from ..runs.load import load_model, load_run_config
 from .geometry import check_scan_size
 from .inference import predict_probs_at_scale
 from .postprocess import CANDIDATES, POSTPROCESSING
 from .postprocess import apply as postprocess
-from ..data.scans import PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, read_scan, with_spacing
+from ..data.scans import (PRED_SUFFIX, PROB_SUFFIX, Scan, list_inputs, read_scan, slices_last, through_plane_axis,
+                          to_input_orientation, with_spacing)
 from ..data.normalise import normalise
 from ..runs.info import read_json_file, read_run_info, run_scale, write_labels_json
 from ..data.nifti import write_nifti
@@ -52,12 +56,14 @@ class PredictResult:
         outputs: label volumes written, one per good input.
         failed: (input, one-line reason) for each input that was refused.
         assumed: (input, what was assumed) for each input segmented without a voxel spacing of its own.
+        reoriented: (input, what was done) for each NIfTI input whose slices were not along its last axis.
         seconds_per_volume: mean wall time per written volume (reading to writing); NaN if none.
     """
 
     outputs: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     assumed: list[tuple[Path, str]] = field(default_factory=list)
+    reoriented: list[tuple[Path, str]] = field(default_factory=list)
     seconds_per_volume: float = float("nan")
 
 
@@ -105,6 +111,17 @@ def run_postprocessing(run_dir: Path, checkpoint: str, enabled: bool = True) -> 
     return str(entry["choice"])
 
 
+def reorientation_note(scan: Scan) -> str:
+    """What :func:`predict` does with a NIfTI scan whose slices do not lie along its last axis (for the warning)."""
+    from nibabel.orientations import aff2axcodes
+    axis = through_plane_axis(scan)
+    sizes = " x ".join(f"{s:g}" for s in scan.spacing[::-1])
+    codes = "".join(str(c) for c in aff2axcodes(scan.affine))
+    return (f"{scan.path}: its slices lie along NIfTI axis {axis} (voxel sizes {sizes} mm, axis codes {codes}), "
+            "not along the last axis: segmented with that axis moved last, the mask (and probabilities) put back "
+            "in the input's orientation, same shape and affine")
+
+
 def _segment(path: Path, model: Any, info: dict[str, Any], scale: dict[str, Any], output_dir: Path, *,
              device: str, batch_size: int, save_probs: bool, result: PredictResult, post: str = "none") -> Path:
     """Read, check, normalise, segment and write one scan; its label volume's path."""
@@ -113,15 +130,22 @@ def _segment(path: Path, model: Any, info: dict[str, Any], scale: dict[str, Any]
         scan, note = assumed_spacing(scan, scale)
         log.warning("%s", note)
         result.assumed.append((path, note))
+    if through_plane_axis(scan) != 2:
+        note = reorientation_note(scan)
+        log.warning("%s", note)
+        result.reoriented.append((path, note))
+    scan, back = slices_last(scan)
     size, p = int(info["input_size"]), float(scale["mm_per_pixel"])
     check_scan_size(str(path), scan.image.shape, scan.spacing, scale, size)
     image = normalise(scan.image, info["normalisation"], name=str(path))
     probs = predict_probs_at_scale(model, image, spacing_yx=scan.spacing[1:], mm_per_pixel=(p, p),
                                    input_size=size, device=device, batch_size=batch_size)
     out = output_path(output_dir, scan.name)
+    labels = to_input_orientation(postprocess(probs.argmax(0).astype(np.uint8), post), back)
     try:
-        write_nifti(out, postprocess(probs.argmax(0).astype(np.uint8), post), scan.affine, scan.header)
+        write_nifti(out, labels, scan.affine, scan.header)
         if save_probs:
+            probs = np.stack([to_input_orientation(c, back) for c in probs])
             write_nifti(output_path(output_dir, scan.name, PROB_SUFFIX), probs.transpose(1, 2, 3, 0),
                         scan.affine, scan.header, dtype=np.float32)
     except OSError as exc:
@@ -171,7 +195,7 @@ def predict(run_dir: Path | str, inputs: Path | str, output_dir: Path | str, *, 
     scale = run_scale(info, config)
     post = run_postprocessing(run_dir, checkpoint, postprocess)
     result, seconds = PredictResult(), []
-    for path in tqdm(files, desc="predict", unit="volume", disable=not progress):
+    for path in progress_bar(files, enabled=progress, desc="predict", unit="volume"):
         t0 = time.perf_counter()
         try:
             out = _segment(path, model, info, scale, output_dir, device=device, batch_size=batch_size,

@@ -5,7 +5,9 @@ Predictions are NIfTI label volumes in (x, y, z) (:data:`scribcim.data.scans.ORI
 --save-predictions`` write). Each is matched by case name to the dataset's dense label and
 scored with the project's metrics (:func:`scribcim.evaluate.summary.score_case`, true spacing from the
 dataset) and aggregated with :func:`scribcim.evaluate.summary.aggregate`, so scoring ``evaluate``'s own
-saved predictions gives ``evaluate``'s numbers exactly. Cases missing on either side are named.
+saved predictions gives ``evaluate``'s numbers exactly. Cases missing on either side are named. A prediction
+must lie on its reference's voxel grid: same shape, and the same affine (within :data:`AFFINE_ATOL`) where the
+reference scan has one (NIfTI: MSCMR), else (HDF5: ACDC) the same voxel sizes as its spacing.
 """
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+import numpy as np
 
 from ..data import dataset_root, load_volumes
 from ..data.datasets import labelled_volumes
 from ..errors import DataError
+from ..progress import progress_bar
 from .summary import aggregate, score_case
 from ..data.scans import NIFTI_EXTS, PRED_SUFFIX, scan_name
 from ..data.nifti import read_label_nifti
@@ -27,6 +30,8 @@ from .metrics import CLASS_NAMES, DEFINITIONS, METRICS
 from ..runs.log import write_json
 
 log = logging.getLogger(__name__)
+#: largest difference allowed between a prediction's affine (or voxel sizes, mm) and its reference's
+AFFINE_ATOL = 1e-3
 
 
 def prediction_files(pred_dir: Path) -> dict[str, Path]:
@@ -45,6 +50,28 @@ def prediction_files(pred_dir: Path) -> dict[str, Path]:
     if not out:
         raise DataError(f"{pred_dir} holds no .nii or .nii.gz label volumes: run `scribcim predict` first")
     return out
+
+
+def check_affine(pred_path: Path, volume: Any) -> None:
+    """Refuse a prediction whose NIfTI affine is not its reference's (``volume.affine``, within
+    :data:`AFFINE_ATOL`), or, for a reference without one (HDF5), whose voxel sizes are not its spacing."""
+    import nibabel as nib
+    from nibabel.affines import voxel_sizes
+    got = np.asarray(nib.load(str(pred_path)).affine, dtype=float)
+    ref = volume.source or f"the reference scan of {volume.case}"
+    fix = (f"write the prediction on that scan's grid with its affine (`scribcim predict` on {ref} does), or "
+           "resample it onto that grid")
+    if volume.affine is not None:
+        if not np.allclose(got, volume.affine, atol=AFFINE_ATOL):
+            raise DataError(f"{pred_path} has affine {np.round(got, 3).tolist()}, {ref} has "
+                            f"{np.round(volume.affine, 3).tolist()} (they differ by up to "
+                            f"{np.abs(got - volume.affine).max():.3g}): the prediction is resampled, reoriented or "
+                            f"flipped against its reference; {fix}")
+        return
+    sizes, want = voxel_sizes(got), np.asarray(volume.spacing[::-1], dtype=float)
+    if not np.allclose(sizes, want, atol=AFFINE_ATOL):
+        raise DataError(f"{pred_path} has voxel sizes (x, y, z) {np.round(sizes, 4).tolist()} mm, {ref} has "
+                        f"{np.round(want, 4).tolist()} mm: the prediction is not on its reference's grid; {fix}")
 
 
 def reference_volumes(dataset: str, data_root: str | None, fold: int | None, part: str) -> list[Any]:
@@ -88,11 +115,12 @@ def score(pred_dir: Path | str, dataset: str = "acdc", *, data_root: str | None 
         if names:
             log.warning("%d %s: %s%s", len(names), what, ", ".join(names[:10]), " ..." if len(names) > 10 else "")
     cases = []
-    for v in tqdm(matched, desc="score", unit="volume", disable=not progress):
+    for v in progress_bar(matched, enabled=progress, desc="score", unit="volume"):
         pred = read_label_nifti(preds[v.case])
         if pred.shape != v.label.shape:
             raise DataError(f"{preds[v.case]} has shape (z, y, x) {pred.shape}, the label of {v.case} has "
                             f"{v.label.shape}: write predictions on the original grid, (x, y, z) in NIfTI")
+        check_affine(preds[v.case], v)
         cases.append(score_case(v.case, pred, v.label, v.spacing, empty_penalty))
     result = {"dataset": dataset, "fold": fold, "part": part if fold is not None else None,
               "pred_dir": str(pred_dir), "empty_penalty": empty_penalty, "metrics": DEFINITIONS, **aggregate(cases),

@@ -88,7 +88,7 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
     with ``display.json`` beside it (and ``results_dir`` a copy of the training log, see
     :mod:`scribcim.runs.display`).
     With ``save_predictions``, each prediction is also written as NIfTI (x, y, z) with the true
-    spacing to ``run_dir/predictions/<checkpoint>/<case>_seg.nii.gz``.
+    spacing (the scan's own affine where it has one: MSCMR) to ``run_dir/predictions/<checkpoint>/<case>_seg.nii.gz``.
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -122,7 +122,7 @@ def evaluate(run_dir: Path | str, *, checkpoints: Sequence[str] = ("best", "last
                 middles[v.case] = (v.num_slices // 2, pred[v.num_slices // 2])
             if save_predictions:
                 write_nifti(run_dir / "predictions" / name / f"{v.case}{PRED_SUFFIX}.nii.gz", pred,
-                            spacing_affine(v.spacing))
+                            v.affine if v.affine is not None else spacing_affine(v.spacing))
         if save_predictions:
             write_labels_json(run_dir / "predictions" / name, info["class_names"], checkpoint=name)
         result[name] = {"iteration": ckpt["iteration"], "val_dice": ckpt["state"].get("last_val")

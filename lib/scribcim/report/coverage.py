@@ -39,11 +39,22 @@ def coverage_rows(volumes: Sequence[Volume], base: str, levels: Sequence[float] 
     return df
 
 
+def level0_reference(df: pd.DataFrame) -> pd.Series:
+    """Per class, level 0's coverage averaged over the seeds of ``df``: from its level-0 rows, else (level 0 not
+    among the levels asked for) from each row's ``coverage_pct / relative_to_level0``, the coverage of the level-0
+    scribbles that :func:`~scribcim.data.scribble_coverage.level_coverage` always draws as the reference."""
+    zero = df[df.level == 0.0]
+    if zero.empty:
+        ref = df.assign(coverage_pct=df.coverage_pct / df.relative_to_level0)
+        zero = ref.groupby(["scribble_seed", "class"], sort=False)["coverage_pct"].mean().reset_index()
+    return zero.groupby("class", sort=False)["coverage_pct"].mean()
+
+
 def mean_over_seeds(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (level, class): coverage averaged over seeds and its ratio to level 0's average."""
+    """Per (level, class): coverage averaged over seeds and its ratio to level 0's average (:func:`level0_reference`,
+    also when level 0 is not among the levels)."""
     m = df.groupby(["level", "class"], sort=False)["coverage_pct"].mean().reset_index()
-    ref = m[m.level == 0.0].set_index("class")["coverage_pct"]
-    m["relative_to_level0"] = m["coverage_pct"] / m["class"].map(ref)
+    m["relative_to_level0"] = m["coverage_pct"] / m["class"].map(level0_reference(df))
     return m
 
 

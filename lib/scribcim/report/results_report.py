@@ -73,6 +73,11 @@ def method_table(d: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(rows), "\n".join(lines)
 
 
+def _fmt(x: float, spec: str) -> str:
+    """``x`` formatted with ``spec``; "n/a" when it is NaN (e.g. the p of a pair of runs with no common case)."""
+    return "n/a" if pd.isna(x) else format(x, spec)
+
+
 def wilcoxon_table(d: pd.DataFrame, reference: str = "cim", checkpoint: str = "best") -> tuple[pd.DataFrame, str]:
     """Paired Wilcoxon signed-rank tests of ``reference`` against every other method, per fold and seed.
 
@@ -93,8 +98,9 @@ def wilcoxon_table(d: pd.DataFrame, reference: str = "cim", checkpoint: str = "b
     lines = ["| fold | seed | A | B | n | mean Dice A | mean Dice B | A - B | cases A better | p (Wilcoxon) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in t.itertuples():
-        lines.append(f"| {r.fold} | {r.seed} | {r.a} | {r.b} | {r.n} | {r.mean_dice_a:.3f} | {r.mean_dice_b:.3f} | "
-                     f"{r.mean_difference:+.3f} | {r.a_better_cases} | {r.p_value:.2g} |")
+        lines.append(f"| {r.fold} | {r.seed} | {r.a} | {r.b} | {r.n} | {_fmt(r.mean_dice_a, '.3f')} | "
+                     f"{_fmt(r.mean_dice_b, '.3f')} | {_fmt(r.mean_difference, '+.3f')} | {r.a_better_cases} | "
+                     f"{_fmt(r.p_value, '.2g')} |")
     return t, "\n".join(lines)
 
 

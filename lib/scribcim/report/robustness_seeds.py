@@ -101,11 +101,12 @@ def base_gaps_markdown(gaps: Sequence[dict], base: str) -> str:
 
 
 def slopes_markdown(slopes: Sequence[dict], slope_diffs: Sequence[dict]) -> str:
-    """The slopes per method (over runs) and the seed-paired slope differences, as two markdown tables."""
+    """The slopes per method (mean over seeds) and the seed-paired slope differences, as two markdown tables."""
     if not slopes:
         return "No simulated runs yet: no slopes."
-    lines = md_header(["method", "metrics", "runs", "slope (Dice per unit inconsistency)", "95 % CI"])
-    lines += [md_row([s["method"], s["metrics"], str(s["n"]), _signed(s["slope"]), _ci(s["ci95"])]) for s in slopes]
+    lines = md_header(["method", "metrics", "runs", "seeds", "mean slope (Dice per unit inconsistency)", "95 % CI"])
+    lines += [md_row([s["method"], s["metrics"], str(s["runs"]), str(s["n"]), _signed(s["slope"]), _ci(s["ci95"])])
+              for s in slopes]
     lines += [""] + md_header(["contrast", "metrics", "seeds", "mean slope difference", "95 % CI", "a flatter"])
     lines += [md_row([f"{d['a']} − {d['b']}", d["metrics"], str(d["pairs"]), _signed(d["mean"]), _ci(d["ci95"]),
                       f"{d['a_better']}/{d['pairs']}"]) for d in slope_diffs]
@@ -177,9 +178,9 @@ def render_robustness_seeds(results_root: Path | str, tables: Path | str, figure
            "How far the simulated base is from the experts: per method, its runs at the lowest level minus its runs "
            "on the expert scribbles, paired by training seed (Dice; 95 % t-interval over seeds):", "",
            base_gaps_markdown([g for r in res.values() for g in r["base_gaps"]], base), "",
-           "Slope of Dice against inconsistency (least squares over the simulated runs, every level and seed; "
-           "95 % t-interval, n − 2 degrees of freedom), and the seed-paired difference of slopes (per seed the "
-           "difference of the two methods' slopes over the levels; 95 % t-interval over seeds; `a flatter`: seeds "
+           "Slope of Dice against inconsistency (per seed the least-squares slope over its levels, then mean and "
+           "95 % t-interval over seeds, seeds − 1 degrees of freedom), and the seed-paired difference of slopes "
+           "(per seed the difference of the two methods' slopes over the levels; 95 % t-interval over seeds; `a flatter`: seeds "
            "where a's slope is the larger):", "",
            slopes_markdown([s for r in res.values() for s in r["slopes"]],
                            [d for r in res.values() for d in r["slope_differences"]]), "",

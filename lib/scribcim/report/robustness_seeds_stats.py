@@ -4,11 +4,12 @@ The grid is the workflow's ``robustness_seeds`` section (:func:`scribcim.config.
 and training seed the expert run and one run per inconsistency level on scribbles simulated with a base annotator
 of the ``matched`` family (styles differ, per-class coverage does not). As in :mod:`scribcim.report.comparison` the
 unit is the run (its mean over test volumes); per level: mean ± sd across runs, the seed-paired differences of
-:data:`CONTRASTS` with 95 % t-intervals, and the least-squares slope of Dice against inconsistency per method (with
-its 95 % interval), the seed-paired difference of slopes, and the change from the lowest level to each higher one
-(per method, and of each contrast's gap), which shows a curve that a slope would flatten. Post-processed metrics
-(``checkpoints.<name>.postprocessed``) come beside the raw ones, never in their place. The files and the figure
-are written by :mod:`scribcim.report.robustness_seeds` (``python -m scribcim.report.robustness_seeds``).
+:data:`CONTRASTS` with 95 % t-intervals, and the slope of Dice against inconsistency per method (each seed's
+least-squares slope over its levels, then mean and 95 % t-interval over seeds), the seed-paired difference of
+slopes, and the change from the lowest level to each higher one (per method, and of each contrast's gap), which
+shows a curve that a slope would flatten. Post-processed metrics (``checkpoints.<name>.postprocessed``) come beside
+the raw ones, never in their place. The files and the figure are written by
+:mod:`scribcim.report.robustness_seeds` (``python -m scribcim.report.robustness_seeds``).
 """
 from __future__ import annotations
 
@@ -164,13 +165,29 @@ def _fit(x: np.ndarray, y: np.ndarray) -> dict:
             "stderr": float(fit.stderr) if x.size > 2 else np.nan, "ci95": [fit.slope - half, fit.slope + half]}
 
 
+def _over_seeds(values: np.ndarray) -> dict:
+    """Mean, sd (ddof 1) and 95 % t-interval (seeds - 1 degrees, :func:`t_half`; NaN below two) of per-seed values."""
+    n = values.size
+    mean = float(values.mean()) if n else float("nan")
+    sd = float(values.std(ddof=1)) if n > 1 else float("nan")
+    half = float(t_half(sd, n))
+    return {"n": n, "slope": mean, "sd": sd, "ci95": [mean - half, mean + half]}
+
+
 def slopes(runs: pd.DataFrame, what: str = RAW, metric: str = "dice", structure: str = "mean") -> list[dict]:
-    """Per method, the least-squares slope of the runs' ``metric`` against the inconsistency level, over every
-    simulated run (all levels and seeds; the expert runs are no level), with its 95 % t-interval."""
+    """Per method, the slope of ``metric`` against the inconsistency level with the seed as the unit (the runs of
+    one seed share its scribble draw): each seed's least-squares slope over its levels (:func:`seed_slopes`), then
+    mean, sd and 95 % t-interval over seeds (``n`` seeds with a slope; ``runs`` simulated runs), as the slope
+    differences (:func:`slope_differences`) do."""
     sim = runs[(runs.condition != EXPERT) & (runs.structure == structure)]
-    return [{"method": m, "metric": metric, "metrics": what, "seeds": sorted(int(s) for s in set(g.seed))}
-            | _fit(g.level.to_numpy(float), g[metric].to_numpy(float))
-            for m in paper_order(sim.method) for g in [sim[sim.method == m]]]
+    per_seed = seed_slopes(runs, metric, structure).dropna(subset=[metric])
+    out = []
+    for m in paper_order(sim.method):
+        g = per_seed[per_seed.method == m].sort_values("seed")
+        out.append({"method": m, "metric": metric, "metrics": what, "runs": int((sim.method == m).sum()),
+                    "seeds": [int(s) for s in g.seed], "per_seed": [float(v) for v in g[metric]]}
+                   | _over_seeds(g[metric].to_numpy(float)))
+    return out
 
 
 def seed_slopes(runs: pd.DataFrame, metric: str = "dice", structure: str = "mean") -> pd.DataFrame:

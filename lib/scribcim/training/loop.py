@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from ..config import TrainConfig
@@ -28,7 +27,7 @@ from ..data.volumes import Volume
 from .ema import WeightEMA
 from ..evaluate.inference import predict_labels
 from .methods import get_method
-from ..evaluate.metrics import fast_dice
+from ..evaluate.metrics import fast_dice, validation_dice
 from ..progress import LoopProgress
 from ..provenance import BF16_FLAGS, cpu_bf16
 from .run_setup import check_run, prepare_run
@@ -128,14 +127,15 @@ def poly_lr(base: float, iteration: int, max_iterations: int, power: float) -> f
 
 
 def validate(model: torch.nn.Module, volumes: list[Volume], config: TrainConfig) -> float:
-    """Mean foreground Dice (3D, per volume, then averaged) on validation volumes."""
+    """Validation Dice (:func:`~scribcim.evaluate.metrics.validation_dice` of each volume's 3D per-class Dice),
+    the figure the best checkpoint is chosen by (and, after training, the post-processing)."""
     was_training = model.training
     model.eval()
     frame = frame_of(config)
     scores = [fast_dice(predict_labels(model, v.image, frame=frame, spacing_yx=v.spacing[1:], device=config.device,
                                        bf16=config.bf16), v.label) for v in volumes]
     model.train(was_training)
-    return float(np.nanmean(np.stack(scores))) if scores else float("nan")
+    return validation_dice(scores)
 
 
 def train(config: TrainConfig, *, device_slices: DeviceSlices | None = None) -> RunResult:
