@@ -1,5 +1,5 @@
 # scribcim: commands on a fresh clone (each sets up .venv first; data root: $SCRIBCIM_DATA, else ./data).
-#   make reproduce   retrain pce and cim (cpu-mm175 profile, seed 2022, one thread each, side by side) on ACDC fold 1, evaluate, print the table, figures
+#   make reproduce   retrain pce and cim (cpu-mm175, seed 2022, one thread each, side by side) on ACDC fold 1, evaluate, draw, all under reproduced/ (OUT=...; never results/ or figures/); print the table and each method beside its committed runs
 #   make test        run the test suite
 #   make dag         the same main job as a Snakemake DAG of notebook executions (skips runs with a summary)
 #   make robustness  the scribble-inconsistency grid (16 quick runs) and its figure, as a DAG
@@ -8,6 +8,9 @@
 #   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
 #   make comparison  the across-seed tables, the targets, the far-field report and the result tables of README/docs, no training
 #   make islands     what the grid's far-field false positives are (needs the grid's run folders under runs/)
+#   make ablation    the paper's ablations of cim across seeds (workflow/config.yaml: ablation), then its table
+#   make budget      the budget study's tables and learning curves (workflow/config.yaml: budget), no training
+#   make budget-runs the budget study's runs (6000 iterations first), then `make budget`
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
 #   make figures     redraw every committed figure from committed results (+ data), no training
 #   make gpu-carry   what a GPU window carries: the lossless ACDC pack and a medpy wheel (workflow/gpu_window.sh)
@@ -26,7 +29,7 @@ LAB_ARGS ?=
 # jupyter refuses to run as root without --allow-root (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison islands paper figures gpu-carry lab clean-venv
+.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison islands ablation budget budget-runs paper figures gpu-carry lab clean-venv
 
 setup: $(STAMP)
 
@@ -40,7 +43,7 @@ fetch: setup
 	$(BIN)/scribcim fetch acdc --if-missing $(if $(FROM),--from $(FROM))
 
 reproduce: setup
-	$(BIN)/scribcim reproduce --dataset acdc --fold $(FOLD) --profile $(PROFILE) $(if $(FROM),--from $(FROM))
+	$(BIN)/scribcim reproduce --dataset acdc --fold $(FOLD) --profile $(PROFILE) $(if $(FROM),--from $(FROM)) $(if $(OUT),--out $(OUT))
 
 dag: fetch
 	$(SNAKE)
@@ -67,6 +70,17 @@ comparison: setup
 	$(BIN)/python -m scribcim.report.targets --profile $(GRID_PROFILE)
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.far_field --profile $(GRID_PROFILE)
 	$(BIN)/python -m scribcim.report.doc_blocks --write
+
+ablation: fetch
+	$(SNAKE) ablation
+	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.ablation_seeds --profile $(GRID_PROFILE)
+
+budget: setup
+	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.budget
+
+budget-runs: fetch
+	$(SNAKE) -P budget_long budget
+	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.budget
 
 # the scribble methods of the comparison (dense-label runs have no far field to explain)
 ISLAND_METHODS ?= pce pce_selfdice dmpls cim

@@ -149,7 +149,8 @@ def test_notebook_is_clean_and_parameterised():
     assert not has_outputs(path)
     params = parameters_of(path)
     assert list(params) == ["dataset", "profile", "fold", "seed", "ablations", "include_pce", "train_missing",
-                            "data_root", "runs_root", "results_root", "out_dir", "overrides"]
+                            "data_root", "runs_root", "results_root", "out_dir", "overrides", "tables_dir",
+                            "figures_dir"]
     assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == "python3"
 
 

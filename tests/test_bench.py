@@ -26,8 +26,8 @@ def _positive_numbers(block: dict) -> bool:
 def test_cpu_bench_tiny_writes_json(tmp_path, capsys):
     """32x32, batch 2, 2 steps after 1 warm-up: the JSON has every required key with positive numbers."""
     out = tmp_path / "bench" / "cpu.json"
-    assert main(["bench", "--device", "cpu", "--size", "32", "--batch", "2", "--steps", "2", "--warmup", "1",
-                 "--pipeline-batches", "2", "--out", str(out)]) == 0
+    assert main(["bench", "--device", "cpu", "--mode", "steps", "--size", "32", "--batch", "2", "--steps", "2",
+                 "--warmup", "1", "--pipeline-batches", "2", "--out", str(out)]) == 0
     assert "cim_over_released" in capsys.readouterr().out
     r = json.loads(out.read_text())
     for key in ("device", "torch", "command", "git", "versions", "settings", "medians_ms", "timings", "pipeline",
@@ -41,6 +41,25 @@ def test_cpu_bench_tiny_writes_json(tmp_path, capsys):
     assert r["pipeline"]["2"]["slices_per_s"] > 0
     assert r["timings"]["cim"]["2"]["steps"] == 2 and r["timings"]["cim"]["2"]["warmup"] == 1
     assert r["syncs_per_step"]["released"]["2"] is None  # counted on CUDA only
+
+
+def test_cpu_precision_bench_prints_fp32_and_bf16_side_by_side(tmp_path, capsys):
+    """The CPU default: fp32 and bf16 steps of each method as the profile trains them, their ratio, the CPU's bf16."""
+    out = tmp_path / "precision.json"
+    assert main(["bench", "--device", "cpu", "--profile", "smoke", "--methods", "pce", "cim", "--steps", "2",
+                 "--warmup", "1", "--repeats", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "native bf16: " in text and "bf16/fp32" in text and f"wrote {out}" in text
+    r = json.loads(out.read_text())
+    assert set(r["step_ms"]) == {"pce", "cim"} and all(len(v) == 2 for per in r["step_ms"].values()
+                                                        for v in per.values())
+    assert _positive_numbers(r["median_ms"]) and all(v > 0 for v in r["bf16_over_fp32"].values())
+    for m in ("pce", "cim"):
+        assert r["bf16_over_fp32"][m] == pytest.approx(r["median_ms"][m]["bf16"] / r["median_ms"][m]["fp32"])
+        assert f"  {m} " in text
+    assert isinstance(r["cpu_bf16"]["native_bf16"], bool) and r["device"]["native_bf16"] == r["cpu_bf16"]["native_bf16"]
+    assert r["settings"]["input_size"] == 64 and r["settings"]["data"].startswith("phantom")
+    assert main(["bench", "--device", "cuda", "--mode", "precision"]) == 2  # a CPU comparison only
 
 
 def test_released_loss_is_pce_plus_half_self_dice():

@@ -222,8 +222,8 @@ def test_cpu_bench_reports_both_pipelines(tmp_path, capsys):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert main(["bench", "--device", "cpu", "--size", "32", "--batch", "2", "--steps", "2", "--warmup", "1",
-                     "--pipeline-batches", "2", "--out", str(out)]) == 0
+        assert main(["bench", "--device", "cpu", "--mode", "steps", "--size", "32", "--batch", "2", "--steps", "2",
+                     "--warmup", "1", "--pipeline-batches", "2", "--out", str(out)]) == 0
     finally:
         torch.set_num_threads(n)
     assert "device" in capsys.readouterr().out

@@ -156,6 +156,23 @@ def test_headline_block_is_rendered_from_the_record(toy_post_results, tmp_path):
         update(readme, tmp_path / "t")
 
 
+def test_contrast_without_a_common_seed_renders_n_a(toy_post_results, tmp_path):  # noqa: F811
+    """cim ran seeds 2 and 3, pce seed 1 only: their contrast has no pair, and the blocks say n/a (no crash)."""
+    from scribcim.report.doc_blocks import headline_block, robustness_block
+    for m, seeds in (("pce", (2, 3)), ("cim", (1,))):
+        for seed in seeds:
+            (toy_post_results / "acdc" / "toy" / m / "fold1" / f"seed{seed}" / "summary.json").unlink()
+    render_comparison(toy_post_results, tmp_path / "t", tmp_path / "f", profile="toy", datasets=("acdc",))
+    record = json.loads((tmp_path / "t" / "toy_seeds.json").read_text())
+    assert any(d["b"] == "pce" and d["pairs"] == 0 for d in record["differences"])
+    assert "| `cim` − `pce` | ACDC | n/a | n/a | n/a | n/a | n/a |" in headline_block(record)
+    none = {"a": "cim", "b": "pce", "pairs": 0, "mean": None, "ci95": [None, None], "a_better": 0}
+    rob = {"section": {"dataset": "acdc", "profile": "toy", "levels": ["0.00"], "methods": ["cim", "pce"]},
+           "raw": {"table": [], "slopes": [{"method": "cim", "slope": None, "ci95": [None, None]}],
+                   "differences": [none | {"condition": "0.00"}], "slope_differences": [none]}}
+    assert "| `cim` − `pce` | raw | - | n/a | n/a |" in robustness_block(rob)
+
+
 def test_committed_pages_match_the_committed_records():
     """The result tables in README.md and docs/*.md are the committed records', not typed by hand."""
     from pathlib import Path

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU window (README, "GPU runs"): run from the repository root of the carried tree on a GPU
+# One prepared GPU window (docs/gpu.md): run from the repository root of the carried tree on a GPU
 # machine that has torch but no network. Carry (make gpu-carry, about 54 MiB): data/packs/acdc_pack.zip
 # (scribcim pack) and carry/wheels/ (medpy, which the GPU image lacks). Each step is short or resumable:
 #   1. tests   the fast-path, device-augmentation, packed-training tests (CUDA cases included)
@@ -33,7 +33,7 @@ if [[ $STEP == all || $STEP == tests ]]; then
   $PY -m pytest -q -p no:cacheprovider "${TESTS[@]}"
 fi
 if [[ $STEP == all || $STEP == bench ]]; then
-  $PY -m scribcim.cli bench --device "$DEVICE" "${BENCH[@]}" "${PACK_ARGS[@]}" --out "$OUT/${DEVICE}_$STAMP.json"
+  $PY -m scribcim.cli bench --device "$DEVICE" --mode steps "${BENCH[@]}" "${PACK_ARGS[@]}" --out "$OUT/${DEVICE}_$STAMP.json"
 fi
 if [[ $STEP == all || $STEP == grid ]]; then
   # shellcheck disable=SC2086

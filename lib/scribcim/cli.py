@@ -69,7 +69,7 @@ def cmd_score(ns: argparse.Namespace) -> None:
 def cmd_reproduce(ns: argparse.Namespace) -> None:
     from .jobs.reproduce import reproduce
     reproduce(dataset=ns.dataset, fold=ns.fold, profile=ns.profile, methods=ns.methods,
-              data_root=ns.data_root, source_dir=ns.source, device=ns.device, jobs=ns.jobs)
+              data_root=ns.data_root, source_dir=ns.source, device=ns.device, jobs=ns.jobs, out=ns.out)
 
 
 def cmd_report(ns: argparse.Namespace) -> None:
@@ -98,15 +98,6 @@ def cmd_figures(ns: argparse.Namespace) -> None:
     print(f"{len(written)} figure(s) redrawn under {ns.figures}:")
     for p in written:
         print(f"  {p}")
-
-
-def cmd_bench(ns: argparse.Namespace) -> None:
-    from .jobs.bench import format_bench, run_bench
-    res = run_bench(ns.device, size=ns.size, batches=ns.batch, steps=ns.steps, warmup=ns.warmup, bf16=ns.bf16,
-                    channels_last=ns.channels_last, data_root=ns.data_root, pack=ns.pack,
-                    pipeline_batches=ns.pipeline_batches, out=ns.out)
-    print(format_bench(res))
-    print(f"wrote {res['path']}")
 
 
 def cmd_pack(ns: argparse.Namespace) -> None:
@@ -214,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_progress_option(sc)
     sc.set_defaults(func=cmd_score)
 
-    r = sub.add_parser("reproduce", help="the main job: train and evaluate methods on one fold, print the table")
+    r = sub.add_parser("reproduce", help="the main job: train, evaluate, print the table and the committed runs beside")
     r.add_argument("--dataset", default="acdc")
     r.add_argument("--fold", type=int, default=1)
     r.add_argument("--profile", default="cpu-mm175", choices=sorted(PROFILES))
@@ -224,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cpu")
     r.add_argument("--jobs", type=int, default=None, help="runs side by side, one process each (default: as many "
                    "as the cores hold at the profile's thread count: 2 on two cores for the cpu-* profiles, else 1)")
+    r.add_argument("--out", type=Path, default=Path("reproduced"), help="it writes OUT/{runs,results,figures} only")
     r.set_defaults(func=cmd_reproduce)
 
     sb = sub.add_parser("scribbles", help="simulated scribble styles vs expert scribbles on ACDC: stats and figure")
@@ -250,20 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also redo the scribble statistics and styles figure (about 3 minutes)")
     fi.set_defaults(func=cmd_figures)
 
-    be = sub.add_parser("bench", help="time training steps (plain UNet pCE, cim, the released CIM step) and the "
-                        "input pipeline; writes JSON", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    be.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    be.add_argument("--size", type=int, default=256, help="input size (multiple of 16)")
-    be.add_argument("--batch", type=int, nargs="+", default=[6, 12], help="batch sizes")
-    be.add_argument("--steps", type=int, default=50, help="timed steps per trainer (median reported)")
-    be.add_argument("--warmup", type=int, default=10, help="untimed steps first")
-    be.add_argument("--bf16", action="store_true", help="bf16 autocast for our cim (also times cim_fp32)")
-    be.add_argument("--channels-last", action="store_true", help="NHWC for our cim (also times cim_fp32)")
-    add_data_option(be, "ACDC data root for real slices (else phantom)")
-    be.add_argument("--pack", type=Path, default=None, help="or a pack written by `scribcim pack`")
-    be.add_argument("--pipeline-batches", type=int, default=20, help="batches timed through each input pipeline")
-    be.add_argument("--out", type=Path, default=None, help="JSON path (default results/bench/<device>_<date>.json)")
-    be.set_defaults(func=cmd_bench)
+    from .jobs.bench_cli import add_bench_parser
+    add_bench_parser(sub, add_data_option)
 
     from .data.pack import CODECS, DEFAULT_PACK
     pk = sub.add_parser("pack", help="pack all ACDC volumes into one lossless file and verify it",

@@ -114,7 +114,7 @@ def missing_note(status: pd.DataFrame, profile: str = "quick") -> str:
         return ""
     return (f"**Not trained:** {', '.join(f'`{m}`' for m in missing)} (no results under the results folder). "
             "Set `train_missing = True` in the parameters cell and run the notebook again to train and evaluate "
-            f"them (profile `{profile}`; about ten minutes a run with `quick` on a 2-core CPU), or in batch: "
+            f"them (profile `{profile}`; about 17 minutes a run with `cpu-mm175` on one thread), or in batch: "
             "`papermill notebooks/03_ablation.ipynb results/ablation.ipynb -p train_missing True`.")
 
 

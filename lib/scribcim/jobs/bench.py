@@ -212,13 +212,15 @@ def run_bench(device: str = "cpu", *, size: int = 256, batches: Sequence[int] = 
                        "faster pipeline (pipeline_best: make_batch = `pipeline`, device = `device_pipeline`) over "
                        "cim step slices/s (>1: the pipeline keeps up)",
     }
-    if out is None:
-        out = Path("results/bench") / f"{torch.device(device).type}_{_dt.date.today().isoformat()}.json"
-    out = Path(out)
+    return write_result(result, out, f"{torch.device(device).type}_{_dt.date.today().isoformat()}.json")
+
+
+def write_result(result: dict, out: Path | str | None, default_name: str) -> dict:
+    """Write a benchmark's JSON to ``out`` (default ``results/bench/<default_name>``); return it with its ``path``."""
+    out = Path(out) if out is not None else Path("results/bench") / default_name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    result["path"] = str(out)
-    return result
+    return result | {"path": str(out)}
 
 
 def format_bench(result: dict) -> str:

@@ -1,4 +1,9 @@
-"""The main job: train and evaluate several methods on one fold, write results, print the table.
+"""The main job: train and evaluate several methods on one fold in a folder of its own, print the table and the
+numbers beside the committed runs.
+
+Everything goes under ``out`` (``reproduced/`` by default, ignored by git): ``out/runs/...`` (run folders),
+``out/results/...`` (summaries, table, timing, the comparison with the committed runs) and ``out/figures/...``;
+the committed ``results/`` and ``figures/`` are only read (:mod:`scribcim.report.reproduced`).
 
 Runs of a one-thread profile (the ``cpu-*`` profiles) go side by side, one process each, as many as
 there are cores: each run is a function of its config alone (seed, one thread), so the numbers are
@@ -15,10 +20,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import TrainConfig, make_config
+from ..errors import ConfigError
 from ..data import get_dataset
 from ..data.fetch import fetch, resolve_data_root
 from ..evaluate.summary import evaluate
 from ..viz.figures import render_main_figures
+from ..report.reproduced import committed_summaries, compare_run, format_comparisons
 from ..report.tables import full_report
 from ..runs.log import write_json
 from ..runs.paths import profile_dir, results_dir_for
@@ -46,14 +53,23 @@ def default_jobs(configs: Sequence[TrainConfig]) -> int:
 def reproduce(*, dataset: str = "acdc", fold: int = 1, profile: str = "quick",
               methods: Sequence[str] = ("pce", "cim"), data_root: str | None = None,
               source_dir: str | None = None, device: str = "cpu", jobs: int | None = None,
+              out: Path | str = "reproduced", committed: Path | str = "results",
               **overrides: Any) -> list[dict[str, Any]]:
-    """Fetch the data if missing, train (resuming finished or interrupted runs), evaluate, print a table.
+    """Fetch the data if missing, train (resuming finished or interrupted runs), evaluate, print a table and the
+    numbers beside the committed runs of ``committed`` (:func:`scribcim.report.reproduced.compare_run`).
 
     ``jobs``: runs side by side in separate processes (default :func:`default_jobs`); with several, only
     the last method's run shows a progress bar. Returns the summaries in ``methods`` order and writes
-    ``results/<dataset>/<profile>/fold<k>_table.md``.
+    ``<out>/results/<dataset>/<profile>/fold<k>_{table,timing,against_committed}.*``, the run folders under
+    ``<out>/runs`` and the figures under ``<out>/figures``; nothing outside ``out`` (but a data fetch).
     """
     t0 = time.perf_counter()
+    out = Path(out)
+    for kept in (Path(committed), Path("figures")):
+        if out.resolve() == kept.resolve() or kept.resolve() in out.resolve().parents:
+            raise ConfigError(f"--out {out} lies in {kept}/, whose committed files reproduce never writes: "
+                              "choose another folder (default: reproduced)")
+    overrides = {**overrides, "runs_root": str(out / "runs"), "results_root": str(out / "results")}
     root = None
     if get_dataset(dataset).needs_root:
         root = str(fetch(dataset, resolve_data_root(data_root), source_dir=source_dir, if_missing=True))
@@ -72,13 +88,19 @@ def reproduce(*, dataset: str = "acdc", fold: int = 1, profile: str = "quick",
     timings = {m: sec for m, (_, sec) in zip(methods, done)}
     outs = {c.method: results_dir_for(c) for c in configs}
     table = full_report(summaries)
-    dest = profile_dir(make_config(profile).results_root, dataset, profile)
+    dest = profile_dir(out / "results", dataset, profile)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / f"fold{fold}_table.md").write_text(table + "\n")
     write_json(dest / f"fold{fold}_timing.json", {"seconds_per_method": timings, "jobs": jobs,
                                                    "total_seconds": round(time.perf_counter() - t0, 1)})
-    figs = render_main_figures(outs, Path("figures"), f"{dataset}_{profile}_fold{fold}", root and Path(root))
+    figs = render_main_figures(outs, out / "figures", f"{dataset}_{profile}_fold{fold}", root and Path(root))
+    recs = [compare_run(s, committed_summaries(committed, dataset, profile, s["method"], fold)) for s in summaries]
+    against = format_comparisons(recs, f"{Path(committed) / dataset / profile}/<method>/fold{fold}/seed*/summary.json")
+    (dest / f"fold{fold}_against_committed.md").write_text(against + "\n")
+    write_json(dest / f"fold{fold}_against_committed.json", recs)
     print(table)
     print("figures: " + ", ".join(str(f) for f in figs))
-    print(f"\nwall time {time.perf_counter() - t0:.0f} s; results under {dest}")
+    print("\n" + against)
+    print(f"\nwall time {time.perf_counter() - t0:.0f} s; results under {dest}, run folders under {out / 'runs'}; "
+          f"nothing written under {committed}/ or figures/")
     return summaries

@@ -15,7 +15,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from scipy import stats
 
 from ..errors import DataError
 from ..provenance import git_state
+from .bootstrap import paired_bootstrap
 from .comparison_markdown import DIGITS, LOWER_BETTER, differences_section, purity_markdown, seeds_markdown
 from .results import summary_rows
 from .stability import sd_ratio
@@ -38,7 +39,11 @@ log = logging.getLogger(__name__)
 DIFF_METRICS = ("dice", "hd95")
 #: (a, b, what a - b measures)
 CONTRASTS = (("cim", "pce_selfdice", "what matching adds (same loss)"), ("cim", "pce", "CIM over the pCE baseline"),
-             ("cim", "dmpls", "CIM against the DMPLS baseline"))
+             ("cim", "dmpls", "CIM against the DMPLS baseline"),
+             ("cim_paper", "cim", "CIM as the paper sets it against this project's variant"),
+             ("cim_paper", "pce_selfdice", "what matching as the paper sets it adds (same loss)"))
+#: the methods whose networks keep banks (their summaries carry bank purity)
+BANK_METHODS = ("cim", "cim_paper")
 
 
 def run_means(d: pd.DataFrame) -> pd.DataFrame:
@@ -104,31 +109,51 @@ def training_commits(summaries: Sequence[dict]) -> list[str]:
     return sorted({str(((s["provenance"].get("train") or {}).get("git") or {}).get("commit")) for s in summaries})
 
 
-def purity_table(summaries: Sequence[dict], checkpoint: str = "best") -> pd.DataFrame:
-    """Bank purity and sharing (mean ± sd across runs) per dataset and class, from the CIM runs' summaries."""
+def purity_table(summaries: Sequence[dict], checkpoint: str = "best", label: Callable[[dict], str] | None = None
+                 ) -> pd.DataFrame:
+    """Bank purity and sharing (mean ± sd across runs) per dataset, method and class, from the summaries of runs
+    with banks (``label``: the method column of a summary, default its method; e.g. an ablation's name)."""
     rows = []
     for s in summaries:
         ck = s["checkpoints"].get(checkpoint, {})
         for kind in ("bank_purity", "bank_shared"):
             for cls, v in (ck.get(kind) or {}).items():
-                rows.append({"dataset": s["dataset"], "seed": s["seed"], "kind": kind, "class": cls,
-                             "value": np.nan if v is None else v})
+                rows.append({"dataset": s["dataset"], "method": label(s) if label else s["method"], "seed": s["seed"],
+                             "kind": kind, "class": cls, "value": np.nan if v is None else v})
     if not rows:
-        return pd.DataFrame(columns=["dataset", "kind", "class", "mean", "std", "runs"])
+        return pd.DataFrame(columns=["dataset", "method", "kind", "class", "mean", "std", "runs"])
     d = pd.DataFrame(rows)
-    g = d.groupby(["dataset", "kind", "class"]).value
+    g = d.groupby(["dataset", "method", "kind", "class"]).value
     return pd.concat([g.mean().rename("mean"), g.std().rename("std"), g.count().rename("runs")], axis=1).reset_index()
 
 
-def seed_comparison(df: pd.DataFrame, dataset: str, *, profile: str, fold: int = 1,
-                    checkpoint: str = "best") -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+def contrast_differences(runs: pd.DataFrame, dataset: str, contrasts: Sequence[tuple[str, str, str]] = CONTRASTS,
+                         cases: pd.DataFrame | None = None) -> list[dict]:
+    """:func:`paired_differences` of every contrast (a, b, what) whose two methods (conditions) ``runs`` holds, for
+    each of :data:`DIFF_METRICS`; with the runs' per-case rows (``cases``), also ``ci95_two_level``: the interval of a
+    bootstrap over seeds and test patients (:func:`scribcim.report.bootstrap.paired_bootstrap`)."""
+    out = []
+    for a, b, what in contrasts:
+        if not {a, b} <= set(runs.method):
+            continue
+        for m in DIFF_METRICS:
+            d = paired_differences(runs, a, b, metric=m) | {"dataset": dataset, "what": what}
+            if cases is not None:
+                d["ci95_two_level"] = paired_bootstrap(cases, a, b, m)["ci95"]
+            out.append(d)
+    return out
+
+
+def seed_comparison(df: pd.DataFrame, dataset: str, *, profile: str, fold: int = 1, checkpoint: str = "best",
+                    contrasts: Sequence[tuple[str, str, str]] = CONTRASTS
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """(run means, mean ± sd across seeds, seed-paired differences) of one dataset's main runs in ``df``
-    (rows of :func:`scribcim.report.results.summary_rows`); raises DataError if there are none."""
+    (rows of :func:`scribcim.report.results.summary_rows`; the ``method`` column names the condition, e.g. an
+    ablation's name); raises DataError if there are none."""
     d = main_runs(df, dataset=dataset, profile=profile, checkpoint=checkpoint)
-    runs = run_means(d[d.fold == fold])
-    diffs = [paired_differences(runs, a, b, metric=m) | {"dataset": dataset, "what": what}
-             for a, b, what in CONTRASTS if {a, b} <= set(runs.method) for m in DIFF_METRICS]
-    return runs, across_seeds(runs), diffs
+    d = d[d.fold == fold]
+    runs = run_means(d)
+    return runs, across_seeds(runs), contrast_differences(runs, dataset, contrasts, cases=d)
 
 
 def postprocessing_choices(runs: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -182,7 +207,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
         raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")
     df = pd.DataFrame([row for s in summaries for row in summary_rows(s)])
     post_df = pd.DataFrame([row for s in summaries for row in summary_rows(s, postprocessed=True)])
-    purity = purity_table([s for s in summaries if s["method"] == "cim"], checkpoint)
+    purity = purity_table([s for s in summaries if s["method"] in BANK_METHODS], checkpoint)
     where = {"profile": profile, "fold": fold, "checkpoint": checkpoint}
     parts, all_runs, diffs, md = [], [], [], []
     posts = []

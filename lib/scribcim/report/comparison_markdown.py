@@ -42,17 +42,26 @@ def seeds_markdown(table: pd.DataFrame, dataset: str) -> str:
 def differences_markdown(diffs: Sequence[dict]) -> str:
     """Markdown: one row per contrast and metric, mean paired difference [95 % CI], sd, and how many seeds a won
     (for HD95/ASD, a wins where its distance is smaller)."""
-    lines = md_header(["contrast", "metric", "pairs (seeds)", "mean difference", "95 % CI", "sd", "a better",
+    two = any("ci95_two_level" in d for d in diffs)
+    lines = md_header(["contrast", "metric", "pairs (seeds)", "mean difference", "95 % CI",
+                       *(["95 % CI, seeds and patients"] if two else []), "sd", "a better",
                        "across-seed sd a / b [95 % CI], p"])
     for d in diffs:
         k = DIGITS.get(d["metric"], 3)
         unit = " (mm)" if d["metric"] in LOWER_BETTER else ""
-        ci = "n/a" if not np.isfinite(d["ci95"][0]) else f"[{d['ci95'][0]:+.{k}f}, {d['ci95'][1]:+.{k}f}]"
         sd = "n/a" if not np.isfinite(d["sd"]) else f"{d['sd']:.{k}f}"
         lines.append(md_row([f"{d['a']} − {d['b']}", f"{LABELS.get(d['metric'], d['metric'])} {d['structure']}{unit}",
-                             str(d["pairs"]), f"{d['mean']:+.{k}f}", ci, sd, f"{d['a_better']}/{d['pairs']}",
-                             fmt_sd_ratio(d.get("sd_ratio"))]))
+                             str(d["pairs"]), f"{d['mean']:+.{k}f}", fmt_ci(d["ci95"], k),
+                             *([fmt_ci(d.get("ci95_two_level"), k)] if two else []), sd,
+                             f"{d['a_better']}/{d['pairs']}", fmt_sd_ratio(d.get("sd_ratio"))]))
     return "\n".join(lines)
+
+
+def fmt_ci(ci: Sequence[float] | None, k: int = 3) -> str:
+    """``[lo, hi]`` with signs and ``k`` digits; n/a where undefined."""
+    if not ci or ci[0] is None or not np.isfinite(ci[0]):
+        return "n/a"
+    return f"[{ci[0]:+.{k}f}, {ci[1]:+.{k}f}]"
 
 
 def fmt_sd_ratio(r: dict | None) -> str:
@@ -65,16 +74,25 @@ def fmt_sd_ratio(r: dict | None) -> str:
 def differences_section(diffs: Sequence[dict], what: str = "") -> list[str]:
     """The lines of one differences table with its heading (none without differences)."""
     return [f"Seed-paired differences{what} (a − b; 95 % t-interval over seeds; last column: the ratio of the two "
-            "methods' across-seed sds, paired by seed, with the Pitman-Morgan interval and p-value for equal sds):", "",
+            "methods' across-seed sds, paired by seed, with the Pitman-Morgan interval and p-value for equal sds; where "
+            "given, a second interval from a bootstrap that resamples seeds and then test patients, which also covers "
+            "the choice of test patients):", "",
             differences_markdown(diffs), ""] if diffs else []
 
 
 def purity_markdown(table: pd.DataFrame, dataset: str) -> str:
-    """Markdown: per class, CIM's bank purity and sharing (mean ± sd across runs)."""
-    t = table[table.dataset == dataset].set_index(["kind", "class"])
-    lines = ["| CIM bank | " + " | ".join(CLASS_NAMES) + " |", "|---|" + "---|" * len(CLASS_NAMES)]
-    for kind, label in (("bank_purity", "purity (cell mostly the class)"), ("bank_shared", "shared with another bank")):
-        cells = [f"{t.loc[(kind, c), 'mean']:.2f} ± {t.loc[(kind, c), 'std']:.2f}" if (kind, c) in t.index else "n/a"
-                 for c in CLASS_NAMES]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    """Markdown: per class, the bank purity and sharing of each method with banks (mean ± sd across runs); one
+    method (or a table without a method column) keeps the one-method layout."""
+    t = table[table.dataset == dataset]
+    methods = list(dict.fromkeys(t.method)) if "method" in t else [None]
+    one = len(methods) == 1
+    lines = [f"| {'CIM bank' if one else 'method | bank'} | " + " | ".join(CLASS_NAMES) + " |",
+             "|---|" + ("" if one else "---|") + "---|" * len(CLASS_NAMES)]
+    for method in methods:
+        tm = (t if method is None else t[t.method == method]).set_index(["kind", "class"])
+        for kind, label in (("bank_purity", "purity (cell mostly the class)"),
+                            ("bank_shared", "shared with another bank")):
+            cells = [f"{tm.loc[(kind, c), 'mean']:.2f} ± {tm.loc[(kind, c), 'std']:.2f}" if (kind, c) in tm.index
+                     else "n/a" for c in CLASS_NAMES]
+            lines.append(f"| {label if one else f'`{method}` | {label}'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

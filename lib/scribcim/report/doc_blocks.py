@@ -9,7 +9,9 @@ A page holds blocks between ``<!-- <kind> <key> -->`` and ``<!-- /<kind> -->``:
   target, the measured figure and whether it holds;
 * ``robustness-seeds <dataset>_<profile>``: from ``results/tables/<dataset>_<profile>_robustness_seeds.json``
   (:mod:`scribcim.report.robustness_seeds`): Dice per method at each inconsistency level and the slope, raw and
-  post-processed, then the seed-paired differences of ``cim`` per level and of the slopes.
+  post-processed, then the seed-paired differences of ``cim`` per level and of the slopes;
+* ``paper <profile>`` and ``paper-summary <profile>``: from ``results/tables/<profile>_seeds.json``, laid out as the
+  paper lays out its tables, beside the numbers reported elsewhere (:mod:`scribcim.report.paper_layout`).
 
 ``python -m scribcim.report.doc_blocks --write`` rewrites every block of README.md and docs/*.md in place
 (``make comparison`` does); a test checks the committed pages against the committed records.
@@ -26,18 +28,22 @@ import numpy as np
 
 from ..errors import DataError
 from ..training.methods import paper_order
-from .comparison_markdown import DIGITS, fmt_sd_ratio
+from .comparison_markdown import fmt_ci, DIGITS, fmt_sd_ratio
 from .markdown import fmt_mean_std, md_header, md_row
+from .paper_layout import paper_block, summary_block
 
-BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds) (?P<key>[\w.-]+) -->\n"
+BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds|paper-summary|paper) (?P<key>[\w.-]+) -->\n"
                    r"(?P<body>.*?)<!-- /(?P=kind) -->", re.S)
 #: block kind -> the record file of a key, under the tables folder
 SOURCES = {"headline": "{key}_seeds.json", "targets": "{key}_targets.json",
-           "robustness-seeds": "{key}_robustness_seeds.json"}
+           "robustness-seeds": "{key}_robustness_seeds.json", "paper": "{key}_seeds.json",
+           "paper-summary": "{key}_seeds.json"}
 #: block kind -> the command that writes its record
 MAKERS = {"headline": "python -m scribcim.report.comparison --profile {key}",
           "targets": "python -m scribcim.report.targets --profile {key}",
-          "robustness-seeds": "python -m scribcim.report.robustness_seeds"}
+          "robustness-seeds": "python -m scribcim.report.robustness_seeds",
+          "paper": "python -m scribcim.report.comparison --profile {key}",
+          "paper-summary": "python -m scribcim.report.comparison --profile {key}"}
 DATASETS = {"acdc": "ACDC", "mscmr": "MSCMR"}
 
 
@@ -47,13 +53,21 @@ def _rows(table: Sequence[dict]) -> dict[tuple[str, str], dict]:
             for r in table if r["structure"] == "mean"}
 
 
+def _num(x: float | None) -> float:
+    """A record's number as a float: JSON null (NaN when written) back to NaN."""
+    return float("nan") if x is None else float(x)
+
+
 def _ci(d: dict | None, digits: int) -> str:
+    """A seed-paired difference as ``mean [lo, hi], better/pairs``; "n/a" without a pair (no common seed)."""
     if d is None:
         return "-"
-    if d["pairs"] < 2 or not np.isfinite(d["ci95"][0]):
-        return f"{d['mean']:+.{digits}f} (1 seed)"
-    return (f"{d['mean']:+.{digits}f} [{d['ci95'][0]:+.{digits}f}, {d['ci95'][1]:+.{digits}f}], "
-            f"{d['a_better']}/{d['pairs']}")
+    mean, (lo, hi) = _num(d["mean"]), (_num(x) for x in d["ci95"])
+    if not d["pairs"] or not np.isfinite(mean):
+        return "n/a"
+    if d["pairs"] < 2 or not np.isfinite(lo):
+        return f"{mean:+.{digits}f} (1 seed)"
+    return f"{mean:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}], {d['a_better']}/{d['pairs']}"
 
 
 def headline_block(record: dict) -> str:
@@ -81,10 +95,14 @@ def headline_block(record: dict) -> str:
     pdiffs = {(d["dataset"], d["a"], d["b"], d["metric"]): d for d in (post or {}).get("differences", [])}
     hd = any(k[3] == "hd95" for k in diffs)  # records written before HD95 differences have none
     steady = any("sd_ratio" in d for d in diffs.values())  # nor the ratio of across-seed sds
+    two = any("ci95_two_level" in d for d in diffs.values())  # nor the interval over seeds and patients
     head = ["contrast", "dataset", "Dice"] + (["Dice post"] if post else []) + \
+        (["Dice, 95 % CI over seeds and patients"] + (["Dice post, same"] if post else []) if two else []) + \
         (["HD95 (mm)"] + (["HD95 post (mm)"] if post else []) if hd else []) + \
         (["across-seed sd of Dice, `a` / `b` [95 % CI], p"] if steady else [])
-    lines += ["", "Seed-paired differences `a − b` (mean [95 % t-interval], seeds where `a` is better"
+    lines += ["", "Seed-paired differences `a − b` (mean [95 % t-interval over seeds, on these test volumes], seeds "
+              "where `a` is better" + ("; then the interval of a bootstrap that resamples seeds and then test patients, "
+                                       "which also covers the choice of test patients" if two else "")
               + ("; the ratio of across-seed sds with its Pitman-Morgan interval, below 1 where `a` is steadier):"
                  if steady else "):"), ""]
     lines += md_header(head)
@@ -93,6 +111,8 @@ def headline_block(record: dict) -> str:
             continue
         cells = [f"`{a}` − `{b}`", DATASETS.get(ds, ds), _ci(d, 3)]
         cells += [_ci(pdiffs.get((ds, a, b, "dice")), 3)] if post else []
+        cells += [fmt_ci(d.get("ci95_two_level"))] + ([fmt_ci((pdiffs.get((ds, a, b, "dice")) or {}).get(
+            "ci95_two_level"))] if post else []) if two else []
         cells += [_ci(diffs.get((ds, a, b, "hd95")), 1)] if hd else []
         cells += [_ci(pdiffs.get((ds, a, b, "hd95")), 1)] if hd and post else []
         cells += [fmt_sd_ratio(d.get("sd_ratio"))] if steady else []
@@ -118,7 +138,7 @@ def robustness_block(record: dict) -> str:
             cells = [f"`{method}`", kind]
             cells += [fmt_mean_std(rows[c]["dice_mean"], rows[c]["dice_std"], 3) + f" ({int(rows[c]['runs'])})"
                       if c in rows else "-" for c in levels]
-            cells.append("-" if slope is None or not np.isfinite(slope["ci95"][0]) else
+            cells.append("-" if slope is None or not np.isfinite(_num(slope["ci95"][0])) else
                          f"{slope['slope']:+.3f} [{slope['ci95'][0]:+.3f}, {slope['ci95'][1]:+.3f}]")
             lines.append(md_row(cells))
     lines += ["", "Seed-paired differences of Dice `a − b` per level and of the slopes (mean [95 % t-interval], seeds "
@@ -142,10 +162,11 @@ def targets_block(record: dict) -> str:
     """The markdown of a ``targets`` block: :func:`scribcim.report.targets.targets_markdown` of the record."""
     from .targets import targets_markdown
     return (targets_markdown(record["targets"]) + f"\n\nFrom `results/tables/{record['profile']}_targets.json` "
-            "(`python -m scribcim.report.targets`; the targets fixed in code before the grid ran).\n")
+            "(`python -m scribcim.report.targets`; the targets stated before the grid was trained).\n")
 
 
-RENDER = {"headline": headline_block, "targets": targets_block, "robustness-seeds": robustness_block}
+RENDER = {"headline": headline_block, "targets": targets_block, "robustness-seeds": robustness_block,
+          "paper": paper_block, "paper-summary": summary_block}
 
 
 def update(page: Path | str, tables: Path | str = "results/tables", write: bool = True) -> bool:

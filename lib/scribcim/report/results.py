@@ -20,7 +20,7 @@ from scipy import stats
 
 from ..config import METHOD_SETTINGS
 from ..errors import DataError
-from ..evaluate.metrics import CLASS_NAMES, METRICS, pstd
+from ..evaluate.metrics import CLASS_NAMES, LOWER_IS_BETTER, METRICS, pstd
 from .markdown import fmt_mean_std
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,13 @@ def scribbles_label(scribbles: str, inconsistency: float) -> str:
 
 
 def settings_label(config: dict) -> str:
-    """``""`` for default method settings, else e.g. ``"use_banks=False"`` (sorted, comma-separated)."""
-    from ..config import TrainConfig
-    default = TrainConfig()
-    return ",".join(f"{k}={config[k]}" for k in SETTINGS if k in config and config[k] != getattr(default, k))
+    """``""`` for the method's own settings (the defaults and those its method fixes, e.g. ``cim_paper``'s), else
+    e.g. ``"use_banks=False"`` (comma-separated, in :data:`SETTINGS` order)."""
+    from ..config.ablations import DEFAULTS
+    from ..training.methods import METHODS
+    method = METHODS.get(config.get("method", DEFAULTS["method"]))
+    own = {**DEFAULTS, **(method.settings if method else {})}
+    return ",".join(f"{k}={config[k]}" for k in SETTINGS if k in config and config[k] != own[k])
 
 
 def summary_rows(summary: dict, source: str = "", postprocessed: bool = False) -> list[dict]:
@@ -109,12 +112,24 @@ def mean_std_table(df: pd.DataFrame, metric: str = "dice", checkpoint: str = "be
     return wide[[c for c in order if c in wide.columns]].reset_index()
 
 
+def _wilcoxon_p(a: pd.Series, b: pd.Series) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired ``a``, ``b``: NaN without pairs (nothing tested), 1 when every
+    pair is equal (no difference to rank)."""
+    if len(a) == 0:
+        return float("nan")
+    if not (a != b).any():
+        return 1.0
+    return float(stats.wilcoxon(a, b).pvalue)
+
+
 def paired_wilcoxon(df: pd.DataFrame, methods: Sequence[str], *, metric: str = "dice", structure: str = "mean",
                     checkpoint: str = "best", **where: object) -> pd.DataFrame:
     """Two-sided Wilcoxon signed-rank tests between every pair of ``methods`` on their common cases.
 
     ``where`` selects the runs (e.g. ``dataset="acdc", profile="quick", training_scribbles="expert"``);
     each method must have exactly one run there. Cases missing or NaN in either are left out.
+    ``a_better_cases`` counts the cases where a is better: a larger Dice, a smaller distance
+    (:data:`~scribcim.evaluate.metrics.LOWER_IS_BETTER`). No common case: ``p_value`` NaN (no test), not 1.
     """
     d = df[(df.checkpoint == checkpoint) & (df.structure == structure)]
     for k, v in where.items():
@@ -132,10 +147,10 @@ def paired_wilcoxon(df: pd.DataFrame, methods: Sequence[str], *, metric: str = "
         for b in methods[i + 1:]:
             both = pd.concat([per[a], per[b]], axis=1, join="inner").dropna()
             diff = both.iloc[:, 0] - both.iloc[:, 1]
-            p = float(stats.wilcoxon(both.iloc[:, 0], both.iloc[:, 1]).pvalue) if (diff != 0).any() else 1.0
+            better = diff < 0 if metric in LOWER_IS_BETTER else diff > 0
             out.append({"a": a, "b": b, "n": len(both), f"mean_{metric}_a": both.iloc[:, 0].mean(),
                         f"mean_{metric}_b": both.iloc[:, 1].mean(), "mean_difference": float(diff.mean()),
-                        "a_better_cases": int((diff > 0).sum()), "p_value": p})
+                        "a_better_cases": int(better.sum()), "p_value": _wilcoxon_p(both.iloc[:, 0], both.iloc[:, 1])})
     return pd.DataFrame(out)
 
 

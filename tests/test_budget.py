@@ -1,0 +1,127 @@
+"""The budget study's report (issue 29) on toy summaries: per-budget tables, differences, their seed-paired change
+between budgets, the gains, the bf16 cost, the targets and the learning-curve figure."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from scribcim.report.budget import BUDGET_TARGETS, budget_markdown, budget_study, change_between, render_budget
+from scribcim.report.targets import Target, check
+
+CLASSES = ("RV", "MYO", "LV")
+SEEDS = (1, 2, 3)
+# profile -> method -> per-seed Dice of the run (one test volume per run, each class equal to it)
+DICE = {
+    "short": {"pce_selfdice": [0.80, 0.82, 0.81], "cim": [0.82, 0.81, 0.84], "full": [0.88, 0.88, 0.89]},
+    "long": {"pce_selfdice": [0.85, 0.86, 0.86], "cim": [0.88, 0.90, 0.89], "full": [0.91, 0.90, 0.91],
+             "cim_paper": [0.87, 0.88, 0.86]},
+    "fp32": {"pce_selfdice": [0.81, 0.82, 0.80], "cim": [0.83, 0.81, 0.85]},
+}
+
+
+def _summary(profile: str, method: str, seed: int, dice: float) -> dict:
+    cls = {c: {"dice": dice, "hd95": 20 * (1 - dice), "asd": 1.0, "empty_pred": False} for c in CLASSES}
+    case = {"case": "c0", "classes": cls, "foreground_mean": {"dice": dice, "hd95": 20 * (1 - dice), "asd": 1.0}}
+    post = {"postprocessing": "lcc", "cases": [json.loads(json.dumps(case).replace(str(dice), str(dice + 0.01)))]}
+    best = {"iteration": 10, "cases": [case], "postprocessed": post}
+    if method.startswith("cim"):
+        best["bank_purity"] = {c: 0.9 for c in CLASSES}
+        best["bank_shared"] = {c: 0.0 for c in CLASSES}
+    return {"method": method, "dataset": "acdc", "fold": 1, "profile": profile, "seed": seed,
+            "checkpoints": {"best": best},
+            "provenance": {"config": {"scribbles": "expert", "method": method, "max_iterations": 10},
+                           "train": {"git": {"commit": "abc1234"}}}}
+
+
+@pytest.fixture
+def toy(tmp_path):
+    for profile, by_method in DICE.items():
+        for method, dice in by_method.items():
+            for seed, d in zip(SEEDS, dice):
+                folder = tmp_path / "results" / "acdc" / profile / method / "fold1" / f"seed{seed}"
+                folder.mkdir(parents=True)
+                (folder / "summary.json").write_text(json.dumps(_summary(profile, method, seed, d)))
+                (folder / "train_log.jsonl").write_text("".join(
+                    json.dumps({"iteration": it, "val_dice": d * it / 10}) + "\n" for it in (5, 10)))
+    return tmp_path
+
+
+def _half(x):
+    x = np.asarray(x)
+    return stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+
+
+def test_change_of_a_difference_is_paired_by_seed(toy):
+    study = budget_study(toy / "results", long="long", short="short", fp32="fp32")
+    change = next(c for c in study["raw"]["changes"] if (c["a"], c["b"], c["metric"]) == ("cim", "pce_selfdice",
+                                                                                         "dice"))
+    per = (np.array(DICE["long"]["cim"]) - DICE["long"]["pce_selfdice"]) - \
+        (np.array(DICE["short"]["cim"]) - DICE["short"]["pce_selfdice"])
+    assert change["per_seed"] == pytest.approx(list(per)) and change["pairs"] == 3
+    assert change["mean"] == pytest.approx(per.mean())
+    assert change["ci95"] == pytest.approx([per.mean() - _half(per), per.mean() + _half(per)])
+    # cim_paper ran at the long budget only: its contrasts have no change
+    assert not [c for c in study["raw"]["changes"] if c["a"] == "cim_paper"]
+    assert {(d["a"], d["b"]) for d in study["raw"]["per_profile"]["long"]["differences"]} == {
+        ("cim", "pce_selfdice"), ("cim_paper", "cim"), ("cim_paper", "pce_selfdice")}
+
+
+def test_gains_and_bf16_cost_per_method(toy):
+    study = budget_study(toy / "results", long="long", short="short", fp32="fp32")
+    gain = {g["method"]: g for g in study["raw"]["gains"] if g["metric"] == "dice"}
+    assert set(gain) == {"pce_selfdice", "cim", "full"}
+    assert gain["cim"]["mean"] == pytest.approx(np.mean(np.array(DICE["long"]["cim"]) - DICE["short"]["cim"]))
+    cost = {g["method"]: g for g in study["raw"]["bf16_cost"]}
+    assert set(cost) == {"pce_selfdice", "cim"}
+    assert cost["cim"]["per_seed"] == pytest.approx(list(np.array(DICE["short"]["cim"]) - DICE["fp32"]["cim"]))
+    # post-processed numbers are the raw ones + 0.01 in this toy: the same paired differences
+    post = {g["method"]: g for g in study["post"]["bf16_cost"]}
+    assert post["cim"]["mean"] == pytest.approx(cost["cim"]["mean"])
+
+
+def test_targets_of_the_long_budget(toy):
+    study = budget_study(toy / "results", long="long", short="short", fp32="fp32")
+    by = {t["target"]: t for t in study["targets"]}
+    assert by["full: mean Dice >= 0.90"]["met"] is True
+    assert by["cim: mean Dice >= 0.87"]["measured"] == pytest.approx(0.89)
+    gap = by["best scribble method within 0.015 of full, post-processed"]
+    assert gap["best"] == "cim" and gap["measured"] == pytest.approx(np.mean(DICE["long"]["full"]) - 0.89)
+    assert gap["met"] is False  # 0.017 behind full: missed
+    assert by["dmpls: across-seed sd of mean Dice <= 0.015"]["met"] is None  # not run: not measured, never met
+    assert len(study["targets"]) == len(BUDGET_TARGETS)
+
+
+def test_a_gap_target_needs_both_sides():
+    record = {"table": [{"dataset": "acdc", "method": "full", "structure": "mean", "dice_mean": 0.9, "runs": 3}],
+              "differences": []}
+    (res,) = check(record, "acdc", [Target("gap", "gap", "full", limit=0.01, other="cim")])
+    assert res["met"] is None and res["measured"] is None
+
+
+def test_render_writes_tables_and_curves(toy):
+    rec = render_budget(toy / "results", toy / "tables", toy / "figures", long="long", short="short", fp32="fp32")
+    md = (toy / "tables" / "acdc_budget.md").read_text()
+    assert "## `long`" in md and "How each difference changes from `short` to `long` (raw)" in md
+    assert "What bf16 costs" in md and "Targets at `long`" in md and "cim_paper" in md
+    assert (toy / "figures" / "acdc_budget_curves.png").stat().st_size > 10_000
+    assert json.loads((toy / "tables" / "acdc_budget.json").read_text())["raw"]["changes"] == \
+        json.loads(json.dumps(rec["raw"]["changes"]))
+    assert "`cim_paper` | purity" in "\n".join(budget_markdown(budget_study(toy / "results", long="long",
+                                                                            short="short", fp32="fp32")))
+
+
+def test_no_long_runs_is_an_error_naming_the_command(toy):
+    from scribcim.errors import DataError
+    with pytest.raises(DataError, match="snakemake -s workflow/Snakefile budget"):
+        budget_study(toy / "results", long="nope", short="short")
+
+
+def test_change_between_needs_common_seeds():
+    a = {"a": "x", "b": "y", "metric": "dice", "structure": "mean", "seeds": [1, 2], "per_seed": [0.1, 0.2],
+         "mean": 0.15}
+    c = change_between(a, dict(a, seeds=[3], per_seed=[0.0], mean=0.0))
+    assert c["pairs"] == 0 and math.isnan(c["mean"])

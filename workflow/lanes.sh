@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Train a grid's runs as Snakemake jobs from a separate clone at a fixed commit, in lanes of one thread each, in
+# the background (the work tree you edit never trains; every run of the grid is made by one commit).
+#
+#   workflow/lanes.sh CLONE COMMIT LANE_FILE [LANE_FILE ...]
+#
+# CLONE: a folder (cloned from this repository if missing, then checked out at COMMIT, refused if it holds
+# changes). Each LANE_FILE lists summary paths (results/...summary.json), one a line (# starts a comment), in the
+# order to train them (workflow/lanes/plan-*.txt: the plan of issues 29 and 30);
+# a lane runs them one after another (`snakemake --cores 1 --nolock TARGET`; the profiles train on one thread),
+# skipping those whose summary exists. Stopped lanes resume: start the same command again; a killed job's run
+# resumes from its latest checkpoint (the train notebook resumes). Logs: CLONE/lanes/<lane>.log; a failed target
+# is logged as "FAILED <target>" and the lane goes on. A lane whose target is being made by another snakemake (a lane
+# started again, its old loop stopped but its job still running) waits for that job instead of starting a second.
+# Finished run records (summary.json, display.json, train_log.jsonl) are copied back into the work tree by hand or
+# with `rsync -a --include='*/' --include='summary.json' --include='display.json' --include='train_log.jsonl'
+# --exclude='*' CLONE/results/ results/`.
+set -euo pipefail
+[ $# -ge 3 ] || { echo "usage: $0 CLONE COMMIT LANE_FILE [LANE_FILE ...]" >&2; exit 2; }
+clone=$1 commit=$2
+shift 2
+repo=$(git rev-parse --show-toplevel)
+[ -d "$clone/.git" ] || git clone -q "$repo" "$clone"
+if [ -n "$(git -C "$clone" status --porcelain --untracked-files=no)" ]; then
+  echo "error: $clone has changes to tracked files: a lane trains a committed state only" >&2; exit 2
+fi
+git -C "$clone" fetch -q "$repo" "$commit" 2>/dev/null || true
+git -C "$clone" checkout -q "$commit"
+mkdir -p "$clone/lanes"
+make -C "$clone" setup > "$clone/lanes/setup.log" 2>&1 || { echo "error: make setup failed: $clone/lanes/setup.log" >&2; exit 2; }
+for lane in "$@"; do
+  name=$(basename "$lane" .txt)
+  cp "$lane" "$clone/lanes/$name.txt"
+  (cd "$clone" && nohup bash -c '
+    while read -r target; do
+      case $target in "" | "#"*) continue ;; esac
+      [ -f "$target" ] && continue
+      # a lane started again while an earlier lane still makes this target: wait for it, never make it twice
+      while pgrep -f -- "--rerun-incomplete $target" >/dev/null; do sleep 60; done
+      [ -f "$target" ] && continue
+      echo "$(date -u +%FT%TZ) start $target"
+      .venv/bin/snakemake -s workflow/Snakefile --cores 1 --nolock --rerun-incomplete "$target" \
+        && echo "$(date -u +%FT%TZ) done $target" || echo "$(date -u +%FT%TZ) FAILED $target"
+    done < "lanes/$0.txt"; echo "$(date -u +%FT%TZ) lane $0 empty"' "$name" >> "lanes/$name.log" 2>&1 &)
+  echo "lane $name: $(grep -c '^[^#]' "$lane") targets, log $clone/lanes/$name.log"
+done
