@@ -92,7 +92,7 @@ def purity_markdown(table: pd.DataFrame, dataset: str) -> str:
         tm = (t if method is None else t[t.method == method]).set_index(["kind", "class"])
         for kind, label in (("bank_purity", "purity (cell mostly the class)"),
                             ("bank_shared", "shared with another bank")):
-            cells = [f"{tm.loc[(kind, c), 'mean']:.2f} ± {tm.loc[(kind, c), 'std']:.2f}" if (kind, c) in tm.index
+            cells = [fmt_mean_std(tm.loc[(kind, c), "mean"], tm.loc[(kind, c), "std"], 2) if (kind, c) in tm.index
                      else "n/a" for c in CLASS_NAMES]
             lines.append(f"| {label if one else f'`{method}` | {label}'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
