@@ -31,8 +31,8 @@ def test_make_figures_redraws_committed_figures(tmp_path, real_root, monkeypatch
                            tables=tables, records=Path("figures"))
     compared = [p.name for p in written if (REPO / "figures" / p.name).is_file()]
     assert {"acdc_quick_methods_box.png", "acdc_quick_fold1_curves.png", "acdc_quick_fold1_overlays.png",
-            "acdc_quick_robustness_fold1.png", "acdc_quick_fold1_matching_attention.png",
-            "acdc_quick_fold1_matching_matches.png", "acdc_quick_fold1_matching_embedding.png"} <= set(compared)
+            "acdc_quick_robustness_fold1.png", "acdc_cpu-mm175_fold1_matching_attention.png",
+            "acdc_cpu-mm175_fold1_matching_matches.png", "acdc_cpu-mm175_fold1_matching_embedding.png"} <= set(compared)
     for name in compared:
         assert (tmp_path / "figures" / name).read_bytes() == (REPO / "figures" / name).read_bytes(), name
     changed = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
