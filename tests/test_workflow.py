@@ -110,12 +110,13 @@ def test_dry_run_lists_the_ablations_and_the_budget_study(tmp_path):
     out = _snakemake("-n", "--cores", "1", "ablation", "budget", tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
     counts, text = _job_counts(out.stdout + out.stderr), out.stdout + out.stderr
-    assert counts == {"train_ablation": 15, "train": 24, "ablation": 1, "budget": 1, "total": 41}
+    assert counts == {"train_ablation": 15, "train": 27, "ablation": 1, "budget": 1, "total": 44}
     for name in ("no_banks", "no_tokens", "hard_matching"):
         assert f"acdc/cpu-mm175/ablation/{name}/fold1/seed2026/summary.json" in text
     assert "acdc/cpu-mm175-bf16-6k/cim_paper/fold1/seed2024/summary.json" in text
     assert "acdc/cpu-mm175-bf16/dmpls/fold1/seed2022/summary.json" in text
-    assert "cpu-mm175-bf16/cim_paper" not in text  # the twin holds the grid's methods only
+    assert "acdc/cpu-mm175-bf16/cim_paper/fold1/seed2022/summary.json" in text  # its 1500 twin too
+    assert "acdc/cpu-mm175-bf16/full" not in text  # the dense ceiling runs at 6000 only
 
 
 def test_an_ablation_job_trains_cim_with_its_overrides(tmp_path):
