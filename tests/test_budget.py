@@ -75,6 +75,7 @@ def test_gains_and_bf16_cost_per_method(toy):
     gain = {g["method"]: g for g in study["raw"]["gains"] if g["metric"] == "dice"}
     assert set(gain) == {"pce_selfdice", "cim", "full"}
     assert gain["cim"]["mean"] == pytest.approx(np.mean(np.array(DICE["long"]["cim"]) - DICE["short"]["cim"]))
+    assert set(study["cpus"]) == {"long", "short", "fp32"}  # named beside the bf16 cost (precision and CPU kind)
     cost = {g["method"]: g for g in study["raw"]["bf16_cost"]}
     assert set(cost) == {"pce_selfdice", "cim"}
     assert cost["cim"]["per_seed"] == pytest.approx(list(np.array(DICE["short"]["cim"]) - DICE["fp32"]["cim"]))

@@ -97,7 +97,8 @@ def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str |
     out: dict[str, Any] = {"profiles": list(found), "long": long, "short": short, "fp32": fp32, "dataset": dataset,
                            "fold": fold, "checkpoint": checkpoint,
                            "summaries": {p: len(ss) for p, ss in found.items()},
-                           "training_commits": {p: training_commits(ss) for p, ss in found.items() if ss}}
+                           "training_commits": {p: training_commits(ss) for p, ss in found.items() if ss},
+                           "cpus": {p: training_cpus(ss) for p, ss in found.items() if ss}}
     for what, post in ((RAW, False), (POST, True)):
         per: dict[str, dict] = {}
         all_runs = []
@@ -123,6 +124,11 @@ def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str |
                      for p, ss in found.items()}
     out["curves"] = learning_curves(results_root, found)
     return out
+
+
+def training_cpus(summaries: Sequence[dict]) -> list[str]:
+    """The CPU models the runs were trained on (their training provenance), sorted."""
+    return sorted({str(((s["provenance"].get("train") or {}).get("device") or {}).get("cpu_model")) for s in summaries})
 
 
 def _record(study: dict, profile: str) -> dict:
@@ -211,8 +217,11 @@ def budget_markdown(study: dict) -> list[str]:
             md += [f"## What the long budget adds, per method ({label} Dice)", "", pairs_markdown(s["gains"], "budgets"),
                    ""]
         if s["bf16_cost"]:
+            cpus = study["cpus"]
             md += [f"## What bf16 costs at 1500 iterations, per method ({label} Dice)", "",
-                   pairs_markdown(s["bf16_cost"], "precision"), ""]
+                   f"Trained on: `{short}` {', '.join(cpus.get(short, []))}; `{fp32}` {', '.join(cpus.get(fp32, []))}. "
+                   "Where the CPU kinds differ, the difference holds precision and CPU kind together (a seed names one "
+                   "run per machine).", "", pairs_markdown(s["bf16_cost"], "precision"), ""]
     if study["targets"]:
         md += [f"## Targets at `{long}`", "", targets_markdown(study["targets"]), ""]
     commits = {p: ", ".join(c[:7] for c in cs) for p, cs in study["training_commits"].items()}
@@ -228,7 +237,7 @@ def _json(study: dict) -> dict:
                                     "differences": v["differences"]} for p, v in s["per_profile"].items()},
                 "changes": s["changes"], "gains": s["gains"], "bf16_cost": s["bf16_cost"]}
     return {k: study[k] for k in ("profiles", "long", "short", "fp32", "dataset", "fold", "checkpoint", "summaries",
-                                  "training_commits", "targets")} | {
+                                  "training_commits", "cpus", "targets")} | {
         RAW: part(RAW), POST: part(POST),
         "bank_purity": {p: json.loads(t.to_json(orient="records")) for p, t in study["purity"].items()}}
 
