@@ -12,9 +12,9 @@
 # resumes from its latest checkpoint (the train notebook resumes). Logs: CLONE/lanes/<lane>.log; a failed target
 # is logged as "FAILED <target>" and the lane goes on. A lane whose target is being made by another snakemake (a lane
 # started again, its old loop stopped but its job still running) waits for that job instead of starting a second.
-# Finished run records (summary.json, display.json, train_log.jsonl) are copied back into the work tree by hand or
-# with `rsync -a --include='*/' --include='summary.json' --include='display.json' --include='train_log.jsonl'
-# --exclude='*' CLONE/results/ results/`.
+# Finished run records (summary.json, display.json, train_log.jsonl; never executed.ipynb) are copied back into the
+# work tree: `(cd CLONE && for s in results/acdc/PROFILE/*/fold1/seed*/summary.json; do d=${s%/*};
+# mkdir -p "$OLDPWD/$d"; cp "$d"/{summary.json,display.json,train_log.jsonl} "$OLDPWD/$d/"; done)`.
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 CLONE COMMIT LANE_FILE [LANE_FILE ...]" >&2; exit 2; }
 clone=$1 commit=$2
