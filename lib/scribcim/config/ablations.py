@@ -50,11 +50,20 @@ def describe(name: str) -> str:
     return ", ".join(f"{k}={v}" for k, v in ABLATIONS[name].items()) or "-"
 
 
-def changed_settings(config: TrainConfig) -> dict[str, Any]:
-    """The method settings of ``config`` that differ from its method's own (defaults and the method's fixed ones)."""
-    from ..training.methods import get_method
-    own = {**DEFAULTS, **get_method(config.method).settings}
-    return {k: getattr(config, k) for k in METHOD_SETTINGS if getattr(config, k) != own[k]}
+def own_settings(method: str) -> dict[str, Any]:
+    """The method settings a run of ``method`` has unless changed: the defaults and those the method fixes (e.g.
+    ``cim_paper``'s); an unknown method (an old record's) has the defaults."""
+    from ..training.methods import METHODS
+    known = METHODS.get(method)
+    return {**DEFAULTS, **(known.settings if known else {})}
+
+
+def changed_settings(config: TrainConfig | dict[str, Any]) -> dict[str, Any]:
+    """The method settings of a run's config (a TrainConfig or a stored dict, whose missing fields take the
+    defaults) that differ from its method's own (:func:`own_settings`), in :data:`METHOD_SETTINGS` order."""
+    cfg = config if isinstance(config, dict) else config.to_dict()
+    own = own_settings(cfg.get("method", DEFAULTS["method"]))
+    return {k: cfg[k] for k in METHOD_SETTINGS if k in cfg and cfg[k] != own[k]}
 
 
 def ablation_of(config: TrainConfig) -> str | None:

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import TrainConfig, make_config
-from ..config.ablations import (ABLATIONS, DEFAULTS, FIELDS, ablation_values, check_names,  # noqa: F401 (re-exported)
-                                describe, identify)
+from ..config.ablations import (ABLATIONS, FIELDS, ablation_values, check_names, describe,  # noqa: F401 (re-exported)
+                                identify)
 from ..errors import ConfigError, DataError
 from ..evaluate.summary import evaluate
 from ..evaluate.metrics import CLASS_NAMES

@@ -34,7 +34,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -65,6 +65,13 @@ def make_trainer(kind: str, device: str, *, size: int, batch_size: int, bf16: bo
             return method.loss(model, batch)
     else:
         raise ValueError(f"unknown trainer {kind!r}")
+    return sgd_trainer(model, loss_of, cfg, device, bf16=bf16, channels_last=channels_last)
+
+
+def sgd_trainer(model: torch.nn.Module, loss_of: Callable[[dict], Any], cfg: Any, device: str, *, bf16: bool,
+                channels_last: bool) -> tuple[torch.nn.Module, Callable[[dict], torch.Tensor]]:
+    """(model on ``device`` in training mode, ``step(batch)``): one SGD step as the training loop takes it (``cfg``'s
+    lr, momentum, weight decay; :func:`scribcim.training.loop.train_step`), returning the loss."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device).to(memory_format=fmt).train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

@@ -21,9 +21,8 @@ import torch
 from ..config import make_config
 from ..data.slices import SliceSet, make_batch
 from ..provenance import cpu_bf16, device_info, git_state, versions
-from ..training.loop import train_step
 from ..training.methods import get_method
-from .bench import bench_slices, time_steps, write_result
+from .bench import bench_slices, sgd_trainer, time_steps, write_result
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -33,13 +32,14 @@ def make_profile_step(method: str, profile: str, batch: dict[str, torch.Tensor],
     cfg = make_config(profile, method=method, bf16=bf16)
     torch.manual_seed(seed)
     m = get_method(method)(cfg)
+    model = m.build_model()
+    _, step = sgd_trainer(model, lambda x: m.loss(model, x), cfg, "cpu", bf16=cfg.bf16,
+                          channels_last=cfg.channels_last)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = m.build_model().to(memory_format=fmt).train()
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     b = dict(batch, image=batch["image"].contiguous(memory_format=fmt))
     if not m.needs_dense_labels:
         b.pop("label", None)
-    return lambda: train_step(lambda x: m.loss(model, x), b, opt, device_type="cpu", bf16=cfg.bf16)
+    return lambda: step(b)
 
 
 def profile_batch(slices: SliceSet, profile: str) -> dict[str, torch.Tensor]:

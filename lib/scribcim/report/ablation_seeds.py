@@ -30,9 +30,9 @@ from ..runs.paths import ABLATION, profile_dir
 from ..viz.common import save_figure
 from ..viz.methods import plot_differences
 from .comparison import BANK_METHODS, profile_summaries, purity_table, seed_comparison, training_commits
-from .comparison_markdown import differences_section, purity_markdown, seeds_markdown
+from .comparison_markdown import differences_section, fmt_ci, purity_markdown, seeds_markdown
 from .markdown import md_header, md_row
-from .results import summary_rows
+from .results import summaries_frame
 
 log = logging.getLogger(__name__)
 #: the conditions of the table besides ``cim`` and the references, in the paper's order
@@ -59,10 +59,8 @@ def ablation_summaries(results_root: Path | str, dataset: str, profile: str, fol
 def condition_rows(main: Sequence[dict], ablations: Sequence[dict], postprocessed: bool) -> pd.DataFrame:
     """Long rows (:func:`summary_rows`) of the main runs (condition = method) and the ablation runs (condition =
     ablation name, in the ``method`` column, their settings cleared so that they count as main runs)."""
-    rows = [r for s in main for r in summary_rows(s, postprocessed=postprocessed)]
-    rows += [r | {"method": s["condition"], "settings": ""} for s in ablations
-             for r in summary_rows(s, postprocessed=postprocessed)]
-    return pd.DataFrame(rows)
+    renamed = summaries_frame([s | {"method": s["condition"]} for s in ablations], postprocessed)
+    return pd.concat([summaries_frame(main, postprocessed), renamed.assign(settings="")], ignore_index=True)
 
 
 def contrasts(conditions: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -91,9 +89,8 @@ def resolution_markdown(rows: Sequence[dict]) -> str:
     lines = md_header(["condition − cim", "seeds", "Dice difference [95 % CI]", "half-width (resolves)",
                        "paper's difference", "interval includes the paper's", "excludes zero"])
     for r in rows:
-        ci = "n/a" if not np.isfinite(r["ci95"][0]) else f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]"
         yes = {True: "yes", False: "**no**", None: "n/a"}
-        lines.append(md_row([f"`{r['condition']}`", str(r["pairs"]), f"{r['mean']:+.3f} {ci}",
+        lines.append(md_row([f"`{r['condition']}`", str(r["pairs"]), f"{r['mean']:+.3f} {fmt_ci(r['ci95'])}",
                              "n/a" if not np.isfinite(r["half_width"]) else f"±{r['half_width']:.3f}",
                              "not reported" if r["paper"] is None else f"{r['paper']:+.3f}",
                              yes[r["includes_paper"]], yes[r["excludes_zero"]]]))

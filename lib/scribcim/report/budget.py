@@ -32,11 +32,12 @@ from ..training.methods import paper_order
 from ..viz.budget import plot_learning_curves
 from ..runs.paths import run_path
 from ..viz.common import read_metrics, save_figure
-from .comparison import (BANK_METHODS, CONTRASTS, paired_differences, profile_summaries, purity_table,
-                         seed_comparison, t_half, training_commits)
-from .comparison_markdown import DIGITS, LOWER_BETTER, differences_section, purity_markdown, seeds_markdown
+from .comparison import (BANK_METHODS, CONTRASTS, over_seeds, paired_differences, profile_summaries, purity_table,
+                         seed_comparison, training_commits, training_device)
+from .comparison_markdown import (DIGITS, LOWER_BETTER, differences_section, fmt_ci, purity_markdown,
+                                  seeds_markdown)
 from .markdown import md_header, md_row
-from .results import summary_rows
+from .results import summaries_frame
 from .targets import Target, check, targets_markdown
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,11 @@ def change_between(long: dict, short: dict) -> dict:
     ``long - short`` of the per-seed differences, mean, sd and 95 % t-interval (NaN below two seeds)."""
     a, b = dict(zip(long["seeds"], long["per_seed"])), dict(zip(short["seeds"], short["per_seed"]))
     seeds = sorted(set(a) & set(b))
-    x = np.array([a[s] - b[s] for s in seeds], float)
-    mean = float(x.mean()) if x.size else float("nan")
-    sd = float(x.std(ddof=1)) if x.size > 1 else float("nan")
-    half = float(t_half(sd, x.size))
+    x = [a[s] - b[s] for s in seeds]
+    s = over_seeds(x)
     return {"a": long["a"], "b": long["b"], "metric": long["metric"], "structure": long["structure"],
-            "pairs": int(x.size), "seeds": seeds, "per_seed": [float(v) for v in x], "mean": mean, "sd": sd,
-            "ci95": [mean - half, mean + half], "long": long["mean"], "short": short["mean"]}
+            "pairs": s["n"], "seeds": seeds, "per_seed": [float(v) for v in x], "mean": s["mean"], "sd": s["sd"],
+            "ci95": s["ci95"], "long": long["mean"], "short": short["mean"]}
 
 
 def profile_pairs(runs: pd.DataFrame, a: str, b: str, metric: str = "dice") -> list[dict]:
@@ -80,10 +79,6 @@ def profile_pairs(runs: pd.DataFrame, a: str, b: str, metric: str = "dice") -> l
         d = paired_differences(keyed, f"{m}@{a}", f"{m}@{b}", metric=metric)
         out.append(d | {"method": m, "a_profile": a, "b_profile": b})
     return out
-
-
-def _rows(summaries: Sequence[dict], postprocessed: bool) -> pd.DataFrame:
-    return pd.DataFrame([r for s in summaries for r in summary_rows(s, postprocessed=postprocessed)])
 
 
 def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str | None = None, dataset: str = "acdc",
@@ -104,7 +99,7 @@ def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str |
         all_runs = []
         for p, ss in found.items():
             try:
-                runs, table, diffs = seed_comparison(_rows(ss, post), dataset, profile=p, fold=fold,
+                runs, table, diffs = seed_comparison(summaries_frame(ss, post), dataset, profile=p, fold=fold,
                                                      checkpoint=checkpoint, contrasts=CONTRASTS_BUDGET)
             except (DataError, AttributeError, KeyError):  # no runs (or no post-processed rows) of this profile
                 continue
@@ -128,7 +123,7 @@ def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str |
 
 def training_cpus(summaries: Sequence[dict]) -> list[str]:
     """The CPU models the runs were trained on (their training provenance), sorted."""
-    return sorted({str(((s["provenance"].get("train") or {}).get("device") or {}).get("cpu_model")) for s in summaries})
+    return sorted({str(training_device(s).get("cpu_model")) for s in summaries})
 
 
 def _record(study: dict, profile: str) -> dict:
@@ -158,10 +153,6 @@ def learning_curves(results_root: Path | str, found: dict[str, list[dict]]) -> p
     return pd.DataFrame(rows, columns=["profile", "method", "seed", "iteration", "val_dice"])
 
 
-def _ci(d: dict, k: int) -> str:
-    return "n/a" if not np.isfinite(d["ci95"][0]) else f"[{d['ci95'][0]:+.{k}f}, {d['ci95'][1]:+.{k}f}]"
-
-
 def changes_markdown(changes: Sequence[dict], long: str, short: str) -> str:
     """Markdown: per contrast and metric, the difference at each budget and its seed-paired change."""
     lines = md_header(["contrast", "metric", "pairs", f"at `{short}`", f"at `{long}`", "change (long − short)",
@@ -170,7 +161,7 @@ def changes_markdown(changes: Sequence[dict], long: str, short: str) -> str:
         k = DIGITS.get(c["metric"], 3)
         unit = " (mm)" if c["metric"] in LOWER_BETTER else ""
         lines.append(md_row([f"{c['a']} − {c['b']}", f"{c['metric']}{unit}", str(c["pairs"]), f"{c['short']:+.{k}f}",
-                             f"{c['long']:+.{k}f}", f"{c['mean']:+.{k}f}", _ci(c, k)]))
+                             f"{c['long']:+.{k}f}", f"{c['mean']:+.{k}f}", fmt_ci(c["ci95"], k)]))
     return "\n".join(lines)
 
 
@@ -181,7 +172,7 @@ def pairs_markdown(pairs: Sequence[dict], what: str) -> str:
         k = DIGITS.get(d["metric"], 3)
         sd = "n/a" if not np.isfinite(d["sd"]) else f"{d['sd']:.{k}f}"
         lines.append(md_row([d["method"], f"`{d['a_profile']}` − `{d['b_profile']}`", str(d["pairs"]),
-                             f"{d['mean']:+.{k}f}", _ci(d, k), sd, f"{d['a_better']}/{d['pairs']}"]))
+                             f"{d['mean']:+.{k}f}", fmt_ci(d["ci95"], k), sd, f"{d['a_better']}/{d['pairs']}"]))
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from ..errors import DataError
 from ..provenance import git_state
 from .bootstrap import paired_bootstrap
 from .comparison_markdown import DIGITS, LOWER_BETTER, differences_section, purity_markdown, seeds_markdown
-from .results import summary_rows
+from .results import summaries_frame
 from .stability import sd_ratio
 from .results_report import main_runs
 from ..training.methods import paper_order
@@ -73,6 +73,16 @@ def t_half(sd: float | pd.Series, n: int | pd.Series) -> np.ndarray:
         return np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
 
 
+def over_seeds(values: Sequence[float] | np.ndarray) -> dict:
+    """``n``, mean, sd (ddof 1) and 95 % t-interval (:func:`t_half`, seeds - 1 degrees; NaN below two) of one value
+    per seed."""
+    x = np.asarray(values, float)
+    mean = float(x.mean()) if x.size else float("nan")
+    sd = float(x.std(ddof=1)) if x.size > 1 else float("nan")
+    half = float(t_half(sd, x.size))
+    return {"n": int(x.size), "mean": mean, "sd": sd, "ci95": [mean - half, mean + half]}
+
+
 def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dice",
                        structure: str = "mean") -> dict:
     """Seed-paired difference ``a - b`` of the runs' means: per-seed values, mean, sd, 95 % t-interval
@@ -83,14 +93,11 @@ def paired_differences(runs: pd.DataFrame, a: str, b: str, *, metric: str = "dic
     both = pd.concat([d[d.method == m].set_index("seed")[metric] for m in (a, b)], axis=1, join="inner",
                      keys=[a, b]).dropna()
     diff = (both[a] - both[b]).to_numpy(float)
-    n = diff.size
-    mean = float(diff.mean()) if n else float("nan")
-    sd = float(diff.std(ddof=1)) if n > 1 else float("nan")
-    half = float(t_half(sd, n))
+    s = over_seeds(diff)
     better = diff < 0 if metric in LOWER_BETTER else diff > 0
-    return {"a": a, "b": b, "metric": metric, "structure": structure, "pairs": n,
-            "seeds": [int(s) for s in both.index], "per_seed": [float(x) for x in diff],
-            "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "a_better": int(better.sum()),
+    return {"a": a, "b": b, "metric": metric, "structure": structure, "pairs": s["n"],
+            "seeds": [int(x) for x in both.index], "per_seed": [float(x) for x in diff],
+            "mean": s["mean"], "sd": s["sd"], "ci95": s["ci95"], "a_better": int(better.sum()),
             "sd_ratio": sd_ratio(both[a], both[b])}
 
 
@@ -107,6 +114,13 @@ def profile_summaries(results_root: Path | str, profile: str, fold: int) -> list
 def training_commits(summaries: Sequence[dict]) -> list[str]:
     """The git commits the runs were trained at (one, for a comparison that stands)."""
     return sorted({str(((s["provenance"].get("train") or {}).get("git") or {}).get("commit")) for s in summaries})
+
+
+def training_device(summary: dict) -> dict:
+    """Where a run was trained: its training provenance's ``device`` block (the evaluation's where older summaries
+    have no training provenance)."""
+    prov = summary.get("provenance") or {}
+    return ((prov.get("train") or {}).get("device")) or prov.get("device") or {}
 
 
 def purity_table(summaries: Sequence[dict], checkpoint: str = "best", label: Callable[[dict], str] | None = None
@@ -205,8 +219,7 @@ def render_comparison(results_root: Path | str, tables: Path | str, figures: Pat
     summaries = profile_summaries(results_root, profile, fold)
     if not summaries:
         raise DataError(f"no {profile} results under {results_root}: run `snakemake -s workflow/Snakefile grid`")
-    df = pd.DataFrame([row for s in summaries for row in summary_rows(s)])
-    post_df = pd.DataFrame([row for s in summaries for row in summary_rows(s, postprocessed=True)])
+    df, post_df = summaries_frame(summaries), summaries_frame(summaries, postprocessed=True)
     purity = purity_table([s for s in summaries if s["method"] in BANK_METHODS], checkpoint)
     where = {"profile": profile, "fold": fold, "checkpoint": checkpoint}
     parts, all_runs, diffs, md = [], [], [], []

@@ -9,15 +9,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..evaluate.metrics import CLASS_NAMES, LABELS
+from ..evaluate.metrics import CLASS_NAMES, LABELS, LOWER_IS_BETTER
 from ..training.methods import paper_order
 from .markdown import fmt_mean_std, md_header, md_row
 
 STRUCTURES = [*CLASS_NAMES, "mean"]
 #: the metrics compared across seeds, with the digits each is shown with
 DIGITS = {"dice": 3, "hd95": 1, "asd": 1}
-#: metrics where smaller is better (a paired difference a - b < 0 means a is better)
-LOWER_BETTER = frozenset({"hd95", "asd"})
+#: metrics where smaller is better (a paired difference a - b < 0 means a is better): the distances
+LOWER_BETTER = LOWER_IS_BETTER
 
 
 def _cell(row: pd.Series, metric: str, digits: int) -> str:

@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..training.methods import paper_order
-from .comparison_markdown import fmt_ci, DIGITS, fmt_sd_ratio
-from .markdown import fmt_mean_std, md_header, md_row
+from .comparison_markdown import DIGITS, fmt_ci, fmt_sd_ratio
+from .markdown import DATASET_LABELS, fmt_mean_std, md_header, md_row, num
 from .paper_layout import paper_block, summary_block
 
 BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds|paper-summary|paper) (?P<key>[\w.-]+) -->\n"
@@ -44,7 +44,7 @@ MAKERS = {"headline": "python -m scribcim.report.comparison --profile {key}",
           "robustness-seeds": "python -m scribcim.report.robustness_seeds",
           "paper": "python -m scribcim.report.comparison --profile {key}",
           "paper-summary": "python -m scribcim.report.comparison --profile {key}"}
-DATASETS = {"acdc": "ACDC", "mscmr": "MSCMR"}
+DATASETS = DATASET_LABELS
 
 
 def _rows(table: Sequence[dict]) -> dict[tuple[str, str], dict]:
@@ -53,16 +53,11 @@ def _rows(table: Sequence[dict]) -> dict[tuple[str, str], dict]:
             for r in table if r["structure"] == "mean"}
 
 
-def _num(x: float | None) -> float:
-    """A record's number as a float: JSON null (NaN when written) back to NaN."""
-    return float("nan") if x is None else float(x)
-
-
 def _ci(d: dict | None, digits: int) -> str:
     """A seed-paired difference as ``mean [lo, hi], better/pairs``; "n/a" without a pair (no common seed)."""
     if d is None:
         return "-"
-    mean, (lo, hi) = _num(d["mean"]), (_num(x) for x in d["ci95"])
+    mean, (lo, hi) = num(d["mean"]), (num(x) for x in d["ci95"])
     if not d["pairs"] or not np.isfinite(mean):
         return "n/a"
     if d["pairs"] < 2 or not np.isfinite(lo):
@@ -138,7 +133,7 @@ def robustness_block(record: dict) -> str:
             cells = [f"`{method}`", kind]
             cells += [fmt_mean_std(rows[c]["dice_mean"], rows[c]["dice_std"], 3) + f" ({int(rows[c]['runs'])})"
                       if c in rows else "-" for c in levels]
-            cells.append("-" if slope is None or not np.isfinite(_num(slope["ci95"][0])) else
+            cells.append("-" if slope is None or not np.isfinite(num(slope["ci95"][0])) else
                          f"{slope['slope']:+.3f} [{slope['ci95'][0]:+.3f}, {slope['ci95'][1]:+.3f}]")
             lines.append(md_row(cells))
     lines += ["", "Seed-paired differences of Dice `a − b` per level and of the slopes (mean [95 % t-interval], seeds "

@@ -22,3 +22,12 @@ def fmt_mean_std(mean: float | None, std: float | None, digits: int = 3) -> str:
     if mean is None or np.isnan(mean):
         return "n/a"
     return f"{mean:.{digits}f}" if std is None or np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+#: the datasets' names in tables and pages
+DATASET_LABELS = {"acdc": "ACDC", "mscmr": "MSCMR"}
+
+
+def num(x: float | None) -> float:
+    """A record's number as a float: JSON null (NaN when written) back to NaN."""
+    return float("nan") if x is None else float(x)

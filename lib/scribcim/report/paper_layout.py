@@ -21,9 +21,9 @@ import numpy as np
 from ..data.datasets import DATASETS as SPECS
 from ..evaluate.metrics import CLASS_NAMES
 from ..training.methods import METHODS, ORDER, paper_order
-from .markdown import fmt_mean_std, md_header, md_row
+from .markdown import DATASET_LABELS, fmt_mean_std, md_header, md_row, num
 
-DATASETS = {"acdc": "ACDC", "mscmr": "MSCMR"}
+DATASETS = DATASET_LABELS
 STRUCTURES = (*CLASS_NAMES, "mean")
 #: metric -> (label, factor from the record's unit to the table's: Dice as a fraction -> %, HD95 in mm)
 METRICS = {"dice": ("Dice", 100.0), "hd95": ("HD95", 1.0)}
@@ -80,11 +80,6 @@ REPORTED = (
 )
 
 
-def _num(x: float | None) -> float:
-    """A record's number as a float: JSON null back to NaN."""
-    return float("nan") if x is None else float(x)
-
-
 def _rows(table: list[dict]) -> dict[tuple[str, str, str], dict]:
     """The record's rows with runs, by (dataset, method, structure)."""
     return {(r["dataset"], r["method"], r["structure"]): r for r in table if r.get("runs")}
@@ -101,7 +96,7 @@ def _cell(row: dict | None, metric: str, sd: bool = True) -> str:
     if row is None:
         return "-"
     k = METRICS[metric][1]
-    return fmt_mean_std(_num(row.get(f"{metric}_mean")) * k, _num(row.get(f"{metric}_std")) * k if sd else np.nan, 1)
+    return fmt_mean_std(num(row.get(f"{metric}_mean")) * k, num(row.get(f"{metric}_std")) * k if sd else np.nan, 1)
 
 
 def _value(x: float | None) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..runs.paths import summary_paths
+from .comparison import training_device
 from .results import settings_label, summary_rows
 from .tables import load_summaries
 from .markdown import md_header, md_row
@@ -38,14 +39,9 @@ def run_dice(summary: dict, checkpoint: str = "best", postprocessed: bool = Fals
     return float(vals.mean()) if vals.size else None
 
 
-def _device(summary: dict) -> dict:
-    prov = summary.get("provenance") or {}
-    return ((prov.get("train") or {}).get("device")) or prov.get("device") or {}
-
-
 def cpu_of(summary: dict) -> str:
     """``cpu_model`` of the machine that trained the run, with ``native bf16: yes/no`` where recorded."""
-    dev = _device(summary)
+    dev = training_device(summary)
     cpu = str(dev.get("cpu_model", "unknown CPU"))
     return cpu if dev.get("native_bf16") is None else f"{cpu} (native bf16: {'yes' if dev['native_bf16'] else 'no'})"
 
@@ -82,7 +78,7 @@ def compare_run(new: dict, committed: Sequence[dict], checkpoint: str = "best") 
                      "runs": int(vals.size), "seeds": sorted(others), "outside_by": None if lo is None else outside})
     return {"method": new["method"], "seed": int(seed), "checkpoint": checkpoint, "rows": rows, "cpu": cpu_of(new),
             "cpu_committed_seed": cpu_of(same[0]) if same else None,
-            "same_cpu_model": (_device(new).get("cpu_model") == _device(same[0]).get("cpu_model")) if same else None,
+            "same_cpu_model": (training_device(new).get("cpu_model") == training_device(same[0]).get("cpu_model")) if same else None,
             "cpu_committed": dict(sorted(Counter(cpu_of(s) for s in committed).items()))}
 
 

@@ -18,14 +18,12 @@ from typing import Sequence
 import pandas as pd
 from scipy import stats
 
-from ..config import METHOD_SETTINGS
 from ..errors import DataError
 from ..evaluate.metrics import CLASS_NAMES, LOWER_IS_BETTER, METRICS, pstd
 from .markdown import fmt_mean_std
 
 log = logging.getLogger(__name__)
 RUN_KEYS = ["dataset", "profile", "scribbles", "inconsistency", "settings", "method", "fold", "seed"]
-SETTINGS = list(METHOD_SETTINGS)
 
 
 def scribbles_label(scribbles: str, inconsistency: float) -> str:
@@ -35,12 +33,10 @@ def scribbles_label(scribbles: str, inconsistency: float) -> str:
 
 def settings_label(config: dict) -> str:
     """``""`` for the method's own settings (the defaults and those its method fixes, e.g. ``cim_paper``'s), else
-    e.g. ``"use_banks=False"`` (comma-separated, in :data:`SETTINGS` order)."""
-    from ..config.ablations import DEFAULTS
-    from ..training.methods import METHODS
-    method = METHODS.get(config.get("method", DEFAULTS["method"]))
-    own = {**DEFAULTS, **(method.settings if method else {})}
-    return ",".join(f"{k}={config[k]}" for k in SETTINGS if k in config and config[k] != own[k])
+    e.g. ``"use_banks=False"`` (comma-separated, in :data:`~scribcim.config.METHOD_SETTINGS` order;
+    :func:`scribcim.config.ablations.changed_settings`)."""
+    from ..config.ablations import changed_settings
+    return ",".join(f"{k}={v}" for k, v in changed_settings(config).items())
 
 
 def summary_rows(summary: dict, source: str = "", postprocessed: bool = False) -> list[dict]:
@@ -74,6 +70,11 @@ def summary_rows(summary: dict, source: str = "", postprocessed: bool = False) -
                              "structure": structure, **{m: _num(vals.get(m)) for m in METRICS},
                              "missed": missed[structure]})
     return rows
+
+
+def summaries_frame(summaries: Sequence[dict], postprocessed: bool = False) -> pd.DataFrame:
+    """The long rows (:func:`summary_rows`) of several summaries as one table."""
+    return pd.DataFrame([r for s in summaries for r in summary_rows(s, postprocessed=postprocessed)])
 
 
 def _missed(metrics: dict) -> bool:

@@ -24,7 +24,7 @@ from scipy import stats
 from ..errors import DataError
 from ..training.methods import paper_order
 from ..config.workflow import seed_grid, seed_run_path
-from .comparison import across_seeds, paired_differences, run_means, t_half
+from .comparison import across_seeds, over_seeds, paired_differences, run_means, t_half
 from .results import scribbles_label, summary_rows
 
 EXPERT = "expert"
@@ -166,12 +166,9 @@ def _fit(x: np.ndarray, y: np.ndarray) -> dict:
 
 
 def _over_seeds(values: np.ndarray) -> dict:
-    """Mean, sd (ddof 1) and 95 % t-interval (seeds - 1 degrees, :func:`t_half`; NaN below two) of per-seed values."""
-    n = values.size
-    mean = float(values.mean()) if n else float("nan")
-    sd = float(values.std(ddof=1)) if n > 1 else float("nan")
-    half = float(t_half(sd, n))
-    return {"n": n, "slope": mean, "sd": sd, "ci95": [mean - half, mean + half]}
+    """:func:`scribcim.report.comparison.over_seeds` of per-seed slopes, the mean named ``slope``."""
+    s = over_seeds(values)
+    return {"n": s["n"], "slope": s["mean"], "sd": s["sd"], "ci95": s["ci95"]}
 
 
 def slopes(runs: pd.DataFrame, what: str = RAW, metric: str = "dice", structure: str = "mean") -> list[dict]:
