@@ -121,8 +121,44 @@ def test_no_long_runs_is_an_error_naming_the_command(toy):
         budget_study(toy / "results", long="nope", short="short")
 
 
+def test_seed_rule_asks_for_more_seeds_when_an_interval_is_wide():
+    from scribcim.report.budget_block import seed_rule_lines
+    wide = {"a": "cim", "b": "dmpls", "metric": "dice", "structure": "mean", "pairs": 3, "ci95": [-0.02, 0.02]}
+    one = {**wide, "b": "pce_selfdice", "pairs": 1, "ci95": [None, None]}
+    assert seed_rule_lines([wide, one]) == [
+        "- `cim` − `pce_selfdice`: no interval yet (1 seed pair).",
+        "- `cim` − `dmpls`: ± 0.020 over 3 seed pairs, wider than ± 0.015: seeds 2025-2026 are added to the scribble "
+        "methods before concluding."]
+
+
 def test_change_between_needs_common_seeds():
     a = {"a": "x", "b": "y", "metric": "dice", "structure": "mean", "seeds": [1, 2], "per_seed": [0.1, 0.2],
          "mean": 0.15}
     c = change_between(a, dict(a, seeds=[3], per_seed=[0.0], mean=0.0))
     assert c["pairs"] == 0 and math.isnan(c["mean"])
+
+
+def test_readme_block_of_the_budget_study(toy, tmp_path):
+    from scribcim.report.budget_block import budget_block
+    from scribcim.report.doc_blocks import update
+    rec = json.loads(json.dumps(render_budget(toy / "results", toy / "tables", toy / "figures", long="long",
+                                              short="short", fp32="fp32")))
+    block = budget_block(rec)
+    assert "`short` (10 it.) and `long` (10 it.)" in block
+    rows = {line.split(" | ")[0]: line for line in block.splitlines() if line.startswith("| `")}
+    # cim: 3 runs at each budget; raw Dice at both budgets, post-processed +0.01 (the toy's post rows)
+    assert rows["| `cim`"].startswith("| `cim` | 3/3 | 0.823 ± 0.015 | 0.890 ± 0.010 | 0.900 ± 0.010 |")
+    assert rows["| `cim_paper`"].startswith("| `cim_paper` | 0/3 | - |")
+    diff = np.subtract(DICE["long"]["cim"], DICE["long"]["pce_selfdice"])
+    change = diff - np.subtract(DICE["short"]["cim"], DICE["short"]["pce_selfdice"])
+    lo, hi = diff.mean() - _half(diff), diff.mean() + _half(diff)
+    line = rows["| `cim` − `pce_selfdice`"]
+    assert f"{diff.mean():+.3f} [{lo:+.3f}, {hi:+.3f}], 3/3" in line
+    assert f"{change.mean():+.3f} [{change.mean() - _half(change):+.3f}, {change.mean() + _half(change):+.3f}]" in line
+    assert "- Held: full: mean Dice >= 0.90 (0.907, 3 runs)" in block and "Not measured yet: dmpls" in block
+    assert f"- `cim` − `pce_selfdice`: ± {_half(diff):.3f} over 3 seed pairs, within ± 0.015." in block
+    assert "- `cim` − `dmpls`: no interval yet (0 seed pairs)." in block
+    page = tmp_path / "page.md"
+    page.write_text("x\n<!-- budget acdc -->\nstale\n<!-- /budget -->\ny\n")
+    assert not update(page, toy / "tables") and update(page, toy / "tables")
+    assert page.read_text() == f"x\n<!-- budget acdc -->\n{block}<!-- /budget -->\ny\n"

@@ -172,6 +172,11 @@ def test_download_failure_and_bad_download(fake: dict, monkeypatch: pytest.Monke
     monkeypatch.setattr(F, "urlopen", offline)
     with pytest.raises(DataError, match=r"raw\.githubusercontent\.com.*--from DIR"):
         F.fetch("acdc", fake["dest"], progress=False)
+    assert not fake["dest"].exists()  # the folders made for the file went with it
+    (fake["dest"] / "mine").mkdir(parents=True)  # a folder that was there before stays
+    with pytest.raises(DataError, match="no route to host"):
+        F.fetch("acdc", fake["dest"], progress=False)
+    assert sorted(p.name for p in fake["dest"].iterdir()) == ["mine"]
     monkeypatch.setattr(F, "urlopen", lambda url, timeout: _Response(b"<html>moved</html>"))
     with pytest.raises(DataError, match="checksum mismatch for https://.*patient001_frame01.h5"):
         F.fetch("acdc", fake["dest"], progress=False)

@@ -28,6 +28,14 @@ git -C "$clone" fetch -q "$repo" "$commit" 2>/dev/null || true
 git -C "$clone" checkout -q "$commit"
 mkdir -p "$clone/lanes"
 make -C "$clone" setup > "$clone/lanes/setup.log" 2>&1 || { echo "error: make setup failed: $clone/lanes/setup.log" >&2; exit 2; }
+# every dataset the lanes train must verify first (else each target of a lane fails in seconds, one after another):
+# `scribcim fetch DATASET --if-missing` checks $SCRIBCIM_DATA (else CLONE/data) against its checksums, fetching if
+# the files are absent
+for ds in $(cat "$@" | sed -n 's|^results/\([a-z0-9]*\)/.*|\1|p' | sort -u); do
+  (cd "$clone" && .venv/bin/scribcim fetch "$ds" --if-missing >> lanes/setup.log 2>&1) || {
+    echo "error: $ds data did not verify (see $clone/lanes/setup.log): set SCRIBCIM_DATA to the folder that holds" \
+      "it, or run \`scribcim fetch $ds --data FOLDER\`" >&2; exit 2; }
+done
 for lane in "$@"; do
   name=$(basename "$lane" .txt)
   cp "$lane" "$clone/lanes/$name.txt"

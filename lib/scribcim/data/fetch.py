@@ -133,7 +133,9 @@ def _url_chunks(url: str) -> Iterator[bytes]:
 
 
 def _install(dest: Path, expected: str, chunks: Iterator[bytes], source: str) -> None:
-    """Write ``chunks`` to a temp file beside ``dest``, check the hash, then move it in place."""
+    """Write ``chunks`` to a temp file beside ``dest``, check the hash, then move it in place; on failure the
+    temp file and the folders made for it go (nothing left behind)."""
+    made = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -152,6 +154,11 @@ def _install(dest: Path, expected: str, chunks: Iterator[bytes], source: str) ->
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        for d in made:  # deepest first; a folder another file has since filled stays
+            try:
+                d.rmdir()
+            except OSError:
+                break
         raise
 
 

@@ -34,6 +34,7 @@ from ..runs.paths import run_path
 from ..viz.common import read_metrics, save_figure
 from .comparison import (BANK_METHODS, CONTRASTS, over_seeds, paired_differences, profile_summaries, purity_table,
                          seed_comparison, training_commits, training_device)
+from .budget_block import seed_rule_lines
 from .comparison_markdown import (DIGITS, LOWER_BETTER, differences_section, fmt_ci, purity_markdown,
                                   seeds_markdown)
 from .markdown import md_header, md_row
@@ -93,7 +94,9 @@ def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str |
                            "fold": fold, "checkpoint": checkpoint,
                            "summaries": {p: len(ss) for p, ss in found.items()},
                            "training_commits": {p: training_commits(ss) for p, ss in found.items() if ss},
-                           "cpus": {p: training_cpus(ss) for p, ss in found.items() if ss}}
+                           "cpus": {p: training_cpus(ss) for p, ss in found.items() if ss},
+                           "iterations": {p: sorted({s["provenance"]["config"]["max_iterations"] for s in ss})
+                                          for p, ss in found.items() if ss}}
     for what, post in ((RAW, False), (POST, True)):
         per: dict[str, dict] = {}
         all_runs = []
@@ -213,6 +216,9 @@ def budget_markdown(study: dict) -> list[str]:
                    f"Trained on: `{short}` {', '.join(cpus.get(short, []))}; `{fp32}` {', '.join(cpus.get(fp32, []))}. "
                    "Where the CPU kinds differ, the difference holds precision and CPU kind together (a seed names one "
                    "run per machine).", "", pairs_markdown(s["bf16_cost"], "precision"), ""]
+    long_raw = study[RAW]["per_profile"].get(long)
+    md += [f"## Do the seeds resolve the main contrasts at `{long}`?", "",
+           *seed_rule_lines(long_raw["differences"] if long_raw else []), ""]
     if study["targets"]:
         md += [f"## Targets at `{long}`", "", targets_markdown(study["targets"]), ""]
     commits = {p: ", ".join(c[:7] for c in cs) for p, cs in study["training_commits"].items()}
@@ -228,7 +234,7 @@ def _json(study: dict) -> dict:
                                     "differences": v["differences"]} for p, v in s["per_profile"].items()},
                 "changes": s["changes"], "gains": s["gains"], "bf16_cost": s["bf16_cost"]}
     return {k: study[k] for k in ("profiles", "long", "short", "fp32", "dataset", "fold", "checkpoint", "summaries",
-                                  "training_commits", "cpus", "targets")} | {
+                                  "training_commits", "cpus", "iterations", "targets")} | {
         RAW: part(RAW), POST: part(POST),
         "bank_purity": {p: json.loads(t.to_json(orient="records")) for p, t in study["purity"].items()}}
 

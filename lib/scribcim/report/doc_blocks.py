@@ -11,7 +11,9 @@ A page holds blocks between ``<!-- <kind> <key> -->`` and ``<!-- /<kind> -->``:
   (:mod:`scribcim.report.robustness_seeds`): Dice per method at each inconsistency level and the slope, raw and
   post-processed, then the seed-paired differences of ``cim`` per level and of the slopes;
 * ``paper <profile>`` and ``paper-summary <profile>``: from ``results/tables/<profile>_seeds.json``, laid out as the
-  paper lays out its tables, beside the numbers reported elsewhere (:mod:`scribcim.report.paper_layout`).
+  paper lays out its tables, beside the numbers reported elsewhere (:mod:`scribcim.report.paper_layout`);
+* ``budget <dataset>``: from ``results/tables/<dataset>_budget.json`` (:mod:`scribcim.report.budget`): the budget
+  study at both budgets and how its differences change (:mod:`scribcim.report.budget_block`).
 
 ``python -m scribcim.report.doc_blocks --write`` rewrites every block of README.md and docs/*.md in place
 (``make comparison`` does); a test checks the committed pages against the committed records.
@@ -29,21 +31,23 @@ import numpy as np
 from ..errors import DataError
 from ..training.methods import paper_order
 from .comparison_markdown import DIGITS, fmt_ci, fmt_sd_ratio
-from .markdown import DATASET_LABELS, fmt_mean_std, md_header, md_row, num
+from .markdown import DATASET_LABELS, fmt_mean_std, fmt_paired, md_header, md_row, num
+from .budget_block import budget_block
 from .paper_layout import paper_block, summary_block
 
-BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds|paper-summary|paper) (?P<key>[\w.-]+) -->\n"
+BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds|paper-summary|paper|budget) (?P<key>[\w.-]+) -->\n"
                    r"(?P<body>.*?)<!-- /(?P=kind) -->", re.S)
 #: block kind -> the record file of a key, under the tables folder
 SOURCES = {"headline": "{key}_seeds.json", "targets": "{key}_targets.json",
            "robustness-seeds": "{key}_robustness_seeds.json", "paper": "{key}_seeds.json",
-           "paper-summary": "{key}_seeds.json"}
+           "paper-summary": "{key}_seeds.json", "budget": "{key}_budget.json"}
 #: block kind -> the command that writes its record
 MAKERS = {"headline": "python -m scribcim.report.comparison --profile {key}",
           "targets": "python -m scribcim.report.targets --profile {key}",
           "robustness-seeds": "python -m scribcim.report.robustness_seeds",
           "paper": "python -m scribcim.report.comparison --profile {key}",
-          "paper-summary": "python -m scribcim.report.comparison --profile {key}"}
+          "paper-summary": "python -m scribcim.report.comparison --profile {key}",
+          "budget": "python -m scribcim.report.budget --dataset {key}"}
 DATASETS = DATASET_LABELS
 
 
@@ -51,18 +55,6 @@ def _rows(table: Sequence[dict]) -> dict[tuple[str, str], dict]:
     """The foreground-mean rows by (dataset, method); JSON nulls (the sd of one run) as NaN."""
     return {(r["dataset"], r["method"]): {k: float("nan") if v is None else v for k, v in r.items()}
             for r in table if r["structure"] == "mean"}
-
-
-def _ci(d: dict | None, digits: int) -> str:
-    """A seed-paired difference as ``mean [lo, hi], better/pairs``; "n/a" without a pair (no common seed)."""
-    if d is None:
-        return "-"
-    mean, (lo, hi) = num(d["mean"]), (num(x) for x in d["ci95"])
-    if not d["pairs"] or not np.isfinite(mean):
-        return "n/a"
-    if d["pairs"] < 2 or not np.isfinite(lo):
-        return f"{mean:+.{digits}f} (1 seed)"
-    return f"{mean:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}], {d['a_better']}/{d['pairs']}"
 
 
 def headline_block(record: dict) -> str:
@@ -104,12 +96,12 @@ def headline_block(record: dict) -> str:
     for (ds, a, b, metric), d in diffs.items():
         if metric != "dice":
             continue
-        cells = [f"`{a}` − `{b}`", DATASETS.get(ds, ds), _ci(d, 3)]
-        cells += [_ci(pdiffs.get((ds, a, b, "dice")), 3)] if post else []
+        cells = [f"`{a}` − `{b}`", DATASETS.get(ds, ds), fmt_paired(d, 3)]
+        cells += [fmt_paired(pdiffs.get((ds, a, b, "dice")), 3)] if post else []
         cells += [fmt_ci(d.get("ci95_two_level"))] + ([fmt_ci((pdiffs.get((ds, a, b, "dice")) or {}).get(
             "ci95_two_level"))] if post else []) if two else []
-        cells += [_ci(diffs.get((ds, a, b, "hd95")), 1)] if hd else []
-        cells += [_ci(pdiffs.get((ds, a, b, "hd95")), 1)] if hd and post else []
+        cells += [fmt_paired(diffs.get((ds, a, b, "hd95")), 1)] if hd else []
+        cells += [fmt_paired(pdiffs.get((ds, a, b, "hd95")), 1)] if hd and post else []
         cells += [fmt_sd_ratio(d.get("sd_ratio"))] if steady else []
         lines.append(md_row(cells))
     commits = ", ".join(c[:7] for c in record.get("training_commits", []))
@@ -143,8 +135,8 @@ def robustness_block(record: dict) -> str:
         diffs = {(d["b"], d["condition"]): d for d in record[kind]["differences"]}
         slopes = {d["b"]: d for d in record[kind]["slope_differences"]}
         for b in paper_order({d["b"] for d in record[kind]["differences"]}):
-            lines.append(md_row([f"`cim` − `{b}`", kind, *(_ci(diffs.get((b, c)), 3) for c in levels),
-                                 _ci(slopes.get(b), 3)]))
+            lines.append(md_row([f"`cim` − `{b}`", kind, *(fmt_paired(diffs.get((b, c)), 3) for c in levels),
+                                 fmt_paired(slopes.get(b), 3)]))
     commits = ", ".join(c[:7] for c in record.get("training_commits", []))
     stem = f"{sec['dataset']}_{sec['profile']}"
     missing = f"; {len(record['missing'])} planned runs missing" if record.get("missing") else ""
@@ -161,7 +153,7 @@ def targets_block(record: dict) -> str:
 
 
 RENDER = {"headline": headline_block, "targets": targets_block, "robustness-seeds": robustness_block,
-          "paper": paper_block, "paper-summary": summary_block}
+          "paper": paper_block, "paper-summary": summary_block, "budget": budget_block}
 
 
 def update(page: Path | str, tables: Path | str = "results/tables", write: bool = True) -> bool:

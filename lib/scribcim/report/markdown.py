@@ -31,3 +31,17 @@ DATASET_LABELS = {"acdc": "ACDC", "mscmr": "MSCMR"}
 def num(x: float | None) -> float:
     """A record's number as a float: JSON null (NaN when written) back to NaN."""
     return float("nan") if x is None else float(x)
+
+
+def fmt_paired(d: dict | None, digits: int) -> str:
+    """A seed-paired difference (a record of :func:`scribcim.report.comparison.paired_differences`) as
+    ``mean [lo, hi], better/pairs``; ``mean (1 seed)`` with one pair; "n/a" without a pair; "-" without a record."""
+    if d is None:
+        return "-"
+    mean, (lo, hi) = num(d["mean"]), (num(x) for x in d["ci95"])
+    if not d["pairs"] or not np.isfinite(mean):
+        return "n/a"
+    if d["pairs"] < 2 or not np.isfinite(lo):
+        return f"{mean:+.{digits}f} (1 seed)"
+    better = f", {d['a_better']}/{d['pairs']}" if "a_better" in d else ""
+    return f"{mean:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{better}"
