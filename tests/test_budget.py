@@ -33,7 +33,10 @@ def _summary(profile: str, method: str, seed: int, dice: float) -> dict:
         best["bank_shared"] = {c: 0.0 for c in CLASSES}
     return {"method": method, "dataset": "acdc", "fold": 1, "profile": profile, "seed": seed,
             "checkpoints": {"best": best},
-            "provenance": {"config": {"scribbles": "expert", "method": method, "max_iterations": 10},
+            "provenance": {"config": {"scribbles": "expert", "method": method, "max_iterations": 10, "input_size": 128,
+                                      "pixel_mm": 1.75, "bf16": True, "cim_level": int(method != "cim_paper"),
+                                      "sampling": "any" if method == "cim_paper" else "majority",
+                                      "faithful": method == "cim_paper", "bank_size": 1000, "token_momentum": 0.99},
                            "train": {"git": {"commit": "abc1234"}}}}
 
 
@@ -155,6 +158,9 @@ def test_readme_block_of_the_budget_study(toy, tmp_path):
     line = rows["| `cim` − `pce_selfdice`"]
     assert f"{diff.mean():+.3f} [{lo:+.3f}, {hi:+.3f}], 3/3" in line
     assert f"{change.mean():+.3f} [{change.mean() - _half(change):+.3f}, {change.mean() + _half(change):+.3f}]" in line
+    assert "- `cim`: matching at 1/8 of the input, bank pixels sampled `majority`, bank 1000" in block
+    assert "- `cim_paper`: matching at 1/16 of the input, bank pixels sampled `any` with the released" in block
+    assert "- Here: fold 1 of 5, 128 px at 1.75 mm per pixel, 10 iterations, bf16 on CPU" in block
     assert "- Held: full: mean Dice >= 0.90 (0.907, 3 runs)" in block and "Not measured yet: dmpls" in block
     assert f"- `cim` − `pce_selfdice`: ± {_half(diff):.3f} over 3 seed pairs, within ± 0.015." in block
     assert "- `cim` − `dmpls`: no interval yet (0 seed pairs)." in block

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 CONTRASTS_BUDGET = tuple(c for c in CONTRASTS if (c[0], c[1]) in {("cim", "pce_selfdice"), ("cim", "dmpls"),
                                                                    ("cim_paper", "cim"), ("cim_paper", "pce_selfdice")})
 SCRIBBLE_METHODS = ("pce_selfdice", "dmpls", "cim", "cim_paper")
+#: the long budget's configuration per method, as its runs recorded it (which CIM each row is; the geometry)
+CONFIG_KEYS = ("input_size", "pixel_mm", "max_iterations", "bf16", "cim_level", "sampling", "faithful", "bank_size",
+               "token_momentum")
 #: issue 29, point 4: the long budget's targets (ACDC fold 1, test set, best-on-validation checkpoint)
 BUDGET_TARGETS: tuple[Target, ...] = (
     Target("full: mean Dice >= 0.90", "mean", "full", limit=0.90, at_least=True),
@@ -96,7 +99,9 @@ def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str |
                            "training_commits": {p: training_commits(ss) for p, ss in found.items() if ss},
                            "cpus": {p: training_cpus(ss) for p, ss in found.items() if ss},
                            "iterations": {p: sorted({s["provenance"]["config"]["max_iterations"] for s in ss})
-                                          for p, ss in found.items() if ss}}
+                                          for p, ss in found.items() if ss},
+                           "config": {s["method"]: {k: s["provenance"]["config"].get(k) for k in CONFIG_KEYS}
+                                      for s in found[long]}}
     for what, post in ((RAW, False), (POST, True)):
         per: dict[str, dict] = {}
         all_runs = []
@@ -234,7 +239,7 @@ def _json(study: dict) -> dict:
                                     "differences": v["differences"]} for p, v in s["per_profile"].items()},
                 "changes": s["changes"], "gains": s["gains"], "bf16_cost": s["bf16_cost"]}
     return {k: study[k] for k in ("profiles", "long", "short", "fp32", "dataset", "fold", "checkpoint", "summaries",
-                                  "training_commits", "cpus", "iterations", "targets")} | {
+                                  "training_commits", "cpus", "iterations", "config", "targets")} | {
         RAW: part(RAW), POST: part(POST),
         "bank_purity": {p: json.loads(t.to_json(orient="records")) for p, t in study["purity"].items()}}
 

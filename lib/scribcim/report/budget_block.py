@@ -107,6 +107,25 @@ def seed_rule_lines(differences: Sequence[dict]) -> list[str]:
     return out
 
 
+def which_cim(record: dict) -> list[str]:
+    """Per CIM method of the long budget, its matching as its runs recorded it; then the geometry and budget beside
+    the paper's (:data:`scribcim.report.paper_layout.SOURCES`)."""
+    from .paper_layout import SOURCES
+    cfg = record.get("config", {})
+    out = []
+    for m in paper_order([m for m in cfg if cfg[m].get("cim_level") is not None and m.startswith("cim")]):
+        c = cfg[m]
+        out.append(f"- `{m}`: matching at 1/{16 >> c['cim_level']} of the input, bank pixels sampled "
+                   f"`{c['sampling']}`{' with the released bank sampling' if c.get('faithful') else ''}, bank "
+                   f"{c['bank_size']}, token momentum {c['token_momentum']}.")
+    if cfg:
+        c = next(iter(cfg.values()))
+        out.append(f"- Here: fold {record['fold']} of 5, {c['input_size']} px at {c['pixel_mm']} mm per pixel, "
+                   f"{c['max_iterations']} iterations, {'bf16' if c.get('bf16') else 'fp32'} on CPU, checkpoint and "
+                   f"post-processing chosen on validation. The paper: {SOURCES['a'].protocol}.")
+    return out
+
+
 def budget_block(record: dict) -> str:
     """The markdown between the README's ``budget`` markers (ends with a newline)."""
     long, short = record["long"], record["short"]
@@ -115,7 +134,7 @@ def budget_block(record: dict) -> str:
     lines = [f"{record['dataset'].upper()} fold {record['fold']}, test set, `{record['checkpoint']}` checkpoint "
              f"(chosen on validation); {_label(record, short)} and {_label(record, long)} differ only in training "
              "length. Mean ± sd across seeds, raw first, post-processed (largest components, chosen on validation) "
-             "beside; HD95 mean over classes.", "", *methods_table(record), "",
+             "beside; HD95 mean over classes.", "", *which_cim(record), "", *methods_table(record), "",
              "Differences paired by seed: mean [95 % t-interval], seeds where the first is better / pairs.", "",
              *differences_table(record), "", f"Do the seeds resolve the main contrasts at `{long}` (raw)?",
              *seed_rule_lines((record[RAW]["per_profile"].get(long) or {"differences": []})["differences"]), "",
