@@ -257,7 +257,10 @@ def render_budget(results_root: Path | str, tables: Path | str, figures: Path | 
     write_json(tables / f"{dataset}_budget.json", record)
     curves = study["curves"]
     if not curves.empty:
-        save_figure(plot_learning_curves(curves, order=study["profiles"]), figures / f"{dataset}_budget_curves.png",
+        order = [p for p in (short, long, fp32) if p in study["profiles"]]
+        shown = set(curves[curves.profile.isin([long, short])].method)
+        save_figure(plot_learning_curves(curves, order=order, methods=shown, muted=[fp32] if fp32 else []),
+                    figures / f"{dataset}_budget_curves.png",
                     {"made_by": "scribcim.report.budget", "git": git, "profiles": study["profiles"],
                      "runs": curves.groupby(["profile", "method"]).seed.nunique().reset_index().to_dict("records")})
     return record
