@@ -8,7 +8,8 @@
 #   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
 #   make comparison  the across-seed tables, the targets, the far-field report and the result tables of README/docs, no training
 #   make islands     what the grid's far-field false positives are (needs the grid's run folders under runs/)
-#   make ablation    the paper's ablations of cim across seeds (workflow/config.yaml: ablation), then its table
+#   make ablation    the batch of the paper's tables (workflow/config.yaml: paper_tables, ablation): cim_paper, the
+#                    ablations with their cim and pce_selfdice, the MSCMR baselines; then the ablation table and the batch's comparison
 #   make budget      the budget study's tables and learning curves (workflow/config.yaml: budget), no training
 #   make budget-runs the budget study's runs (6000 iterations first), then `make budget`
 #   make paper       the paper protocol, 5 folds x (pce, cim), on a GPU (workflow/paper.yaml)
@@ -24,6 +25,7 @@ PROFILE ?= cpu-mm175
 CORES  ?= 1
 SNAKE  := $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES)
 
+TABLES_PROFILE = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('workflow/config.yaml'))['paper_tables']['profile'])" 2>/dev/null)
 GRID_PROFILE = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('workflow/config.yaml'))['grid']['profile'])" 2>/dev/null || echo cpu-lr03)
 LAB_ARGS ?=
 # jupyter refuses to run as root without --allow-root (containers, CI machines)
@@ -72,8 +74,10 @@ comparison: setup
 	$(BIN)/python -m scribcim.report.doc_blocks --write
 
 ablation: fetch
-	$(SNAKE) ablation
-	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.ablation_seeds --profile $(GRID_PROFILE)
+	$(BIN)/scribcim fetch mscmr --if-missing $(if $(FROM),--from $(FROM))
+	$(SNAKE) paper_tables
+	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.ablation_seeds
+	$(BIN)/python -m scribcim.report.comparison --profile $(TABLES_PROFILE)
 
 budget: setup
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.report.budget

@@ -104,19 +104,31 @@ def test_dry_run_refuses_a_bad_config(tmp_path, config, message):
     assert "Traceback" not in out.stdout + out.stderr
 
 
-def test_dry_run_lists_the_ablations_and_the_budget_study(tmp_path):
-    """Issues 29/30: the paper's ablations under <profile>/ablation/<name>, paired by seed with the grid; the budget
+def test_dry_run_lists_the_paper_tables_and_the_budget_study(tmp_path):
+    """Issues 29/30: the paper's tables as one batch at cpu-mm175-tables (the ablations under
+    <profile>/ablation/<name>, their cim and pce_selfdice, cim_paper, the MSCMR baselines; no MSCMR full); the budget
     study's 6000-iteration runs and their bf16 twins at 1500."""
-    out = _snakemake("-n", "--cores", "1", "ablation", "budget", tmp_path=tmp_path)
+    out = _snakemake("-n", "--cores", "1", "paper_tables", "budget", tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
     counts, text = _job_counts(out.stdout + out.stderr), out.stdout + out.stderr
-    assert counts == {"train_ablation": 15, "train": 27, "ablation": 1, "budget": 1, "total": 44}
+    assert counts == {"train_ablation": 15, "train": 27 + 33, "paper_tables": 1, "budget": 1, "total": 77}
     for name in ("no_banks", "no_tokens", "hard_matching"):
-        assert f"acdc/cpu-mm175/ablation/{name}/fold1/seed2026/summary.json" in text
+        assert f"acdc/cpu-mm175-tables/ablation/{name}/fold1/seed2026/summary.json" in text
+    for method in ("pce_selfdice", "cim", "cim_paper"):  # the ablations' references, same batch and seeds
+        assert f"acdc/cpu-mm175-tables/{method}/fold1/seed2026/summary.json" in text
+    for method in ("pce", "pce_dice", "pce_selfdice", "dmpls", "cim"):
+        assert f"mscmr/cpu-mm175-tables/{method}/fold1/seed2024/summary.json" in text
+    assert "mscmr/cpu-mm175-tables/full" not in text and "/cpu-mm175/" not in text  # the grid is trained
     assert "acdc/cpu-mm175-bf16-6k/cim_paper/fold1/seed2024/summary.json" in text
     assert "acdc/cpu-mm175-bf16/dmpls/fold1/seed2022/summary.json" in text
     assert "acdc/cpu-mm175-bf16/cim_paper/fold1/seed2022/summary.json" in text  # its 1500 twin too
     assert "acdc/cpu-mm175-bf16/full" not in text  # the dense ceiling runs at 6000 only
+
+
+def test_the_tables_profile_is_the_grids_settings():
+    """cpu-mm175-tables differs from cpu-mm175 in its folder only (the batch of the paper's tables)."""
+    from scribcim.config.profiles import PROFILES
+    assert PROFILES["cpu-mm175-tables"] == PROFILES["cpu-mm175"]
 
 
 def test_an_ablation_job_trains_cim_with_its_overrides(tmp_path):
@@ -126,3 +138,28 @@ def test_an_ablation_job_trains_cim_with_its_overrides(tmp_path):
                                                     "fold1/seed2023/summary.json"), tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
     assert '"method": "cim"' in out.stdout and '"matching": "hard"' in out.stdout and '"seed": 2023' in out.stdout
+
+
+def test_lane_files_plan_every_run_of_their_sections_once():
+    """workflow/lanes/: the budget lanes hold the budget section's runs, the tables lanes the paper_tables and
+    ablation sections' runs, each run in exactly one lane."""
+    import yaml
+    from scribcim.config.workflow import budget_runs, grid_runs
+    from scribcim.runs.paths import ablation_dir, run_path
+    cfg = yaml.safe_load(Path("workflow/config.yaml").read_text())
+
+    def summary(r: dict) -> str:
+        return f"results/{run_path(r['dataset'], r['profile'], r['method'], r['fold'], r['seed']).as_posix()}/summary.json"
+
+    def lanes(prefix: str) -> list[str]:
+        return [line.strip() for f in sorted(Path("workflow/lanes").glob(f"{prefix}-*.txt"))
+                for line in f.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+    budget = [summary(r) for r in budget_runs(cfg["budget"])]
+    ab = cfg["ablation"]
+    tables = [summary(r) for r in grid_runs(cfg["paper_tables"], "paper_tables")] + [
+        f"{ablation_dir('results', ab['dataset'], ab['profile'], a, ab['fold'], s).as_posix()}/summary.json"
+        for a in ab["ablations"] for s in ab["seeds"]]
+    for prefix, planned in (("budget", budget), ("tables", tables)):
+        listed = lanes(prefix)
+        assert len(listed) == len(set(listed)) and set(listed) == set(planned), prefix

@@ -6,7 +6,8 @@
 #
 # CLONE: a folder (cloned from this repository if missing, then checked out at COMMIT, refused if it holds
 # changes). Each LANE_FILE lists summary paths (results/...summary.json), one a line (# starts a comment), in the
-# order to train them (workflow/lanes/plan-*.txt: the plan of issues 29 and 30);
+# order to train them (workflow/lanes/budget-*.txt: the budget study, issue 29, at cd68b90; tables-*.txt: the
+# batch of the paper's tables, issue 30);
 # a lane runs them one after another (`snakemake --cores 1 --nolock TARGET`; the profiles train on one thread),
 # skipping those whose summary exists. Stopped lanes resume: start the same command again; a killed job's run
 # resumes from its latest checkpoint (the train notebook resumes). Logs: CLONE/lanes/<lane>.log; a failed target

@@ -4,7 +4,8 @@
 decay 1e-4). ``cpu-lr01``/``cpu-lr03``: the CPU profiles of the seed grid (128x128, 1/8 matching with majority
 sampling, a weight average, one thread), chosen between on validation. ``cpu-mm200``/``cpu-mm175``: ``cpu-lr03``
 in the millimetre view (``pixel_mm``, :mod:`scribcim.data.frame`), chosen among with ``cpu-lr03`` as the
-control; ``cpu-mm175-bf16``/``cpu-mm175-bf16-6k``: ``cpu-mm175`` in bf16 at 1500 and 6000 iterations; ``gpu10k-mm``: ``gpu10k``'s twin. ``quick``: the earlier single-seed CPU profile. ``smoke``: tests.
+control; ``cpu-mm175-tables``: ``cpu-mm175``'s settings for the batch of the paper's tables;
+``cpu-mm175-bf16``/``cpu-mm175-bf16-6k``: ``cpu-mm175`` in bf16 at 1500 and 6000 iterations; ``gpu10k-mm``: ``gpu10k``'s twin. ``quick``: the earlier single-seed CPU profile. ``smoke``: tests.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     # one change against the cpu-lr03 control (1/8 matching: the purest level, results/acdc/bank_purity_survey.md)
     "cpu-mm200": dict(_CPU, lr=0.03, pixel_mm=2.0),
     "cpu-mm175": dict(_CPU, lr=0.03, pixel_mm=1.75),
+    # the paper's tables (ablations, cim_paper, MSCMR baselines): cpu-mm175's settings in a folder of their own, so
+    # that each row pairs by seed with a cim and pce_selfdice of the same batch (one commit, one CPU kind); the
+    # cpu-mm175 grid was trained at another commit on another CPU kind, whose float sums differ (a seed's run too)
+    "cpu-mm175-tables": dict(_CPU, lr=0.03, pixel_mm=1.75),
     # the budget study (results/bench/: bf16 autocast takes about 0.6x the time of fp32 a step on a CPU with native
     # bf16): cpu-mm175 in bf16 at 1500 iterations (its twin: the budgets differ in one thing) and at 6000 (poly
     # decay over the whole budget, validation and checkpoint every 200). The precision is the profile's on every

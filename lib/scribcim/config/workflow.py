@@ -27,6 +27,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "robustness_seeds": ("profile", "dataset", "methods", "base", "levels", "seeds", "scribble_seeds", "fold"),
     "ablation": ("profile", "dataset", "fold", "ablations", "seeds"),
     "budget": ("dataset", "fold", "runs"),
+    "paper_tables": ("profile", "fold", "runs"),
 }
 PATHS = ("data_root", "runs_root", "results_root", "figures_dir")
 TOP_KEYS = (*PATHS, "device", "overrides", *SECTIONS)
@@ -103,26 +104,40 @@ def seed_run_path(section: dict[str, Any], run: dict[str, Any]) -> str:
 
 def ablation_run(section: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
     """The TrainConfig fields of one run of an ``ablation`` section: ``cim`` with the named ablation's overrides
-    (:data:`scribcim.config.ablations.ABLATIONS`; not ``cim`` or ``pce``, which are the grid's own runs)."""
+    (:data:`scribcim.config.ablations.ABLATIONS`; not ``cim`` or ``pce``: runs of their own, sections grid and
+    paper_tables)."""
     if name in ("cim", "pce"):
-        raise _fail("ablation.ablations", f"{name!r} is the grid's own run (grid section), not an ablation")
+        raise _fail("ablation.ablations", f"{name!r} is a method's own run (sections grid and paper_tables), "
+                                          "not an ablation")
     return dict(profile=section["profile"], dataset=section["dataset"], method="cim", fold=section["fold"],
                 seed=seed, **ABLATIONS[check_names([name])[0]])
 
 
-def budget_runs(section: dict[str, Any], where: str = "budget") -> list[dict[str, Any]]:
-    """The runs of a ``budget`` section: per block (profile, methods, seeds) every method at every seed."""
+def _block_runs(section: dict[str, Any], where: str, per_block: str) -> list[dict[str, Any]]:
+    """Every method at every seed of each block of ``section["runs"]``; ``per_block`` is the key a block names
+    itself (``profile`` or ``dataset``), the section gives the other one and the fold."""
+    other = "dataset" if per_block == "profile" else "profile"
     out = []
     for i, block in enumerate(_list(section, "runs", where)):
-        _keys(block, ("profile", "methods", "seeds"), f"{where}.runs[{i}]")
-        out += [dict(profile=block["profile"], dataset=section["dataset"], method=m, fold=section["fold"], seed=s)
+        _keys(block, (per_block, "methods", "seeds"), f"{where}.runs[{i}]")
+        out += [{per_block: block[per_block], other: section[other], "method": m, "fold": section["fold"], "seed": s}
                 for m in _list(block, "methods", f"{where}.runs[{i}]") for s in _list(block, "seeds", f"{where}.runs[{i}]")]
     return out
 
 
+def budget_runs(section: dict[str, Any], where: str = "budget") -> list[dict[str, Any]]:
+    """The runs of a ``budget`` section: per block (profile, methods, seeds) every method at every seed."""
+    return _block_runs(section, where, "profile")
+
+
+def grid_runs(section: dict[str, Any], where: str = "grid") -> list[dict[str, Any]]:
+    """The runs of a section shaped as ``grid`` (profile, fold, runs: blocks of dataset, methods, seeds)."""
+    return _block_runs(section, where, "dataset")
+
+
 def planned_runs(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(section, TrainConfig fields) of every run the config can plan (before the paths and device)."""
-    main, rob, sel, grid, rs, abl, budget = (config[s] for s in SECTIONS)
+    main, rob, sel, grid, rs, abl, budget, tables = (config[s] for s in SECTIONS)
     for d in _list(main, "datasets", "main"):
         for m in _list(main, "methods", "main"):
             for f in _list(main, "folds", "main"):
@@ -139,12 +154,9 @@ def planned_runs(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
         for m in _list(sel, "methods", "selection"):
             for s in _list(sel, "seeds", "selection"):
                 yield "selection", dict(profile=p, dataset=sel["dataset"], method=m, fold=sel["fold"], seed=s)
-    for i, block in enumerate(_list(grid, "runs", "grid")):
-        _keys(block, ("dataset", "methods", "seeds"), f"grid.runs[{i}]")
-        for m in _list(block, "methods", f"grid.runs[{i}]"):
-            for s in _list(block, "seeds", f"grid.runs[{i}]"):
-                yield "grid", dict(profile=grid["profile"], dataset=block["dataset"], method=m, fold=grid["fold"],
-                                   seed=s)
+    for name, section in (("grid", grid), ("paper_tables", tables)):
+        for run in grid_runs(section, name):
+            yield name, run
     for a in check_names(_list(abl, "ablations", "ablation")):
         for s in _list(abl, "seeds", "ablation"):
             yield "ablation", ablation_run(abl, a, s)

@@ -1,6 +1,6 @@
-"""The paper's ablation table across seeds (issue 30): each ablation of ``cim`` paired by seed with the grid's runs.
+"""The paper's ablation table across seeds (issue 30): each ablation of ``cim`` paired by seed with the runs of its batch.
 
-Runs are keyed by condition: the grid's main runs of one profile (``cim``, ``pce_selfdice``, ``cim_paper``, ...) by
+Runs are keyed by condition: the main runs of one profile (``cim``, ``pce_selfdice``, ``cim_paper``, ...) by
 method, the ablation runs (``<profile>/ablation/<name>/``, :mod:`scribcim.config.ablations`) by ablation name; then the
 comparison's functions (:mod:`scribcim.report.comparison`) give mean ± sd across seeds per structure (raw first,
 post-processed beside), seed-paired differences of each condition from ``cim`` and from ``pce_selfdice`` with 95 %
@@ -32,7 +32,7 @@ from ..viz.methods import plot_differences
 from .comparison import BANK_METHODS, profile_summaries, purity_table, seed_comparison, training_commits
 from .comparison_markdown import differences_section, fmt_ci, purity_markdown, seeds_markdown
 from .markdown import md_header, md_row
-from .results import summaries_frame
+from .results import summaries_frame, training_cpus
 
 log = logging.getLogger(__name__)
 #: the conditions of the table besides ``cim`` and the references, in the paper's order
@@ -97,7 +97,7 @@ def resolution_markdown(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def ablation_study(results_root: Path | str, *, dataset: str = "acdc", profile: str = "cpu-mm175", fold: int = 1,
+def ablation_study(results_root: Path | str, *, dataset: str = "acdc", profile: str = "cpu-mm175-tables", fold: int = 1,
                    checkpoint: str = "best") -> dict[str, Any]:
     """Every number of the table (module docstring); DataError without ablation runs or without the grid's cim."""
     main = [s for s in profile_summaries(results_root, profile, fold) if s["dataset"] == dataset]
@@ -112,6 +112,7 @@ def ablation_study(results_root: Path | str, *, dataset: str = "acdc", profile: 
         raise DataError(f"no {dataset}/{profile} cim runs under {results_root}: the ablations pair with them")
     out: dict[str, Any] = {"dataset": dataset, "profile": profile, "fold": fold, "checkpoint": checkpoint,
                            "conditions": conds, "training_commits": training_commits([*main, *abl]),
+                           "cpus": training_cpus([*main, *abl]),
                            "runs": len(main) + len(abl)}
     for what, post in (("raw", False), ("post", True)):
         try:
@@ -131,7 +132,7 @@ def ablation_markdown(study: dict) -> list[str]:
     ds = study["dataset"]
     md = [f"# Ablations of cim across seeds: {ds}, profile `{study['profile']}`, fold {study['fold']}", "",
           "Each run's test-set mean over volumes is one observation; mean ± sd across runs (seeds); every condition "
-          "paired by seed with the grid's `cim` and `pce_selfdice` runs. HD95/ASD in mm.", ""]
+          "paired by seed with the `cim` and `pce_selfdice` runs of the same profile. HD95/ASD in mm.", ""]
     for what, label in (("raw", "Raw"), ("post", "Post-processed (largest connected components, chosen per run on "
                                                  "validation)")):
         if what not in study:
@@ -144,12 +145,16 @@ def ablation_markdown(study: dict) -> list[str]:
     if not study["purity"].empty:
         md += ["Bank purity per condition (dense labels used only to measure):", "",
                purity_markdown(study["purity"], ds), ""]
-    md.append(f"{study['runs']} runs, trained at {', '.join(c[:7] for c in study['training_commits'])}.")
+    md.append(f"{study['runs']} runs, trained at {', '.join(c[:7] for c in study['training_commits'])} on "
+              f"{', '.join(study['cpus'])}.")
+    if len(study["training_commits"]) > 1 or len(study["cpus"]) > 1:
+        md.append("The runs differ in commit or CPU kind: a seed's run differs with them (float sums), so each "
+                  "difference holds that change too.")
     return md
 
 
 def render_ablation(results_root: Path | str, tables: Path | str, figures: Path | str, *, dataset: str = "acdc",
-                    profile: str = "cpu-mm175", fold: int = 1, checkpoint: str = "best") -> dict:
+                    profile: str = "cpu-mm175-tables", fold: int = 1, checkpoint: str = "best") -> dict:
     """Write ``<tables>/<dataset>_<profile>_ablation.{md,json}`` and the figure; return the record."""
     git = git_state()  # before anything is written: the tree as the command found it
     study = ablation_study(results_root, dataset=dataset, profile=profile, fold=fold, checkpoint=checkpoint)
@@ -157,7 +162,7 @@ def render_ablation(results_root: Path | str, tables: Path | str, figures: Path 
     Path(tables).mkdir(parents=True, exist_ok=True)
     (Path(tables) / f"{stem}.md").write_text("\n".join(ablation_markdown(study)) + "\n")
     record = {k: study[k] for k in ("dataset", "profile", "fold", "checkpoint", "conditions", "runs",
-                                    "training_commits")}
+                                    "training_commits", "cpus")}
     for what in ("raw", "post"):
         if what in study:
             s = study[what]
@@ -177,10 +182,12 @@ def render_ablation(results_root: Path | str, tables: Path | str, figures: Path 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m scribcim.report.ablation_seeds``: the ablation table across seeds."""
+    import yaml
+    section = yaml.safe_load(Path("workflow/config.yaml").read_text())["ablation"]
     p = argparse.ArgumentParser(prog="python -m scribcim.report.ablation_seeds", description=main.__doc__)
-    p.add_argument("--profile", default="cpu-mm175")
-    p.add_argument("--dataset", default="acdc")
-    p.add_argument("--fold", type=int, default=1)
+    p.add_argument("--profile", default=section["profile"], help="default: workflow/config.yaml's ablation section")
+    p.add_argument("--dataset", default=section["dataset"])
+    p.add_argument("--fold", type=int, default=section["fold"])
     p.add_argument("--results", default="results")
     p.add_argument("--tables", default="results/tables")
     p.add_argument("--figures", default="figures")

@@ -33,12 +33,12 @@ from ..viz.budget import plot_learning_curves
 from ..runs.paths import run_path
 from ..viz.common import read_metrics, save_figure
 from .comparison import (BANK_METHODS, CONTRASTS, over_seeds, paired_differences, profile_summaries, purity_table,
-                         seed_comparison, training_commits, training_device)
+                         seed_comparison, training_commits)
 from .budget_block import seed_rule_lines
 from .comparison_markdown import (DIGITS, LOWER_BETTER, differences_section, fmt_ci, purity_markdown,
                                   seeds_markdown)
 from .markdown import md_header, md_row
-from .results import summaries_frame
+from .results import summaries_frame, training_cpus
 from .targets import Target, check, targets_markdown
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,6 @@ def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str |
                      for p, ss in found.items()}
     out["curves"] = learning_curves(results_root, found)
     return out
-
-
-def training_cpus(summaries: Sequence[dict]) -> list[str]:
-    """The CPU models the runs were trained on (their training provenance), sorted."""
-    return sorted({str(training_device(s).get("cpu_model")) for s in summaries})
 
 
 def _record(study: dict, profile: str) -> dict:
@@ -276,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--long", default=blocks[0]["profile"], help="the long budget's profile")
     p.add_argument("--short", default=blocks[1]["profile"] if len(blocks) > 1 else None,
                    help="the short budget's profile (same precision)")
-    p.add_argument("--fp32", default=cfg["grid"]["profile"], help="the fp32 grid beside the short budget")
+    p.add_argument("--fp32", default=cfg["paper_tables"]["profile"],
+                   help="the fp32 runs beside the short budget (default: the paper_tables batch, trained on the same "
+                        "CPU kind as the budget study)")
     p.add_argument("--dataset", default=cfg["budget"]["dataset"])
     p.add_argument("--fold", type=int, default=cfg["budget"]["fold"])
     p.add_argument("--results", default="results")

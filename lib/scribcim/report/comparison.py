@@ -116,13 +116,6 @@ def training_commits(summaries: Sequence[dict]) -> list[str]:
     return sorted({str(((s["provenance"].get("train") or {}).get("git") or {}).get("commit")) for s in summaries})
 
 
-def training_device(summary: dict) -> dict:
-    """Where a run was trained: its training provenance's ``device`` block (the evaluation's where older summaries
-    have no training provenance)."""
-    prov = summary.get("provenance") or {}
-    return ((prov.get("train") or {}).get("device")) or prov.get("device") or {}
-
-
 def purity_table(summaries: Sequence[dict], checkpoint: str = "best", label: Callable[[dict], str] | None = None
                  ) -> pd.DataFrame:
     """Bank purity and sharing (mean ± sd across runs) per dataset, method and class, from the summaries of runs

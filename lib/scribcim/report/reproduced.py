@@ -16,8 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..runs.paths import summary_paths
-from .comparison import training_device
-from .results import settings_label, summary_rows
+from .results import settings_label, summary_rows, training_device
 from .tables import load_summaries
 from .markdown import md_header, md_row
 

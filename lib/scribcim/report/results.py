@@ -158,3 +158,15 @@ def paired_wilcoxon(df: pd.DataFrame, methods: Sequence[str], *, metric: str = "
 def fmt_distance(mean: float, std: float, missed: int = 0, digits: int = 1) -> str:
     """A distance's mean ± std over cases, followed by ``(k missed)`` when k structures were left out of it."""
     return fmt_mean_std(mean, std, digits) + (f" ({int(missed)} missed)" if missed else "")
+
+
+def training_device(summary: dict) -> dict:
+    """Where a run was trained: its training provenance's ``device`` block (the evaluation's where older summaries
+    have no training provenance)."""
+    prov = summary.get("provenance") or {}
+    return ((prov.get("train") or {}).get("device")) or prov.get("device") or {}
+
+
+def training_cpus(summaries: Sequence[dict]) -> list[str]:
+    """The CPU models the runs were trained on (their training provenance), sorted."""
+    return sorted({str(training_device(s).get("cpu_model")) for s in summaries})
