@@ -8,7 +8,7 @@ import pytest
 
 from scribcim.config import PROFILES, TrainConfig, make_config
 from scribcim.config.ablations import ablation_of, identify
-from scribcim.config.workflow import ablation_run, budget_runs
+from scribcim.config.workflow import ablation_run, budget_runs, grid_runs
 from scribcim.errors import ConfigError
 from scribcim.provenance import cpu_bf16, device_info
 from scribcim.runs.paths import results_dir_for, run_dir_for
@@ -66,7 +66,7 @@ def test_an_ablation_on_simulated_scribbles_is_refused():
 def test_workflow_sections_plan_ablations_and_budgets():
     section = {"profile": "cpu-mm175", "dataset": "acdc", "fold": 1}
     assert ablation_run(section, "no_tokens", 2024) == dict(section, method="cim", seed=2024, use_tokens=False)
-    with pytest.raises(ConfigError, match="grid's own run"):
+    with pytest.raises(ConfigError, match="a method's own run"):
         ablation_run(section, "cim", 2024)
     runs = budget_runs({"dataset": "acdc", "fold": 1, "runs": [{"profile": "cpu-mm175-bf16-6k", "methods": ["cim"],
                                                                  "seeds": [1, 2]}]})
@@ -75,6 +75,11 @@ def test_workflow_sections_plan_ablations_and_budgets():
     with pytest.raises(ConfigError, match="unknown key"):
         budget_runs({"dataset": "acdc", "fold": 1, "runs": [{"profile": "x", "methods": ["cim"], "seeds": [1],
                                                              "bf16": True}]})
+    grid = grid_runs({"profile": "cpu-mm175-tables", "fold": 1, "runs": [{"dataset": "mscmr", "methods": ["pce"],
+                                                                          "seeds": [7]}]}, "paper_tables")
+    assert grid == [dict(profile="cpu-mm175-tables", dataset="mscmr", method="pce", fold=1, seed=7)]
+    with pytest.raises(ConfigError, match=r"paper_tables.runs\[0\]"):
+        grid_runs({"profile": "p", "fold": 1, "runs": [{"dataset": "acdc", "methods": ["pce"]}]}, "paper_tables")
 
 
 def test_native_bf16_is_read_from_the_cpu_flags_and_recorded():
