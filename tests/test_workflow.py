@@ -111,7 +111,7 @@ def test_dry_run_lists_the_paper_tables_and_the_budget_study(tmp_path):
     out = _snakemake("-n", "--cores", "1", "paper_tables", "budget", tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
     counts, text = _job_counts(out.stdout + out.stderr), out.stdout + out.stderr
-    assert counts == {"train_ablation": 15, "train": 27 + 33, "paper_tables": 1, "budget": 1, "total": 77}
+    assert counts == {"train_ablation": 15, "train": 35 + 33, "paper_tables": 1, "budget": 1, "total": 85}
     for name in ("no_banks", "no_tokens", "hard_matching"):
         assert f"acdc/cpu-mm175-tables/ablation/{name}/fold1/seed2026/summary.json" in text
     for method in ("pce_selfdice", "cim", "cim_paper"):  # the ablations' references, same batch and seeds
@@ -123,6 +123,8 @@ def test_dry_run_lists_the_paper_tables_and_the_budget_study(tmp_path):
     assert "acdc/cpu-mm175-bf16/dmpls/fold1/seed2022/summary.json" in text
     assert "acdc/cpu-mm175-bf16/cim_paper/fold1/seed2022/summary.json" in text  # its 1500 twin too
     assert "acdc/cpu-mm175-bf16/full" not in text  # the dense ceiling runs at 6000 only
+    assert "acdc/cpu-mm175-bf16-6k/dmpls/fold1/seed2026/summary.json" in text  # 5 seeds at 6000
+    assert "acdc/cpu-mm175-bf16-6k/full/fold1/seed2025" not in text and "acdc/cpu-mm175-bf16/cim/fold1/seed2025" not in text
 
 
 def test_the_tables_profile_is_the_grids_settings():
