@@ -33,7 +33,7 @@ def done(tmp_path_factory) -> Path:
 
 
 def _summary(root: Path, name: str) -> dict:
-    return json.loads((ablation.ablation_dir(root / "results", "phantom", "smoke", name, 1, 2022)
+    return json.loads((ablation.ablation_folder(root / "results", "phantom", "smoke", name, 1, 2022)
                        / "summary.json").read_text())
 
 
@@ -69,9 +69,13 @@ def test_run_layout_and_config(done):
         s = _summary(done, name)
         cfg = s["provenance"]["config"]
         assert ablation.identify(cfg) == name and s["method"] == ("pce" if name == "pce" else "cim")
-        assert Path(cfg["run_dir"]) == ablation.ablation_dir(done / "runs", "phantom", "smoke", name, 1, 2022)
+        assert Path(cfg["run_dir"]) == ablation.ablation_folder(done / "runs", "phantom", "smoke", name, 1, 2022)
         assert (Path(cfg["run_dir"]) / "checkpoints" / "last.pt").is_file()
     assert _summary(done, "no_banks")["provenance"]["config"]["use_banks"] is False
+    # the references in their methods' folders (one seed of a profile is one run), the ablations apart
+    for name, rel in (("cim", "cim"), ("pce", "pce"), ("no_banks", "ablation/no_banks")):
+        assert ablation.ablation_folder(done / "results", "phantom", "smoke", name, 1, 2022) == \
+            done / "results" / "phantom" / "smoke" / rel / "fold1" / "seed2022"
 
 
 def test_completed_ablations_are_skipped(done, monkeypatch):
@@ -89,7 +93,7 @@ def test_completed_ablations_are_skipped(done, monkeypatch):
 
 def test_finished_run_without_summary_is_only_evaluated(done, tmp_path, monkeypatch):
     shutil.copytree(done, tmp_path, dirs_exist_ok=True)
-    (ablation.ablation_dir(tmp_path / "results", "phantom", "smoke", "pce", 1, 2022) / "summary.json").unlink()
+    (ablation.ablation_folder(tmp_path / "results", "phantom", "smoke", "pce", 1, 2022) / "summary.json").unlink()
     monkeypatch.setattr(ablation, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     status = ablation.run_ablations(["pce"], **_kw(tmp_path), **FAST)
     assert list(status.status) == ["evaluated"] and _summary(tmp_path, "pce")["method"] == "pce"
@@ -131,7 +135,7 @@ def test_table_names_runs_by_config_not_folder(done, tmp_path, caplog):
     table, _ = ablation.ablation_table(tmp_path, "phantom", "smoke", 1, 2022)
     assert list(table.ablation) == NAMES
     assert "not named 'no_banks'" in caplog.text
-    shutil.copytree(base / "cim", base / "copy_of_cim")
+    shutil.copytree(base.parent / "cim", base / "copy_of_cim")
     with pytest.raises(DataError, match="both ablation 'cim'"):
         ablation.ablation_table(tmp_path, "phantom", "smoke", 1, 2022)
 
@@ -164,7 +168,7 @@ def test_ablation_notebook_on_acdc(real_root: Path, tmp_path: Path):
         "out_dir": str(out), "overrides": {"progress": False, "num_threads": 1, "val_patients": 2}})
     fg = {}
     for name in names:
-        s = json.loads((ablation.ablation_dir(tmp_path / "results", "acdc", "smoke", name, 1, 2022)
+        s = json.loads((ablation.ablation_folder(tmp_path / "results", "acdc", "smoke", name, 1, 2022)
                         / "summary.json").read_text())
         assert ablation.identify(s["provenance"]["config"]) == name and s["checkpoints"]["best"]["num_cases"] == 40
         fg[name] = s["checkpoints"]["best"]["foreground_mean"]["dice"]["mean"]

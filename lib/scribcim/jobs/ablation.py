@@ -2,9 +2,11 @@
 
 Each ablation is a set of :class:`~scribcim.config.TrainConfig` overrides of the full ``cim``
 (:data:`scribcim.config.ablations.ABLATIONS`); ``pce`` (no matching, no self-Dice term) is the reference at the other end. A run
-lives in ``<runs>/<dataset>/<profile>/ablation/<name>/fold<k>/seed<s>``, its summary in the same place
-under ``<results>``. The table reads the summaries under ``<results>/<dataset>/<profile>/ablation``
-and names each run by what its config says (:func:`identify`), never by its folder.
+lives where the library's layout puts it (:func:`ablation_folder`): an ablation in
+``<runs>/<dataset>/<profile>/ablation/<name>/fold<k>/seed<s>``, the references ``cim`` and ``pce`` (their methods'
+own settings) in their methods' folders, where the profile's other runs of them are (a grid's, a workflow's), so
+that one seed of a profile is one run; summaries in the same places under ``<results>``. The table reads those
+summaries and names each run by what its config says (:func:`identify`), never by its folder.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from ..provenance import git_state
 from ..report.markdown import fmt_mean_std, md_header, md_row
 from ..report.results import summary_rows
 from ..runs.log import RESUME_FREE, write_json
-from ..runs.paths import ABLATION, ablation_dir, profile_dir
+from ..runs.paths import ABLATION, profile_dir, results_dir_for
 from ..training.loop import train
 from ..viz.common import save_figure
 
@@ -36,6 +38,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 FREE = set(RESUME_FREE) | {"run_dir", "runs_root", "results_root"}  # may differ between compared runs
 STRUCTURES = (*CLASS_NAMES, "mean")
+
+
+def ablation_folder(root: Path | str, dataset: str, profile: str, name: str, fold: int, seed: int) -> Path:
+    """Where ablation ``name`` of a fold and seed lives under ``root`` (a runs or results folder): the library's
+    layout (:func:`scribcim.runs.paths.results_dir_for`), so ``cim`` and ``pce`` in their methods' folders."""
+    cfg = make_config(profile, **ablation_values(name), dataset=dataset, fold=fold, seed=seed, results_root=str(root))
+    return results_dir_for(cfg)
 
 
 def with_reference(names: Sequence[str], include_pce: bool = True) -> list[str]:
@@ -81,8 +90,8 @@ def run_ablations(names: Sequence[str], *, dataset: str = "acdc", profile: str =
     if clash := sorted(set(overrides) & {*FIELDS, "dataset", "profile", "fold", "seed", "run_dir", "resume"}):
         raise ConfigError(f"overrides {clash} are set by the ablations or by run_ablations' own arguments")
     for name in names:
-        run_dir = ablation_dir(runs_root, dataset, profile, name, fold, seed)
-        summary = ablation_dir(results_root, dataset, profile, name, fold, seed) / "summary.json"
+        run_dir = ablation_folder(runs_root, dataset, profile, name, fold, seed)
+        summary = ablation_folder(results_root, dataset, profile, name, fold, seed) / "summary.json"
         cfg = make_config(profile, **{**overrides, **ablation_values(name)}, dataset=dataset, fold=fold, seed=seed,
                           data_root=data_root, device=device, runs_root=str(runs_root),
                           results_root=str(results_root), run_dir=str(run_dir), resume=True)
@@ -114,7 +123,7 @@ def missing_note(status: pd.DataFrame, profile: str = "quick") -> str:
         return ""
     return (f"**Not trained:** {', '.join(f'`{m}`' for m in missing)} (no results under the results folder). "
             "Set `train_missing = True` in the parameters cell and run the notebook again to train and evaluate "
-            f"them (profile `{profile}`; about 17 minutes a run with `cpu-mm175` on one thread), or in batch: "
+            f"them (profile `{profile}`; about 20 minutes a run with `cpu-mm175-tables` on one thread), or in batch: "
             "`papermill notebooks/03_ablation.ipynb results/ablation.ipynb -p train_missing True`.")
 
 
@@ -134,8 +143,10 @@ def ablation_cases(results_root: Path | str, dataset: str, profile: str, fold: i
     """Long rows (:func:`scribcim.report.results.summary_rows`) of the ablation summaries of the fold
     (all, or ``names``)."""
     root = profile_dir(results_root, dataset, profile) / ABLATION
+    references = [p for r in ("cim", "pce") if (p := ablation_folder(results_root, dataset, profile, r, fold, seed)
+                                                / "summary.json").is_file()]
     found: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for path in sorted(root.rglob("summary.json")):
+    for path in [*references, *sorted(root.rglob("summary.json"))]:
         try:
             s = json.loads(path.read_text())
             key, cfg = (s["dataset"], s["profile"], s["fold"], s["seed"]), s["provenance"]["config"]
@@ -148,7 +159,7 @@ def ablation_cases(results_root: Path | str, dataset: str, profile: str, fold: i
             continue
         if name in found:
             raise DataError(f"{found[name][0]} and {path} are both ablation {name!r}: remove one")
-        if path.relative_to(root).parts[0] != name:
+        if path.is_relative_to(root) and path.relative_to(root).parts[0] != name:
             log.warning("%s sits in a folder not named %r, which its config says it is", path, name)
         found[name] = (path, s)
     if not found:
