@@ -168,3 +168,27 @@ def test_readme_block_of_the_budget_study(toy, tmp_path):
     page.write_text("x\n<!-- budget acdc -->\nstale\n<!-- /budget -->\ny\n")
     assert not update(page, toy / "tables") and update(page, toy / "tables")
     assert page.read_text() == f"x\n<!-- budget acdc -->\n{block}<!-- /budget -->\ny\n"
+
+
+def test_still_climbing_per_run_and_per_method():
+    import pandas as pd
+    from scribcim.report.climbing import climbing_line, climbing_runs, climbing_summary
+    its = list(range(100, 1600, 100))
+    rising = [0.5 + 0.02 * i for i in range(15)]
+    rising[11] += 0.2  # its best at 1200: among the last four validations (1200-1500)
+    early = [0.9 if it == 500 else 0.5 for it in its]  # its best at 500, flat after
+    rows = [{"profile": "p", "method": m, "seed": s, "iteration": it, "val_dice": v}
+            for m, s, vals in (("cim", 1, rising), ("pce_selfdice", 1, early), ("cim", 2, early))
+            for it, v in zip(its, vals)]
+    runs = climbing_runs(pd.DataFrame(rows)).set_index(["method", "seed"])
+    assert runs.loc[("cim", 1), "best"] == 1200 and runs.loc[("cim", 1), "late"]
+    assert runs.loc[("cim", 1), "from"] == 1000 and runs.loc[("cim", 1), "rise"] == pytest.approx(0.1)
+    assert runs.loc[("pce_selfdice", 1), "best"] == 500 and not runs.loc[("pce_selfdice", 1), "late"]
+    summary = climbing_summary(runs.reset_index())
+    assert [(r["method"], r["runs"], r["late"], r["rose"]) for r in summary] == [("pce_selfdice", 1, 0, 0),
+                                                                                 ("cim", 2, 1, 1)]
+    assert summary[1]["median_rise"] == pytest.approx(0.05) and summary[1]["window"] == "1000-1500"
+    assert climbing_line(summary, "p") == ("`p`: best checkpoint among the last 4 validations in 1 of 3 runs; "
+                                           "validation Dice rose over iterations 1000-1500 in 1 of 3 (median rise "
+                                           "`pce_selfdice` +0.000, `cim` +0.050).")
+    assert climbing_line(summary, "q") == "`q`: no validation curves."

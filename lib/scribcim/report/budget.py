@@ -35,6 +35,7 @@ from ..viz.common import read_metrics, save_figure
 from .comparison import (BANK_METHODS, CONTRASTS, over_seeds, paired_differences, profile_summaries, purity_table,
                          seed_comparison, training_commits)
 from .budget_block import seed_rule_lines
+from .climbing import climbing_markdown, climbing_runs, climbing_summary
 from .comparison_markdown import (DIGITS, LOWER_BETTER, differences_section, fmt_ci, purity_markdown,
                                   seeds_markdown)
 from .markdown import md_header, md_row
@@ -126,6 +127,7 @@ def budget_study(results_root: Path | str, *, long: str, short: str, fp32: str |
     out["purity"] = {p: purity_table([s for s in ss if s["method"] in BANK_METHODS], checkpoint)
                      for p, ss in found.items()}
     out["curves"] = learning_curves(results_root, found)
+    out["climbing"] = climbing_summary(climbing_runs(out["curves"]))
     return out
 
 
@@ -216,6 +218,8 @@ def budget_markdown(study: dict) -> list[str]:
                    f"Trained on: `{short}` {', '.join(cpus.get(short, []))}; `{fp32}` {', '.join(cpus.get(fp32, []))}. "
                    "Where the CPU kinds differ, the difference holds precision and CPU kind together (a seed names one "
                    "run per machine).", "", pairs_markdown(s["bf16_cost"], "precision"), ""]
+    if study["climbing"]:
+        md += ["## Still climbing at the last iteration?", "", climbing_markdown(study["climbing"]), ""]
     long_raw = study[RAW]["per_profile"].get(long)
     md += [f"## Do the seeds resolve the main contrasts at `{long}`?", "",
            *seed_rule_lines(long_raw["differences"] if long_raw else []), ""]
@@ -234,7 +238,7 @@ def _json(study: dict) -> dict:
                                     "differences": v["differences"]} for p, v in s["per_profile"].items()},
                 "changes": s["changes"], "gains": s["gains"], "bf16_cost": s["bf16_cost"]}
     return {k: study[k] for k in ("profiles", "long", "short", "fp32", "dataset", "fold", "checkpoint", "summaries",
-                                  "training_commits", "cpus", "iterations", "config", "targets")} | {
+                                  "training_commits", "cpus", "iterations", "config", "targets", "climbing")} | {
         RAW: part(RAW), POST: part(POST),
         "bank_purity": {p: json.loads(t.to_json(orient="records")) for p, t in study["purity"].items()}}
 

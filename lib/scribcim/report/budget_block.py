@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..training.methods import paper_order
+from .climbing import climbing_line
 from .markdown import fmt_mean_std, fmt_paired, md_header, md_row, num
 
 RAW, POST = "raw", "post"
@@ -136,7 +137,9 @@ def budget_block(record: dict) -> str:
              "length. Mean ± sd across seeds, raw first, post-processed (largest components, chosen on validation) "
              "beside; HD95 mean over classes.", "", *which_cim(record), "", *methods_table(record), "",
              "Differences paired by seed: mean [95 % t-interval], seeds where the first is better / pairs.", "",
-             *differences_table(record), "", f"Do the seeds resolve the main contrasts at `{long}` (raw)?",
+             *differences_table(record), "", "Still climbing at the last iteration?",
+             *(f"- {climbing_line(record.get('climbing', []), p)}" for p in (short, long)), "",
+             f"Do the seeds resolve the main contrasts at `{long}` (raw)?",
              *seed_rule_lines((record[RAW]["per_profile"].get(long) or {"differences": []})["differences"]), "",
              f"Targets at `{long}` (issue 29, stated before training):",
              *targets_lines(record["targets"]), "",
