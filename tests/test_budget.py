@@ -192,3 +192,16 @@ def test_still_climbing_per_run_and_per_method():
                                            "validation Dice rose over iterations 1000-1500 in 1 of 3 (median rise "
                                            "`pce_selfdice` +0.000, `cim` +0.050).")
     assert climbing_line(summary, "q") == "`q`: no validation curves."
+
+
+def test_planned_runs_not_in_are_named(toy):
+    from scribcim.report.budget_block import budget_block
+    planned = [dict(profile="long", dataset="acdc", method=m, fold=1, seed=s) for m in ("cim", "dmpls") for s in SEEDS]
+    rec = render_budget(toy / "results", toy / "tables", toy / "figures", long="long", short="short", planned=planned)
+    assert rec["planned"] == 6 and rec["missing"] == ["long/dmpls/seed1", "long/dmpls/seed2", "long/dmpls/seed3"]
+    assert budget_block(json.loads(json.dumps(rec))).startswith("**Being trained: 3 of the 6 planned runs are in.**")
+    assert "Being trained: 3 of the 6 planned runs are in (missing: long/dmpls/seed1," in \
+        (toy / "tables" / "acdc_budget.md").read_text()
+    done = render_budget(toy / "results", toy / "tables", toy / "figures", long="long", short="short",
+                         planned=planned[:3])
+    assert done["missing"] == [] and not budget_block(json.loads(json.dumps(done))).startswith("**Being trained")

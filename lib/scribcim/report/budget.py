@@ -31,11 +31,11 @@ from ..runs.log import write_json
 from ..training.methods import paper_order
 from ..viz.budget import plot_learning_curves
 from ..runs.paths import run_path
-from ..viz.common import read_metrics, save_figure
+from ..viz.common import save_figure
 from .comparison import (BANK_METHODS, CONTRASTS, over_seeds, paired_differences, profile_summaries, purity_table,
                          seed_comparison, training_commits)
 from .budget_block import seed_rule_lines
-from .climbing import climbing_markdown, climbing_runs, climbing_summary
+from .climbing import climbing_markdown, climbing_runs, climbing_summary, learning_curves
 from .comparison_markdown import (DIGITS, LOWER_BETTER, differences_section, fmt_ci, purity_markdown,
                                   seeds_markdown)
 from .markdown import md_header, md_row
@@ -141,23 +141,6 @@ def _record(study: dict, profile: str) -> dict:
     return {**part(RAW), "postprocessed": part(POST)}
 
 
-def learning_curves(results_root: Path | str, found: dict[str, list[dict]]) -> pd.DataFrame:
-    """Validation Dice against iteration of every run (its training log beside its summary,
-    :func:`scribcim.viz.common.read_metrics`): one row per (profile, method, seed, iteration)."""
-    rows = []
-    for profile, ss in found.items():
-        for s in ss:
-            folder = Path(results_root) / run_path(s["dataset"], profile, s["method"], s["fold"], s["seed"])
-            try:
-                val = read_metrics(folder)[1]
-            except (OSError, DataError) as exc:
-                log.warning("%s: no training log (%s): that run has no curve", folder, exc)
-                continue
-            rows += [{"profile": profile, "method": s["method"], "seed": s["seed"], "iteration": r["iteration"],
-                      "val_dice": r["val_dice"]} for r in val]
-    return pd.DataFrame(rows, columns=["profile", "method", "seed", "iteration", "val_dice"])
-
-
 def changes_markdown(changes: Sequence[dict], long: str, short: str) -> str:
     """Markdown: per contrast and metric, the difference at each budget and its seed-paired change."""
     lines = md_header(["contrast", "metric", "pairs", f"at `{short}`", f"at `{long}`", "change (long − short)",
@@ -244,15 +227,24 @@ def _json(study: dict) -> dict:
 
 
 def render_budget(results_root: Path | str, tables: Path | str, figures: Path | str, *, long: str, short: str,
-                  fp32: str | None = None, dataset: str = "acdc", fold: int = 1, checkpoint: str = "best") -> dict:
-    """Write ``<tables>/<dataset>_budget.{md,json}`` and ``<figures>/<dataset>_budget_curves.png``; return the record."""
+                  fp32: str | None = None, dataset: str = "acdc", fold: int = 1, checkpoint: str = "best",
+                  planned: Sequence[dict] = ()) -> dict:
+    """Write ``<tables>/<dataset>_budget.{md,json}`` and ``<figures>/<dataset>_budget_curves.png``; return the record.
+    ``planned``: the study's runs (:func:`scribcim.config.workflow.budget_runs`); the record names those not in."""
     git = git_state()  # before anything is written: the tree as the command found it
     study = budget_study(results_root, long=long, short=short, fp32=fp32, dataset=dataset, fold=fold,
                          checkpoint=checkpoint)
     tables, figures = Path(tables), Path(figures)
     tables.mkdir(parents=True, exist_ok=True)
-    (tables / f"{dataset}_budget.md").write_text("\n".join(budget_markdown(study)) + "\n")
-    record = _json(study) | {"git": git, "made_by": "scribcim.report.budget"}
+    missing = [f"{r['profile']}/{r['method']}/seed{r['seed']}" for r in planned if not (
+        Path(results_root) / run_path(r["dataset"], r["profile"], r["method"], r["fold"], r["seed"]) / "summary.json"
+    ).is_file()]
+    md = budget_markdown(study)
+    if missing:
+        md[1:1] = ["", f"Being trained: {len(planned) - len(missing)} of the {len(planned)} planned runs are in (missing: "
+                   f"{', '.join(missing)}); a cell of one run is a smoke test, not a result."]
+    (tables / f"{dataset}_budget.md").write_text("\n".join(md) + "\n")
+    record = _json(study) | {"planned": len(planned), "missing": missing, "git": git, "made_by": "scribcim.report.budget"}
     write_json(tables / f"{dataset}_budget.json", record)
     curves = study["curves"]
     if not curves.empty:
@@ -284,8 +276,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--tables", default="results/tables")
     p.add_argument("--figures", default="figures")
     ns = p.parse_args(argv)
+    from ..config.workflow import budget_runs
     render_budget(ns.results, ns.tables, ns.figures, long=ns.long, short=ns.short, fp32=ns.fp32, dataset=ns.dataset,
-                  fold=ns.fold)
+                  fold=ns.fold, planned=budget_runs(cfg["budget"]))
     print((Path(ns.tables) / f"{ns.dataset}_budget.md").read_text())
 
 

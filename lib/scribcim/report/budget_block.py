@@ -132,7 +132,10 @@ def budget_block(record: dict) -> str:
     long, short = record["long"], record["short"]
     cpus = sorted({c for p in (long, short) for c in record.get("cpus", {}).get(p, [])})
     commits = sorted({c[:7] for p in (long, short) for c in record.get("training_commits", {}).get(p, [])})
-    lines = [f"{record['dataset'].upper()} fold {record['fold']}, test set, `{record['checkpoint']}` checkpoint "
+    progress = [] if not record.get("missing") else [
+        f"**Being trained: {record['planned'] - len(record['missing'])} of the {record['planned']} planned runs are "
+        "in.** A cell of one run is a smoke test, not a result; intervals need two seeds or more.", ""]
+    lines = [*progress, f"{record['dataset'].upper()} fold {record['fold']}, test set, `{record['checkpoint']}` checkpoint "
              f"(chosen on validation); {_label(record, short)} and {_label(record, long)} differ only in training "
              "length. Mean ± sd across seeds, raw first, post-processed (largest components, chosen on validation) "
              "beside; HD95 mean over classes.", "", *which_cim(record), "", *methods_table(record), "",

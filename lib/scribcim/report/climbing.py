@@ -4,18 +4,42 @@ Per run: the iteration of its best validation Dice (the checkpoint the tables us
 four validations, and how much validation Dice rose over the last third of the budget (from the validation nearest
 two thirds of the last iteration to the last one: 1000 -> 1500 at 1500 iterations, 4000 -> 6000 at 6000). Per
 profile and method: how many runs peak late and rise, and the median rise. Rows of
-:func:`scribcim.report.budget.learning_curves` in, tables out.
+:func:`learning_curves` (every run's validation curve, from the training log beside its summary) in, tables out.
 """
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
+from ..runs.paths import run_path
 from ..training.methods import paper_order
+from ..viz.common import read_metrics
 from .markdown import md_header, md_row
 
+log = logging.getLogger(__name__)
 #: a run "peaks late" when its best validation is one of its last LATE validations
 LATE = 4
+
+
+def learning_curves(results_root: Path | str, found: dict[str, list[dict]]) -> pd.DataFrame:
+    """Validation Dice against iteration of every run (its training log beside its summary,
+    :func:`scribcim.viz.common.read_metrics`): one row per (profile, method, seed, iteration)."""
+    rows = []
+    for profile, ss in found.items():
+        for s in ss:
+            folder = Path(results_root) / run_path(s["dataset"], profile, s["method"], s["fold"], s["seed"])
+            try:
+                val = read_metrics(folder)[1]
+            except (OSError, DataError) as exc:
+                log.warning("%s: no training log (%s): that run has no curve", folder, exc)
+                continue
+            rows += [{"profile": profile, "method": s["method"], "seed": s["seed"], "iteration": r["iteration"],
+                      "val_dice": r["val_dice"]} for r in val]
+    return pd.DataFrame(rows, columns=["profile", "method", "seed", "iteration", "val_dice"])
 
 
 def climbing_runs(curves: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ def plot_learning_curves(curves: pd.DataFrame, order: Sequence[str] | None = Non
                          methods: Sequence[str] | None = None, muted: Sequence[str] = ()) -> plt.Figure:
     """One panel per method (paper order; ``methods`` limits them), one line per run (profile x seed), a colour per
     profile (``order``: the legend order), the ``muted`` profiles thin and grey (a reference drawn behind); a dotted
-    line where each shorter budget ends. Rows of :func:`scribcim.report.budget.learning_curves`."""
+    line where each shorter budget ends. Rows of :func:`scribcim.report.climbing.learning_curves`."""
     methods = paper_order(methods if methods is not None else curves.method)
     profiles = list(order or dict.fromkeys(curves.profile))
     palette = iter(plt.get_cmap("tab10").colors)
