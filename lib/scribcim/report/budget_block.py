@@ -144,7 +144,8 @@ def budget_block(record: dict) -> str:
              *(f"- {climbing_line(record.get('climbing', []), p)}" for p in (short, long)), "",
              f"Do the seeds resolve the main contrasts at `{long}` (raw)?",
              *seed_rule_lines((record[RAW]["per_profile"].get(long) or {"differences": []})["differences"]), "",
-             f"Targets at `{long}` (issue 29, stated before training):",
+             f"Targets at `{long}` (issue 29, stated before training)"
+             + (", so far, on the runs that are in:" if record.get("missing") else ":"),
              *targets_lines(record["targets"]), "",
              f"From `results/tables/{record['dataset']}_budget.json` (`make budget`; trained at "
              f"{', '.join(commits) or '-'} on {', '.join(cpus) or '-'}; every number: "
