@@ -147,19 +147,16 @@ def test_lane_files_plan_every_run_of_their_sections_once():
     ablation sections' runs, each run in exactly one lane."""
     import yaml
     from scribcim.config.workflow import budget_runs, grid_runs
-    from scribcim.runs.paths import ablation_dir, run_path
+    from scribcim.runs.paths import ablation_dir, planned_summary
     cfg = yaml.safe_load(Path("workflow/config.yaml").read_text())
-
-    def summary(r: dict) -> str:
-        return f"results/{run_path(r['dataset'], r['profile'], r['method'], r['fold'], r['seed']).as_posix()}/summary.json"
 
     def lanes(prefix: str) -> list[str]:
         return [line.strip() for f in sorted(Path("workflow/lanes").glob(f"{prefix}-*.txt"))
                 for line in f.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
-    budget = [summary(r) for r in budget_runs(cfg["budget"])]
+    budget = [planned_summary("results", r) for r in budget_runs(cfg["budget"])]
     ab = cfg["ablation"]
-    tables = [summary(r) for r in grid_runs(cfg["paper_tables"], "paper_tables")] + [
+    tables = [planned_summary("results", r) for r in grid_runs(cfg["paper_tables"], "paper_tables")] + [
         f"{ablation_dir('results', ab['dataset'], ab['profile'], a, ab['fold'], s).as_posix()}/summary.json"
         for a in ab["ablations"] for s in ab["seeds"]]
     for prefix, planned in (("budget", budget), ("tables", tables)):

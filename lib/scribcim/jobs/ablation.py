@@ -10,6 +10,7 @@ summaries and names each run by what its config says (:func:`identify`), never b
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -28,7 +29,7 @@ from ..provenance import git_state
 from ..report.markdown import fmt_mean_std, md_header, md_row
 from ..report.results import summary_rows
 from ..runs.log import RESUME_FREE, write_json
-from ..runs.paths import ABLATION, profile_dir, results_dir_for
+from ..runs.paths import ABLATION, profile_dir, results_dir_for, run_dir_for
 from ..training.loop import train
 from ..viz.common import save_figure
 
@@ -90,11 +91,11 @@ def run_ablations(names: Sequence[str], *, dataset: str = "acdc", profile: str =
     if clash := sorted(set(overrides) & {*FIELDS, "dataset", "profile", "fold", "seed", "run_dir", "resume"}):
         raise ConfigError(f"overrides {clash} are set by the ablations or by run_ablations' own arguments")
     for name in names:
-        run_dir = ablation_folder(runs_root, dataset, profile, name, fold, seed)
-        summary = ablation_folder(results_root, dataset, profile, name, fold, seed) / "summary.json"
         cfg = make_config(profile, **{**overrides, **ablation_values(name)}, dataset=dataset, fold=fold, seed=seed,
                           data_root=data_root, device=device, runs_root=str(runs_root),
-                          results_root=str(results_root), run_dir=str(run_dir), resume=True)
+                          results_root=str(results_root), resume=True)
+        run_dir, summary = run_dir_for(cfg), results_dir_for(cfg) / "summary.json"  # the library's layout
+        cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
         if summary_complete(summary, cfg):
             status = "complete"
             log.info("ablation %s: complete summary %s, skipped", name, summary)

@@ -25,16 +25,17 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config.workflow import budget_runs
 from ..errors import DataError
 from ..provenance import git_state
 from ..runs.log import write_json
 from ..training.methods import paper_order
 from ..viz.budget import plot_learning_curves
-from ..runs.paths import run_path
+from ..runs.paths import planned_summary
 from ..viz.common import save_figure
 from .comparison import (BANK_METHODS, CONTRASTS, over_seeds, paired_differences, profile_summaries, purity_table,
                          seed_comparison, training_commits)
-from .budget_block import seed_rule_lines
+from .budget_block import POST, RAW, seed_rule_lines
 from .climbing import climbing_markdown, climbing_runs, climbing_summary, learning_curves
 from .comparison_markdown import (DIGITS, LOWER_BETTER, differences_section, fmt_ci, purity_markdown,
                                   seeds_markdown)
@@ -60,7 +61,6 @@ BUDGET_TARGETS: tuple[Target, ...] = (
            postprocessed=True, other=",".join(SCRIBBLE_METHODS)),
     *(Target(f"{m}: across-seed sd of mean Dice <= 0.015", "sd", m, limit=0.015) for m in SCRIBBLE_METHODS),
 )
-RAW, POST = "raw", "post"
 
 
 def change_between(long: dict, short: dict) -> dict:
@@ -236,9 +236,8 @@ def render_budget(results_root: Path | str, tables: Path | str, figures: Path | 
                          checkpoint=checkpoint)
     tables, figures = Path(tables), Path(figures)
     tables.mkdir(parents=True, exist_ok=True)
-    missing = [f"{r['profile']}/{r['method']}/seed{r['seed']}" for r in planned if not (
-        Path(results_root) / run_path(r["dataset"], r["profile"], r["method"], r["fold"], r["seed"]) / "summary.json"
-    ).is_file()]
+    missing = [f"{r['profile']}/{r['method']}/seed{r['seed']}" for r in planned
+               if not Path(planned_summary(results_root, r)).is_file()]
     md = budget_markdown(study)
     if missing:
         md[1:1] = ["", f"Being trained: {len(planned) - len(missing)} of the {len(planned)} planned runs are in (missing: "
@@ -276,7 +275,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--tables", default="results/tables")
     p.add_argument("--figures", default="figures")
     ns = p.parse_args(argv)
-    from ..config.workflow import budget_runs
     render_budget(ns.results, ns.tables, ns.figures, long=ns.long, short=ns.short, fp32=ns.fp32, dataset=ns.dataset,
                   fold=ns.fold, planned=budget_runs(cfg["budget"]))
     print((Path(ns.tables) / f"{ns.dataset}_budget.md").read_text())

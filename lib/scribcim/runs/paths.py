@@ -34,6 +34,13 @@ def run_path(dataset: str, profile: str, method: str, fold: int | str, seed: int
     return (base / variant if variant else base) / method / f"fold{fold}" / f"seed{seed}"
 
 
+def planned_summary(root: Path | str, run: dict) -> str:
+    """``<root>/<run_path>/summary.json`` of a planned run (a dict with dataset, profile, method, fold, seed: the
+    runs of :mod:`scribcim.config.workflow`'s sections), as a POSIX path (a Snakemake target)."""
+    rel = run_path(run["dataset"], run["profile"], run["method"], run["fold"], run["seed"])
+    return f"{Path(root).as_posix()}/{rel.as_posix()}/summary.json"
+
+
 def run_pattern(variant: str | None = None) -> str:
     """:func:`run_path` with Snakemake wildcards ``{dataset}``, ``{profile}``, ``{method}``, ``{fold}``, ``{seed}``."""
     return run_path("{dataset}", "{profile}", "{method}", "{fold}", "{seed}", variant).as_posix()
