@@ -8,6 +8,8 @@
 #   make grid        the seed grid of the method comparison (workflow/config.yaml: grid), then its table
 #   make comparison  the across-seed tables, the targets, the far-field report and the result tables of README/docs, no training
 #   make islands     what the grid's far-field false positives are (needs the grid's run folders under runs/)
+#   make error-bands where the budget study's errors lie against `full` (needs its evaluated run folders under
+#                    $(RUNS)/, default runs/; RUNS=<clone>/runs reads the lanes' clone)
 #   make ablation    the batch of the paper's tables (workflow/config.yaml: paper_tables, ablation): cim_paper, the
 #                    ablations with their cim and pce_selfdice, the MSCMR baselines; then the ablation table and the batch's comparison
 #   make budget      the budget study's tables and learning curves (workflow/config.yaml: budget), no training
@@ -31,7 +33,7 @@ LAB_ARGS ?=
 # jupyter refuses to run as root without --allow-root (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison islands ablation budget budget-runs paper figures gpu-carry lab clean-venv
+.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison islands error-bands ablation budget budget-runs paper figures gpu-carry lab clean-venv
 
 setup: $(STAMP)
 
@@ -93,6 +95,16 @@ islands: setup
 	$(if $(ISLAND_RUNS),,$(error no run folders under runs/acdc/$(GRID_PROFILE)/: run `make grid` first))
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.analysis.islands $(ISLAND_RUNS) \
 	  --out results/acdc/$(GRID_PROFILE)/far_field_islands --figure figures/acdc_$(GRID_PROFILE)_far_field_islands.png
+
+# the budget study's long profile and its methods, evaluated runs only (a run still training has no summary.json)
+BANDS_PROFILE = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('workflow/config.yaml'))['budget']['runs'][0]['profile'])" 2>/dev/null)
+BAND_METHODS ?= pce_selfdice dmpls cim cim_paper full
+RUNS ?= runs
+BAND_RUNS = $(sort $(patsubst %/summary.json,%,$(wildcard $(foreach m,$(BAND_METHODS),$(RUNS)/acdc/$(BANDS_PROFILE)/$(m)/fold$(FOLD)/seed*/summary.json))))
+error-bands: setup
+	$(if $(BAND_RUNS),,$(error no evaluated run folders under $(RUNS)/acdc/$(BANDS_PROFILE)/: run `make budget-runs` first, or set RUNS=<clone>/runs))
+	MPLBACKEND=Agg $(BIN)/python -m scribcim.analysis.error_bands $(BAND_RUNS) \
+	  --out results/acdc/$(BANDS_PROFILE)/error_bands --figure figures/acdc_$(BANDS_PROFILE)_error_bands.png
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml

@@ -204,20 +204,27 @@ def _one_per_patient(cases: Sequence[str]) -> list[str]:
     return out
 
 
+def runs_parser(module: str, description: str | None, rows: str, figure: str) -> argparse.ArgumentParser:
+    """The command line of an analysis of trained runs: run folders, ``--out`` stem (``rows``: what one CSV row is),
+    ``--figure`` (``figure``: what it draws) and ``--data``."""
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    p.add_argument("runs", nargs="+", help="run folders (runs/<dataset>/<profile>/<method>/fold<k>/seed<s>)")
+    p.add_argument("--out", required=True, help=f"output stem: writes <out>.md, <out>.json and <out>.csv (one row "
+                   f"per {rows})")
+    p.add_argument("--figure", help=f"also draw {figure} here (PNG)")
+    p.add_argument("--data", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m scribcim.analysis.islands RUN [RUN ...] --out STEM``: the islands of trained runs."""
     from ..viz.common import save_figure
     from ..viz.far_field import plot_islands
-    p = argparse.ArgumentParser(prog="python -m scribcim.analysis.islands", description=main.__doc__)
-    p.add_argument("runs", nargs="+", help="run folders (runs/<dataset>/<profile>/<method>/fold<k>/seed<s>)")
-    p.add_argument("--out", required=True, help="output stem: writes <out>.md, <out>.json and <out>.csv (one row "
-                   "per island)")
-    p.add_argument("--figure", help="also draw the first run's largest islands here (PNG)")
+    p = runs_parser("scribcim.analysis.islands", main.__doc__, "island", "the first run's largest islands")
     p.add_argument("--examples", type=int, default=4, help="cases in the figure (default 4)")
     p.add_argument("--cases", nargs="*", help="only these test volumes (default: all)")
     p.add_argument("--min-ml", type=float, default=0.1, help="islands smaller than this (ml) are left out of the table")
     p.add_argument("--threshold", type=float, default=20.0, help="raw HD95 (mm) that splits the case-runs")
-    p.add_argument("--data", default=None, help="data root (else $SCRIBCIM_DATA, else ./data)")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summaries = [run_summary(r) for r in ns.runs]  # read once, before any prediction: an unevaluated run stops here
