@@ -158,9 +158,9 @@ def bands_markdown(table: pd.DataFrame, diffs: Sequence[dict], against: str) -> 
     """Per what (raw, then post-processed): the across-seed table of error volumes by band, then each method's
     seed-paired difference from ``against``."""
     from ..report.markdown import fmt_mean_std, fmt_paired, md_header, md_row
-    md = [f"Error volume (ml per test volume; mean ± sd across seeds) by in-plane distance from the reference "
-          f"boundary: FP, predicted the class where the reference has another label; FN, the reference's class "
-          f"predicted as another; `other slice`: FP on slices where the reference has no such class."]
+    md = ["Error volume (ml per test volume; mean ± sd across seeds) by in-plane distance from the reference "
+          "boundary: FP, predicted the class where the reference has another label; FN, the reference's class "
+          "predicted as another; `other slice`: FP on slices where the reference has no such class."]
     for what, label in (("raw", "Raw"), ("post", "Post-processed (the run's choice on validation)")):
         t = table[table.what == what]
         if t.empty:
