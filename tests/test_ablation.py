@@ -182,3 +182,12 @@ def test_ablation_notebook_on_acdc(real_root: Path, tmp_path: Path):
     assert list(csv.ablation) == names and (csv.cases == 40).all() and (csv.iteration <= 4).all()
     assert csv.dice_mean_mean.tolist() == pytest.approx([fg[n] for n in names], abs=1e-6)
     assert (out / "ablation_dice.png").stat().st_size > 5000 and (out / "ablation_table.json").is_file()
+
+
+def test_missing_note_names_the_runs_and_a_command_that_writes_outside_results():
+    status = pd.DataFrame({"ablation": ["cim", "no_banks", "pce"], "status": ["complete", "missing", "missing"]})
+    note = ablation.missing_note(status, "cpu-mm175-tables")
+    assert "`no_banks`, `pce`" in note and "`cim`" not in note and "about 20 minutes" in note
+    assert "reproduced/03_ablation.ipynb -p profile cpu-mm175-tables" in note and " results/" not in note
+    assert "20 minutes" not in ablation.missing_note(status, "quick")
+    assert ablation.missing_note(status.assign(status="complete")) == ""

@@ -85,5 +85,5 @@ def test_render_writes_table_record_and_figure(toy):
 
 
 def test_no_ablation_runs_names_the_command(tmp_path):
-    with pytest.raises(DataError, match="snakemake -s workflow/Snakefile ablation"):
+    with pytest.raises(DataError, match="`make ablation` first"):
         ablation_study(tmp_path, profile="toy")

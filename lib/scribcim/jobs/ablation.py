@@ -122,10 +122,12 @@ def missing_note(status: pd.DataFrame, profile: str = "quick") -> str:
     missing = status.loc[status.status == "missing", "ablation"].tolist()
     if not missing:
         return ""
+    cost = "; about 20 minutes a run on one CPU thread" if profile == "cpu-mm175-tables" else ""
     return (f"**Not trained:** {', '.join(f'`{m}`' for m in missing)} (no results under the results folder). "
             "Set `train_missing = True` in the parameters cell and run the notebook again to train and evaluate "
-            f"them (profile `{profile}`; about 20 minutes a run with `cpu-mm175-tables` on one thread), or in batch: "
-            "`papermill notebooks/03_ablation.ipynb results/ablation.ipynb -p train_missing True`.")
+            f"them (profile `{profile}`{cost}), or in batch: `papermill notebooks/03_ablation.ipynb "
+            f"reproduced/03_ablation.ipynb -p profile {profile} -p train_missing True` (every seed and the MSCMR "
+            "rows: `make ablation`).")
 
 
 def available_table(results_root: Path | str, dataset: str, profile: str, fold: int, seed: int, *,

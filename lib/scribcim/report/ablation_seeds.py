@@ -104,12 +104,14 @@ def ablation_study(results_root: Path | str, *, dataset: str = "acdc", profile: 
     abl = ablation_summaries(results_root, dataset, profile, fold)
     if not abl:
         raise DataError(f"no ablation runs of {dataset}/{profile} fold {fold} under {results_root}: run "
-                        "`snakemake -s workflow/Snakefile ablation` first")
+                        "`make ablation` first (it trains them with the cim and pce_selfdice runs they pair with; "
+                        "about 20 min a run on one CPU thread)")
     conds = [c for c in CONDITIONS if c in {s["condition"] for s in abl} | {s["method"] for s in main}]
     keep = set(conds) | set(REFERENCES)
     main = [s for s in main if s["method"] in keep]
     if "cim" not in {s["method"] for s in main}:
-        raise DataError(f"no {dataset}/{profile} cim runs under {results_root}: the ablations pair with them")
+        raise DataError(f"no {dataset}/{profile} cim runs under {results_root}: the ablations pair with them; "
+                        "`make ablation` trains them")
     out: dict[str, Any] = {"dataset": dataset, "profile": profile, "fold": fold, "checkpoint": checkpoint,
                            "conditions": conds, "training_commits": training_commits([*main, *abl]),
                            "cpus": training_cpus([*main, *abl]),
