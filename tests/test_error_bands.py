@@ -95,6 +95,7 @@ def test_tables_pair_seeds_and_find_the_extra_errors():
     assert d["raw", "LV", "error"]["mean"] == pytest.approx(1.0)
     assert d["raw", "LV", "fn as MYO"]["mean"] == pytest.approx(1.0)
     assert ("raw", "LV", "fn as LV") not in d and d["raw", "MYO", "error"]["mean"] == pytest.approx(0.0)
+    assert eb.differences(means, "dmpls") == []  # no runs of it: nothing to pair with
     md = "\n".join(eb.bands_markdown(table, diffs, "full"))
     assert md.index("Raw:") < md.index("Post-processed") and "each method − `full`" in md
     assert "| `cim` | LV | +1.00 [" in md

@@ -133,8 +133,12 @@ def seed_table(means: pd.DataFrame) -> pd.DataFrame:
 
 def differences(means: pd.DataFrame, against: str) -> list[dict]:
     """Per (what, method other than ``against``, class, column): the seed-paired difference method − ``against`` of
-    the run means (:func:`scribcim.report.comparison.over_seeds`; only the seeds both ran)."""
-    out = []
+    the run means (:func:`scribcim.report.comparison.over_seeds`; only the seeds both ran); none without runs of
+    ``against``."""
+    out: list[dict] = []
+    if against not in set(means.method):
+        log.warning("no runs of %s among these: no differences from it", against)
+        return out
     for (what, cls), d in means.groupby(["what", "class"]):
         ref = d[d.method == against].set_index("seed")
         for method in paper_order(set(d.method) - {against}):
