@@ -104,7 +104,7 @@ BAND_RUNS = $(sort $(patsubst %/summary.json,%,$(wildcard $(foreach m,$(BAND_MET
 error-bands: setup
 	$(if $(BAND_RUNS),,$(error no evaluated run folders under $(RUNS)/acdc/$(BANDS_PROFILE)/: run `make budget-runs` first, or set RUNS=<clone>/runs))
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.analysis.error_bands $(BAND_RUNS) \
-	  --out results/acdc/$(BANDS_PROFILE)/error_bands --figure figures/acdc_$(BANDS_PROFILE)_error_bands.png
+	  --out results/tables/acdc_$(BANDS_PROFILE)_error_bands --figure figures/acdc_$(BANDS_PROFILE)_error_bands.png
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml

@@ -38,8 +38,9 @@ MADE_BY = {
     "results/tables/acdc_cpu-mm175-tables_ablation.": "make ablation (python -m scribcim.report.ablation_seeds), once "
                                                        "the ablation runs are in",
     "figures/acdc_cpu-mm175-tables_ablation.png": "make ablation, once the ablation runs are in",
-    "results/acdc/cpu-mm175-bf16-6k/error_bands.": "make error-bands (python -m scribcim.analysis.error_bands), once "
-                                                  "the budget study's runs are in",
+    "results/tables/acdc_cpu-mm175-bf16-6k_error_bands.": "make error-bands (python -m "
+                                                          "scribcim.analysis.error_bands), once the budget study's "
+                                                          "runs are in",
     "figures/acdc_cpu-mm175-bf16-6k_error_bands.png": "make error-bands, once the budget study's runs are in",
 }
 #: the workflow keeps each job's executed notebook beside its summary (git-ignored: results/**/executed.ipynb)

@@ -125,7 +125,27 @@ def test_command_line_on_a_trained_phantom_run(phantom_run, tmp_path, capsys):
     rec = json.loads((tmp_path / "eb.json").read_text())
     assert rec["dice_check"] <= eb.DICE_ATOL  # the predictions are the ones the summary scored
     assert rec["provenance"]["config"]["runs"] and len(rec["training_commits"]) == 1
-    rows = pd.read_csv(tmp_path / "eb.csv")
-    assert set(rows.what) == {"raw", "post"} and set(rows["class"]) == {"RV", "MYO", "LV"}
+    means = pd.read_csv(tmp_path / "eb.csv")  # one row per what, run and class
+    assert len(means) == 2 * 3 and set(means.what) == {"raw", "post"} and set(means["class"]) == {"RV", "MYO", "LV"}
+    assert rec["dataset"] == "phantom" and rec["profiles"] == ["smoke"] and rec["cases"] >= 1
     assert "| method | class | runs | all errors |" in capsys.readouterr().out
     assert (tmp_path / "fig.png").is_file() and (tmp_path / "eb.md").is_file()
+
+
+def test_docs_block_renders_the_extra_errors_and_the_largest_confusion(tmp_path):
+    from scribcim.report import doc_blocks
+    from scribcim.report.error_bands_block import error_bands_block
+    from scribcim.runs.log import write_json
+    means = eb.run_means(_toy_rows())
+    record = {"dataset": "acdc", "profiles": ["p6k"], "checkpoint": "best", "against": "full", "cases": 2,
+              "differences": eb.differences(means, "full"), "dice_check": 0.0, "training_commits": ["abcdef012345"]}
+    body = error_bands_block(record)
+    row = next(line for line in body.splitlines() if line.startswith("| `cim` | LV |"))
+    # cim's extra LV error is 1 ml of FN predicted MYO, all within 2 mm: every column says so
+    assert row.count("+1.00 [") == 4 and "`LV` of the reference predicted `MYO`: +1.00 [" in row
+    assert "`full` |" not in body and "`results/tables/acdc_p6k_error_bands.json`" in body and "abcdef0" in body
+    write_json(tmp_path / "acdc_p6k_error_bands.json", record)
+    page = tmp_path / "page.md"
+    page.write_text("x\n<!-- error-bands acdc_p6k -->\nstale\n<!-- /error-bands -->\n")
+    assert not doc_blocks.update(page, tmp_path) and doc_blocks.update(page, tmp_path, write=False)
+    assert body in page.read_text()

@@ -14,7 +14,8 @@ Each case's Dice recomputed from these counts is checked against the run's ``sum
 ``evaluate``'s, fp32 on every profile).
 
 ``python -m scribcim.analysis.error_bands RUN [RUN ...] --out STEM`` (``make error-bands``) writes
-``<out>.{md,json,csv}`` and, with ``--figure``, a PNG.
+``<out>.{md,json}``, ``<out>.csv`` (each run's means) and, with ``--figure``, a PNG; the ``error-bands`` block of the
+docs pages renders the record (:mod:`scribcim.report.error_bands_block`).
 """
 from __future__ import annotations
 
@@ -109,16 +110,18 @@ def _columns() -> list[str]:
 
 
 #: the columns whose seed-paired differences the record keeps: all errors, by band (FP + FN), the boundary band split
-DIFF_COLUMNS = ("error", *(f"all {b}" for b in BANDS), "fp <= 2 mm", "fn <= 2 mm")
+DIFF_COLUMNS = ("error", *(f"all {b}" for b in BANDS), "all <= 5 mm", "fp <= 2 mm", "fn <= 2 mm")
 
 
 def run_means(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per (what, method, seed, class): the run's mean over test volumes of each band's error (ml) by kind
-    and both kinds together (``all <band>``), its total error and reference volume (ml)."""
+    and both kinds together (``all <band>``; ``all <= 5 mm``: the first two bands), its total error and reference
+    volume (ml)."""
     cols = _columns()
     d = rows.assign(error=rows[cols].sum(axis=1),
                     **{f"all {b}": sum(rows[f"{k} {b}"] for k in KINDS if f"{k} {b}" in cols) for b in BANDS})
-    keep = [*cols, *(f"all {b}" for b in BANDS), *SPLIT_COLUMNS, "error", "ref_ml"]
+    d["all <= 5 mm"] = d[f"all {BANDS[0]}"] + d[f"all {BANDS[1]}"]
+    keep = [*cols, *(f"all {b}" for b in BANDS), "all <= 5 mm", *SPLIT_COLUMNS, "error", "ref_ml"]
     return d.groupby(["what", "method", "seed", "class"])[keep].mean().reset_index()
 
 
@@ -193,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``python -m scribcim.analysis.error_bands RUN [RUN ...] --out STEM``: where trained runs' errors lie."""
     from ..provenance import provenance, repo_relative
     from ..runs.load import load_run_config
-    p = runs_parser("scribcim.analysis.error_bands", main.__doc__, "what, run, case and class",
-                    "the error volumes by band")
+    p = runs_parser("scribcim.analysis.error_bands", main.__doc__, "what, run and class: the run's mean over its "
+                    "test volumes", "the error volumes by band")
     p.add_argument("--against", default="full", help="the method the others are compared with (default: full)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="checkpoint (default: best)")
     ns = p.parse_args(argv)
@@ -214,14 +217,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = Path(ns.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    out.with_suffix(".csv").write_text(rows.to_csv(index=False, float_format="%.6g"))
+    out.with_suffix(".csv").write_text(means.to_csv(index=False, float_format="%.6g"))
+    dataset = load_run_config(Path(ns.runs[0])).dataset
     prov = provenance({"runs": [repo_relative(Path(r)) for r in ns.runs], "checkpoint": ns.checkpoint,
-                       "against": ns.against, "edges_mm": list(EDGES_MM)},
-                      device="cpu", dataset=load_run_config(Path(ns.runs[0])).dataset)
-    write_json(out.with_suffix(".json"), {"bands": list(BANDS), "table": table.to_dict("records"),
-                                          "differences": diffs, "dice_check": worst, "rows_csv": out.with_suffix(
-                                              ".csv").name, "training_commits": training_commits(summaries),
-                                          "provenance": prov})
+                       "against": ns.against, "edges_mm": list(EDGES_MM)}, device="cpu", dataset=dataset)
+    write_json(out.with_suffix(".json"), {
+        "dataset": dataset, "profiles": sorted({s["profile"] for s in summaries}), "checkpoint": ns.checkpoint,
+        "against": ns.against, "bands": list(BANDS), "table": table.to_dict("records"), "differences": diffs,
+        "dice_check": worst, "runs_csv": out.with_suffix(".csv").name, "cases": int(rows.case.nunique()),
+        "training_commits": training_commits(summaries), "provenance": prov})
     if ns.figure:
         from ..viz.common import save_figure
         from ..viz.error_bands import plot_error_bands

@@ -13,7 +13,10 @@ A page holds blocks between ``<!-- <kind> <key> -->`` and ``<!-- /<kind> -->``:
 * ``paper <profile>`` and ``paper-summary <profile>``: from ``results/tables/<profile>_seeds.json``, laid out as the
   paper lays out its tables, beside the numbers reported elsewhere (:mod:`scribcim.report.paper_layout`);
 * ``budget <dataset>``: from ``results/tables/<dataset>_budget.json`` (:mod:`scribcim.report.budget`): the budget
-  study at both budgets and how its differences change (:mod:`scribcim.report.budget_block`).
+  study at both budgets and how its differences change (:mod:`scribcim.report.budget_block`);
+* ``error-bands <dataset>_<profile>``: from ``results/tables/<dataset>_<profile>_error_bands.json``
+  (:mod:`scribcim.analysis.error_bands`): where each method's extra errors against ``full`` lie
+  (:mod:`scribcim.report.error_bands_block`).
 
 ``python -m scribcim.report.doc_blocks --write`` rewrites every block of README.md and docs/*.md in place
 (``make comparison`` does); a test checks the committed pages against the committed records.
@@ -33,21 +36,25 @@ from ..training.methods import paper_order
 from .comparison_markdown import DIGITS, fmt_ci, fmt_sd_ratio
 from .markdown import DATASET_LABELS, fmt_mean_std, fmt_paired, md_header, md_row, num
 from .budget_block import budget_block
+from .error_bands_block import error_bands_block
 from .paper_layout import paper_block, summary_block
 
-BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds|paper-summary|paper|budget) (?P<key>[\w.-]+) -->\n"
+BLOCK = re.compile(r"<!-- (?P<kind>headline|targets|robustness-seeds|paper-summary|paper|budget|error-bands) "
+                   r"(?P<key>[\w.-]+) -->\n"
                    r"(?P<body>.*?)<!-- /(?P=kind) -->", re.S)
 #: block kind -> the record file of a key, under the tables folder
 SOURCES = {"headline": "{key}_seeds.json", "targets": "{key}_targets.json",
            "robustness-seeds": "{key}_robustness_seeds.json", "paper": "{key}_seeds.json",
-           "paper-summary": "{key}_seeds.json", "budget": "{key}_budget.json"}
+           "paper-summary": "{key}_seeds.json", "budget": "{key}_budget.json",
+           "error-bands": "{key}_error_bands.json"}
 #: block kind -> the command that writes its record
 MAKERS = {"headline": "python -m scribcim.report.comparison --profile {key}",
           "targets": "python -m scribcim.report.targets --profile {key}",
           "robustness-seeds": "python -m scribcim.report.robustness_seeds",
           "paper": "python -m scribcim.report.comparison --profile {key}",
           "paper-summary": "python -m scribcim.report.comparison --profile {key}",
-          "budget": "python -m scribcim.report.budget --dataset {key}"}
+          "budget": "python -m scribcim.report.budget --dataset {key}",
+          "error-bands": "make error-bands"}
 DATASETS = DATASET_LABELS
 
 
@@ -153,7 +160,8 @@ def targets_block(record: dict) -> str:
 
 
 RENDER = {"headline": headline_block, "targets": targets_block, "robustness-seeds": robustness_block,
-          "paper": paper_block, "paper-summary": summary_block, "budget": budget_block}
+          "paper": paper_block, "paper-summary": summary_block, "budget": budget_block,
+          "error-bands": error_bands_block}
 
 
 def update(page: Path | str, tables: Path | str = "results/tables", write: bool = True) -> bool:
