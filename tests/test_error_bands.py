@@ -127,7 +127,7 @@ def test_command_line_on_a_trained_phantom_run(phantom_run, tmp_path, capsys):
     assert rec["provenance"]["config"]["runs"] and len(rec["training_commits"]) == 1
     means = pd.read_csv(tmp_path / "eb.csv")  # one row per what, run and class
     assert len(means) == 2 * 3 and set(means.what) == {"raw", "post"} and set(means["class"]) == {"RV", "MYO", "LV"}
-    assert rec["dataset"] == "phantom" and rec["profiles"] == ["smoke"] and rec["cases"] >= 1
+    assert rec["stem"] == "eb" and rec["dataset"] == "phantom" and rec["profiles"] == ["smoke"] and rec["cases"] >= 1
     assert "| method | class | runs | all errors |" in capsys.readouterr().out
     assert (tmp_path / "fig.png").is_file() and (tmp_path / "eb.md").is_file()
 
@@ -137,7 +137,7 @@ def test_docs_block_renders_the_extra_errors_and_the_largest_confusion(tmp_path)
     from scribcim.report.error_bands_block import error_bands_block
     from scribcim.runs.log import write_json
     means = eb.run_means(_toy_rows())
-    record = {"dataset": "acdc", "profiles": ["p6k"], "checkpoint": "best", "against": "full", "cases": 2,
+    record = {"stem": "acdc_p6k_error_bands", "dataset": "acdc", "profiles": ["p6k"], "checkpoint": "best", "against": "full", "cases": 2,
               "differences": eb.differences(means, "full"), "dice_check": 0.0, "training_commits": ["abcdef012345"]}
     body = error_bands_block(record)
     row = next(line for line in body.splitlines() if line.startswith("| `cim` | LV |"))

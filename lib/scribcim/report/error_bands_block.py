@@ -47,8 +47,8 @@ def error_bands_block(record: dict) -> str:
                                  _confusion(diffs["post"], m, c)]))
     commits = ", ".join(c[:7] for c in record.get("training_commits", [])) or "-"
     profiles = ", ".join(f"`{p}`" for p in record.get("profiles", []))
-    stem = f"{record['dataset']}_{record['profiles'][0]}" if len(record.get("profiles", [])) == 1 else "<stem>"
-    lines += ["", f"From `results/tables/{stem}_error_bands.json` (`make error-bands`; {profiles}, trained at "
-              f"{commits}; {record['cases']} test volumes; each case's Dice from these counts against its summary: largest difference "
-              f"{num(record['dice_check']):.1g}; every band and confusion: `results/tables/{stem}_error_bands.md`)."]
+    stem = record["stem"]
+    lines += ["", f"From `results/tables/{stem}.json` (`make error-bands`; {profiles}, trained at {commits}; "
+              f"{record['cases']} test volumes; each case's Dice from these counts against its summary: largest "
+              f"difference {num(record['dice_check']):.1g}; every band and confusion: `results/tables/{stem}.md`)."]
     return "\n".join(lines) + "\n"
