@@ -10,6 +10,7 @@
 #   make islands     what the grid's far-field false positives are (needs the grid's run folders under runs/)
 #   make error-bands where the budget study's errors lie against `full` (needs its evaluated run folders under
 #                    $(RUNS)/, default runs/; RUNS=<clone>/runs reads the lanes' clone)
+#   make frame-ceiling what each input geometry costs before any learning (ACDC and MSCMR test volumes), no training
 #   make ablation    the batch of the paper's tables (workflow/config.yaml: paper_tables, ablation): cim_paper, the
 #                    ablations with their cim and pce_selfdice, the MSCMR baselines; then the ablation table and the batch's comparison
 #   make budget      the budget study's tables and learning curves (workflow/config.yaml: budget), no training
@@ -33,7 +34,7 @@ LAB_ARGS ?=
 # jupyter refuses to run as root without --allow-root (containers, CI machines)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison islands error-bands ablation budget budget-runs paper figures gpu-carry lab clean-venv
+.PHONY: setup reproduce test fetch dag robustness robustness-seeds selection grid comparison islands error-bands frame-ceiling ablation budget budget-runs paper figures gpu-carry lab clean-venv
 
 setup: $(STAMP)
 
@@ -105,6 +106,11 @@ error-bands: setup
 	$(if $(BAND_RUNS),,$(error no evaluated run folders under $(RUNS)/acdc/$(BANDS_PROFILE)/: run `make budget-runs` first, or set RUNS=<clone>/runs))
 	MPLBACKEND=Agg $(BIN)/python -m scribcim.analysis.error_bands $(BAND_RUNS) \
 	  --out results/tables/acdc_$(BANDS_PROFILE)_error_bands --figure figures/acdc_$(BANDS_PROFILE)_error_bands.png
+
+frame-ceiling: fetch
+	$(BIN)/scribcim fetch mscmr --if-missing $(if $(FROM),--from $(FROM))
+	$(BIN)/python -m scribcim.analysis.frame_ceiling --dataset acdc --fold $(FOLD)
+	$(BIN)/python -m scribcim.analysis.frame_ceiling --dataset mscmr --fold $(FOLD)
 
 paper: fetch
 	$(SNAKE) --configfile workflow/paper.yaml
