@@ -161,7 +161,7 @@ def test_readme_block_of_the_budget_study(toy, tmp_path):
     assert "- `cim`: matching at 1/8 of the input, bank pixels sampled `majority`, bank 1000" in block
     assert "- `cim_paper`: matching at 1/16 of the input, bank pixels sampled `any` with the released" in block
     assert "- Here: fold 1 of 5, 128 px at 1.75 mm per pixel, 10 iterations, bf16 on CPU" in block
-    assert "- Held: full: mean Dice >= 0.90 (0.907, 3 runs)" in block and "Not measured yet: dmpls" in block
+    assert "- Held: full: mean Dice >= 0.90 (0.9067, 3 runs)" in block and "Not measured yet: dmpls" in block
     assert f"- `cim` − `pce_selfdice`: ± {_half(diff):.3f} over 3 seed pairs, within ± 0.015." in block
     assert "- `cim` − `dmpls`: no interval yet (0 seed pairs)." in block
     page = tmp_path / "page.md"
@@ -205,3 +205,12 @@ def test_planned_runs_not_in_are_named(toy):
     done = render_budget(toy / "results", toy / "tables", toy / "figures", long="long", short="short",
                          planned=planned[:3])
     assert done["missing"] == [] and not budget_block(json.loads(json.dumps(done))).startswith("**Being trained")
+
+
+def test_a_near_miss_reads_as_a_miss():
+    from scribcim.report.budget_block import targets_lines
+    lines = targets_lines([{"target": "cim: mean Dice >= 0.87", "measured": 0.86989, "runs": 3, "met": False},
+                           {"target": "cim: HD95 (mean over classes) <= 15 mm, raw", "measured": 11.33, "runs": 3,
+                            "met": True}])
+    assert lines == ["- Held: cim: HD95 (mean over classes) <= 15 mm, raw (11.3 mm, 3 runs).",
+                     "- Missed: cim: mean Dice >= 0.87 (0.8699, 3 runs)."]
