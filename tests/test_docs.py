@@ -41,7 +41,8 @@ MADE_BY = {
     "results/tables/acdc_cpu-mm175-bf16-6k_error_bands.": "make error-bands (python -m "
                                                           "scribcim.analysis.error_bands), once the budget study's "
                                                           "runs are in",
-    "figures/acdc_cpu-mm175-bf16-6k_error_bands.png": "make error-bands, once the budget study's runs are in",
+    "figures/acdc_cpu-mm175-bf16-6k_error_bands": "make error-bands, once the budget study's runs are in (the bands, "
+                                                  "and _examples.png: test slices)",
 }
 #: the workflow keeps each job's executed notebook beside its summary (git-ignored: results/**/executed.ipynb)
 MADE_BY_PATTERN = {re.compile(r"results/.*executed\.ipynb$"): "any workflow job (snakemake): its executed notebook"}

@@ -102,6 +102,10 @@ def test_tables_pair_seeds_and_find_the_extra_errors():
     fig = plot_error_bands(table, eb.BANDS)
     assert len(fig.axes) == 6
     plt.close(fig)
+    rows.loc[(rows.method == "cim") & (rows.case == "b") & (rows["class"] == "MYO"), "fp <= 2 mm"] += 5.0
+    seed, cases = eb.typical_cases(rows, "cim", "full", 1)  # seeds 1, 2 both ran: the first; volume a is median
+    assert seed == 1 and cases == ["a"] and eb.typical_cases(rows, "cim", "full", 3)[1] == ["a", "b"]
+    assert eb.typical_cases(rows, "cim", "dmpls", 1) == (None, [])
 
 
 def test_summary_dice_mismatch_is_measured():
@@ -114,22 +118,27 @@ def test_summary_dice_mismatch_is_measured():
 def test_command_line_on_a_trained_phantom_run(phantom_run, tmp_path, capsys):
     from scribcim.errors import DataError
     from scribcim.evaluate.summary import evaluate
-    run = phantom_run("pce")
+    run, cim = phantom_run("pce"), phantom_run("cim")
     with pytest.raises(DataError, match="evaluate the run first"):
         eb.main([str(run), "--out", str(tmp_path / "x")])
-    evaluate(run, checkpoints=("best",), progress=False)
+    for r in (run, cim):
+        evaluate(r, checkpoints=("best",), progress=False)
     with pytest.raises(SystemExit):  # a figure's provenance JSON would replace the record
         eb.main([str(run), "--out", str(tmp_path / "eb"), "--figure", str(tmp_path / "eb.png")])
     assert "would overwrite the record" in capsys.readouterr().err
-    eb.main([str(run), "--out", str(tmp_path / "eb"), "--figure", str(tmp_path / "fig.png"), "--against", "pce"])
+    eb.main([str(run), str(cim), "--out", str(tmp_path / "eb"), "--figure", str(tmp_path / "fig.png"),
+             "--against", "pce"])
     rec = json.loads((tmp_path / "eb.json").read_text())
     assert rec["dice_check"] <= eb.DICE_ATOL  # the predictions are the ones the summary scored
     assert rec["provenance"]["config"]["runs"] and len(rec["training_commits"]) == 1
     means = pd.read_csv(tmp_path / "eb.csv")  # one row per what, run and class
-    assert len(means) == 2 * 3 and set(means.what) == {"raw", "post"} and set(means["class"]) == {"RV", "MYO", "LV"}
+    assert len(means) == 2 * 2 * 3 and set(means.what) == {"raw", "post"} and set(means["class"]) == {"RV", "MYO", "LV"}
     assert rec["stem"] == "eb" and rec["dataset"] == "phantom" and rec["profiles"] == ["smoke"] and rec["cases"] >= 1
     assert "| method | class | runs | all errors |" in capsys.readouterr().out
     assert (tmp_path / "fig.png").is_file() and (tmp_path / "eb.md").is_file()
+    prov = json.loads((tmp_path / "fig_examples.json").read_text())  # volumes at quantiles of cim's extra error
+    assert prov["examples"]["method"] == "cim" and prov["examples"]["seed"] == 2022 and prov["examples"]["cases"]
+    assert (tmp_path / "fig_examples.png").is_file()
 
 
 def test_docs_block_renders_the_extra_errors_and_the_largest_confusion(tmp_path):

@@ -99,6 +99,38 @@ def run_error_bands(run_dir: Path | str, checkpoint: str = "best", **kwargs: Any
     return rows
 
 
+def typical_cases(rows: pd.DataFrame, method: str, against: str, n: int) -> tuple[int | None, list[str]]:
+    """The first seed both ``method`` and ``against`` ran, and ``n`` of its test volumes at evenly spaced quantiles
+    ((i + 1) / (n + 1): the median for one) of ``method``'s extra error over ``against`` (post-processed, all
+    classes): volumes chosen by a rule, not by eye."""
+    post = rows[rows.what == "post"]
+    seeds = sorted(set(post[post.method == method].seed) & set(post[post.method == against].seed))
+    if not seeds or n < 1:
+        return None, []
+    cols = _columns()
+    per = {m: post[(post.method == m) & (post.seed == seeds[0])].groupby("case")[cols].sum().sum(axis=1)
+           for m in (method, against)}
+    extra = (per[method] - per[against]).dropna().sort_values()
+    picks = [extra.index[int(round(q * (len(extra) - 1)))] for q in np.arange(1, n + 1) / (n + 1)]
+    return int(seeds[0]), list(dict.fromkeys(picks))
+
+
+def example_slices(runs: Sequence[Path | str], cases: Sequence[str], checkpoint: str = "best",
+                   data_root: str | None = None) -> list[dict]:
+    """Per run and case (in the order of ``cases``), the middle slice of the reference heart: image,
+    post-processed prediction (the run's own choice), reference."""
+    out = []
+    for run in runs:
+        choice = run_summary(run)["checkpoints"][checkpoint]["postprocessing"]["choice"]
+        for config, v, pred in predictions(run, cases=cases, checkpoint=checkpoint, data_root=data_root,
+                                           progress=False):
+            heart = np.flatnonzero((v.label > 0).any(axis=(1, 2)))
+            z = int(heart[len(heart) // 2]) if heart.size else v.num_slices // 2
+            out.append({"case": v.case, "method": config.method, "seed": config.seed, "slice": z,
+                        "image": v.image[z], "pred": postprocess(pred, choice)[z], "label": v.label[z]})
+    return sorted(out, key=lambda e: list(cases).index(e["case"]))
+
+
 def dice_check(rows: pd.DataFrame) -> float:
     """Largest |Dice from the counts - the summary's| over the rows where both are defined (0 when none)."""
     d = (rows.dice - rows.summary_dice).abs().dropna()
@@ -200,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "test volumes", "the error volumes by band")
     p.add_argument("--against", default="full", help="the method the others are compared with (default: full)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="checkpoint (default: best)")
+    p.add_argument("--examples", type=int, default=3, help="with --figure, also draw this many test volumes (at "
+                   "evenly spaced quantiles of cim's extra error over --against) as <figure>_examples.png "
+                   "(default 3; 0: none)")
     ns = p.parse_args(argv)
     if ns.figure and Path(ns.figure).with_suffix(".json").resolve() == Path(ns.out).with_suffix(".json").resolve():
         p.error(f"--figure {ns.figure} would overwrite the record {ns.out}.json with its provenance: name another")
@@ -228,8 +263,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         "training_commits": training_commits(summaries), "provenance": prov})
     if ns.figure:
         from ..viz.common import save_figure
-        from ..viz.error_bands import plot_error_bands
+        from ..viz.error_bands import plot_error_bands, plot_error_examples
         save_figure(plot_error_bands(table, BANDS), Path(ns.figure), prov)
+        others = paper_order(set(means.method) - {ns.against})
+        method = "cim" if "cim" in others else (others or [None])[0]
+        seed, cases = typical_cases(rows, method, ns.against, ns.examples) if method else (None, [])
+        if cases:
+            shown = [r for r, s in zip(ns.runs, summaries) if s["seed"] == seed]
+            figure = Path(ns.figure)
+            quantiles = {c: f"{(i + 1) / (ns.examples + 1):.0%} quantile of {method}'s extra error"
+                         for i, c in enumerate(cases)}
+            save_figure(plot_error_examples(example_slices(shown, cases, ns.checkpoint, ns.data), quantiles),
+                        figure.with_name(f"{figure.stem}_examples{figure.suffix}"),
+                        {**prov, "examples": {"method": method, "seed": seed, "cases": cases,
+                                              "rule": "quantiles (i + 1) / (n + 1) of the extra error over "
+                                                      f"{ns.against}, post-processed; middle slice of the heart"}})
     print("\n".join(md))
 
 
