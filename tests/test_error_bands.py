@@ -146,8 +146,8 @@ def test_docs_block_renders_the_extra_errors_and_the_largest_confusion(tmp_path)
     from scribcim.report.error_bands_block import error_bands_block
     from scribcim.runs.log import write_json
     means = eb.run_means(_toy_rows())
-    record = {"stem": "acdc_p6k_error_bands", "dataset": "acdc", "profiles": ["p6k"], "checkpoint": "best", "against": "full", "cases": 2,
-              "differences": eb.differences(means, "full"), "dice_check": 0.0, "training_commits": ["abcdef012345"]}
+    record = {"stem": "acdc_p6k_error_bands", "dataset": "acdc", "profiles": ["p6k"], "checkpoint": "best",
+              "against": "full", "cases": 2, "differences": eb.differences(means, "full"), "dice_check": 0.0, "training_commits": ["abcdef012345"]}
     body = error_bands_block(record)
     row = next(line for line in body.splitlines() if line.startswith("| `cim` | LV |"))
     # cim's extra LV error is 1 ml of FN predicted MYO, all within 2 mm: every column says so
