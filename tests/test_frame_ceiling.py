@@ -59,3 +59,8 @@ def test_command_line_writes_the_record(tmp_path, capsys):
     assert rec["rows"][0]["profile"] == "smoke" and "git" in rec["provenance"]
     assert 0 < rec["rows"][0]["dice mean"]["mean"] <= 1
     assert "| `smoke` |" in capsys.readouterr().out and (tmp_path / "phantom_frame_ceiling.md").is_file()
+    path = tmp_path / "phantom_frame_ceiling.json"
+    path.write_text(path.read_text().replace(rec["provenance"]["created"], "2020-01-01T00:00:00+00:00"))
+    before = path.read_text()
+    fc.main(["--dataset", "phantom", "--profiles", "smoke", "--tables", str(tmp_path)])  # the same measurement again
+    assert path.read_text() == before  # not rewritten: a rerun leaves a committed record (and its date) alone

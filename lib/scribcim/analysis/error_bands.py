@@ -30,7 +30,7 @@ from scipy import ndimage
 from ..evaluate.metrics import CLASS_NAMES
 from ..evaluate.postprocess import apply as postprocess
 from ..report.comparison import over_seeds, training_commits
-from ..runs.log import write_json
+from ..runs.log import write_json_if_changed, write_text_if_changed
 from ..training.methods import paper_order
 from .islands import predictions, run_summary, runs_parser
 
@@ -251,12 +251,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "", f"Per case, Dice from these counts against the summaries': largest difference {worst:.1g}."]
     out = Path(ns.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    out.with_suffix(".csv").write_text(means.to_csv(index=False, float_format="%.6g"))
+    # a rerun that measures the same leaves the committed files (and the commit their provenance names) alone
+    write_text_if_changed(out.with_suffix(".md"), "\n".join(md) + "\n")
+    write_text_if_changed(out.with_suffix(".csv"), means.to_csv(index=False, float_format="%.6g"))
     dataset = load_run_config(Path(ns.runs[0])).dataset
     prov = provenance({"runs": [repo_relative(Path(r)) for r in ns.runs], "checkpoint": ns.checkpoint,
                        "against": ns.against, "edges_mm": list(EDGES_MM)}, device="cpu", dataset=dataset)
-    write_json(out.with_suffix(".json"), {
+    write_json_if_changed(out.with_suffix(".json"), {
         "stem": out.name, "dataset": dataset, "profiles": sorted({s["profile"] for s in summaries}),
         "checkpoint": ns.checkpoint, "against": ns.against, "bands": list(BANDS), "table": table.to_dict("records"), "differences": diffs,
         "dice_check": worst, "runs_csv": out.with_suffix(".csv").name, "cases": int(rows.case.nunique()),

@@ -99,7 +99,7 @@ def ceiling_markdown(rows: Sequence[dict], dataset: str, part: str, fold: int) -
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m scribcim.analysis.frame_ceiling``: the oracle's scores per input geometry."""
     from ..provenance import provenance
-    from ..runs.log import write_json
+    from ..runs.log import write_json_if_changed, write_text_if_changed
     p = argparse.ArgumentParser(prog="python -m scribcim.analysis.frame_ceiling", description=main.__doc__)
     p.add_argument("--dataset", default="acdc", help="dataset (default: acdc)")
     p.add_argument("--fold", type=int, default=1, help="fold (default: 1)")
@@ -115,10 +115,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     md = ceiling_markdown(rows, ns.dataset, ns.part, ns.fold)
     out = Path(ns.tables) / f"{ns.dataset}_frame_ceiling"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    # a rerun that measures the same leaves the committed files (and the commit their provenance names) alone
+    write_text_if_changed(out.with_suffix(".md"), "\n".join(md) + "\n")
     prov = provenance({"fold": ns.fold, "part": ns.part, "profiles": ns.profiles}, device="cpu", dataset=ns.dataset)
-    write_json(out.with_suffix(".json"), {"dataset": ns.dataset, "fold": ns.fold, "part": ns.part, "rows": rows,
-                                          "provenance": prov})
+    write_json_if_changed(out.with_suffix(".json"), {"dataset": ns.dataset, "fold": ns.fold, "part": ns.part,
+                                                     "rows": rows, "provenance": prov})
     print("\n".join(md))
 
 
