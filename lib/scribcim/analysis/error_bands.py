@@ -43,6 +43,8 @@ KINDS = ("fp", "fn")
 LABELS = ("BG", *CLASS_NAMES)
 #: (kind, label) columns of the split: ``fp on <label>`` and ``fn as <label>`` (ml; NaN for the class itself)
 SPLIT_COLUMNS = tuple(f"{k} {w} {n}" for k, w in (("fp", "on"), ("fn", "as")) for n in LABELS)
+#: the error columns of a row, ``<kind> <band>`` (a FN always lies on a slice holding its class)
+COLUMNS = tuple(f"{k} {b}" for k in KINDS for b in BANDS if (k, b) != ("fn", "other slice"))
 #: largest |Dice from these counts - the summary's Dice| before the record says the predictions are not evaluate's
 DICE_ATOL = 1e-6
 
@@ -81,12 +83,13 @@ def band_errors(pred: np.ndarray, label: np.ndarray, spacing: Sequence[float]) -
     return out
 
 
-def run_error_bands(run_dir: Path | str, checkpoint: str = "best", **kwargs: Any) -> list[dict]:
+def run_error_bands(run_dir: Path | str, checkpoint: str = "best", *, summary: dict | None = None,
+                    **kwargs: Any) -> list[dict]:
     """:func:`band_errors` of a run's test predictions, raw and after the post-processing the run chose on
     validation, one row per (what, case, class) with the run's method and seed and the Dice its summary records
-    (``summary_dice``); keywords as :func:`scribcim.analysis.islands.predictions`."""
-    summary = run_summary(run_dir)
-    ck = summary["checkpoints"][checkpoint]
+    (``summary_dice``; ``summary``: the run's, when already read); keywords as
+    :func:`scribcim.analysis.islands.predictions`."""
+    ck = (summary or run_summary(run_dir))["checkpoints"][checkpoint]
     choice = ck["postprocessing"]["choice"]
     recorded = {(what, c["case"], k): c["classes"][k]["dice"] for what, cases in
                 (("raw", ck["cases"]), ("post", ck["postprocessed"]["cases"])) for c in cases for k in c["classes"]}
@@ -107,8 +110,7 @@ def typical_cases(rows: pd.DataFrame, method: str, against: str, n: int) -> tupl
     seeds = sorted(set(post[post.method == method].seed) & set(post[post.method == against].seed))
     if not seeds or n < 1:
         return None, []
-    cols = _columns()
-    per = {m: post[(post.method == m) & (post.seed == seeds[0])].groupby("case")[cols].sum().sum(axis=1)
+    per = {m: post[(post.method == m) & (post.seed == seeds[0])].groupby("case")[list(COLUMNS)].sum().sum(axis=1)
            for m in (method, against)}
     extra = (per[method] - per[against]).dropna().sort_values()
     picks = [extra.index[int(round(q * (len(extra) - 1)))] for q in np.arange(1, n + 1) / (n + 1)]
@@ -116,12 +118,12 @@ def typical_cases(rows: pd.DataFrame, method: str, against: str, n: int) -> tupl
 
 
 def example_slices(runs: Sequence[Path | str], cases: Sequence[str], checkpoint: str = "best",
-                   data_root: str | None = None) -> list[dict]:
+                   data_root: str | None = None, summaries: Sequence[dict] | None = None) -> list[dict]:
     """Per run and case (in the order of ``cases``), the middle slice of the reference heart: image,
-    post-processed prediction (the run's own choice), reference."""
+    post-processed prediction (the run's own choice), reference (``summaries``: the runs', when already read)."""
     out = []
-    for run in runs:
-        choice = run_summary(run)["checkpoints"][checkpoint]["postprocessing"]["choice"]
+    for run, summary in zip(runs, summaries or [run_summary(r) for r in runs]):
+        choice = summary["checkpoints"][checkpoint]["postprocessing"]["choice"]
         for config, v, pred in predictions(run, cases=cases, checkpoint=checkpoint, data_root=data_root,
                                            progress=False):
             heart = np.flatnonzero((v.label > 0).any(axis=(1, 2)))
@@ -137,10 +139,6 @@ def dice_check(rows: pd.DataFrame) -> float:
     return float(d.max()) if len(d) else 0.0
 
 
-def _columns() -> list[str]:
-    return [f"{k} {b}" for k in KINDS for b in BANDS if (k, b) != ("fn", "other slice")]
-
-
 #: the columns whose seed-paired differences the record keeps: all errors, by band (FP + FN), the boundary band split
 DIFF_COLUMNS = ("error", *(f"all {b}" for b in BANDS), "all <= 5 mm", "fp <= 2 mm", "fn <= 2 mm")
 
@@ -149,11 +147,10 @@ def run_means(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per (what, method, seed, class): the run's mean over test volumes of each band's error (ml) by kind
     and both kinds together (``all <band>``; ``all <= 5 mm``: the first two bands), its total error and reference
     volume (ml)."""
-    cols = _columns()
-    d = rows.assign(error=rows[cols].sum(axis=1),
-                    **{f"all {b}": sum(rows[f"{k} {b}"] for k in KINDS if f"{k} {b}" in cols) for b in BANDS})
+    d = rows.assign(error=rows[list(COLUMNS)].sum(axis=1),
+                    **{f"all {b}": sum(rows[f"{k} {b}"] for k in KINDS if f"{k} {b}" in COLUMNS) for b in BANDS})
     d["all <= 5 mm"] = d[f"all {BANDS[0]}"] + d[f"all {BANDS[1]}"]
-    keep = [*cols, *(f"all {b}" for b in BANDS), "all <= 5 mm", *SPLIT_COLUMNS, "error", "ref_ml"]
+    keep = [*COLUMNS, *(f"all {b}" for b in BANDS), "all <= 5 mm", *SPLIT_COLUMNS, "error", "ref_ml"]
     return d.groupby(["what", "method", "seed", "class"])[keep].mean().reset_index()
 
 
@@ -204,11 +201,11 @@ def bands_markdown(table: pd.DataFrame, diffs: Sequence[dict], against: str) -> 
         t = table[table.what == what]
         if t.empty:
             continue
-        md += ["", f"{label}:", "", *md_header(["method", "class", "runs", "all errors", *_columns(), "reference"])]
+        md += ["", f"{label}:", "", *md_header(["method", "class", "runs", "all errors", *COLUMNS, "reference"])]
         for method, cls in _ordered(t):
             r = t[(t.method == method) & (t["class"] == cls)].iloc[0]
             md.append(md_row([f"`{method}`", cls, str(int(r.runs)),
-                              *(fmt_mean_std(r[f"{c} mean"], r[f"{c} std"], 2) for c in ("error", *_columns())),
+                              *(fmt_mean_std(r[f"{c} mean"], r[f"{c} std"], 2) for c in ("error", *COLUMNS)),
                               fmt_mean_std(r["ref_ml mean"], r["ref_ml std"], 1)]))
         found = {(d["method"], d["class"], d["column"]): d for d in diffs if d["what"] == what}
         pairs = [(m, c) for m, c in _ordered(t) if m != against and (m, c, "error") in found]
@@ -240,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error(f"--figure {ns.figure} would overwrite the record {ns.out}.json with its provenance: name another")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summaries = [run_summary(r) for r in ns.runs]  # read once, before any prediction: an unevaluated run stops here
-    rows = pd.DataFrame([r for run in ns.runs for r in run_error_bands(run, ns.checkpoint, data_root=ns.data)])
+    rows = pd.DataFrame([r for run, s in zip(ns.runs, summaries)
+                         for r in run_error_bands(run, ns.checkpoint, summary=s, data_root=ns.data)])
     worst = dice_check(rows)
     if worst > DICE_ATOL:
         log.warning("Dice from the counts differs from the summaries' by up to %.2g: these predictions are not the "
@@ -270,11 +268,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         method = "cim" if "cim" in others else (others or [None])[0]
         seed, cases = typical_cases(rows, method, ns.against, ns.examples) if method else (None, [])
         if cases:
-            shown = [r for r, s in zip(ns.runs, summaries) if s["seed"] == seed]
+            shown = [(r, s) for r, s in zip(ns.runs, summaries) if s["seed"] == seed]
             figure = Path(ns.figure)
             quantiles = {c: f"{(i + 1) / (ns.examples + 1):.0%} quantile of {method}'s extra error"
                          for i, c in enumerate(cases)}
-            save_figure(plot_error_examples(example_slices(shown, cases, ns.checkpoint, ns.data), quantiles),
+            slices = example_slices([r for r, _ in shown], cases, ns.checkpoint, ns.data, [s for _, s in shown])
+            save_figure(plot_error_examples(slices, quantiles),
                         figure.with_name(f"{figure.stem}_examples{figure.suffix}"),
                         {**prov, "examples": {"method": method, "seed": seed, "cases": cases,
                                               "rule": "quantiles (i + 1) / (n + 1) of the extra error over "

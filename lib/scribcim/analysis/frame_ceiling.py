@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import make_config
 from ..config.profiles import PROFILES
 from ..data import load_volumes
-from ..data.frame import Frame
+from ..data.frame import Frame, frame_of
 from ..evaluate.inference import predict_labels
 from ..evaluate.metrics import CLASS_NAMES
 from ..evaluate.summary import aggregate, score_case
@@ -51,9 +52,8 @@ class Oracle(nn.Module):
 
 
 def frame_of_profile(profile: str) -> Frame:
-    """The :class:`Frame` a profile trains in."""
-    p = PROFILES[profile]
-    return Frame(int(p["input_size"]), p.get("pixel_mm"))
+    """The :class:`Frame` a profile trains in (:func:`scribcim.data.frame.frame_of` of its config)."""
+    return frame_of(make_config(profile))
 
 
 def ceiling_cases(volumes: Sequence[Any], frame: Frame, *, progress: bool = False) -> list[dict]:

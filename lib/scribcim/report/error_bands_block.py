@@ -18,11 +18,11 @@ WORDS = {"fp on": "`{c}` predicted where the reference says `{o}`", "fn as": "`{
 
 def _confusion(diffs: dict, method: str, cls: str) -> str:
     """The confusion column with the largest mean extra volume, in words with its paired difference."""
-    found = [d for (m, c, col), d in diffs.items() if (m, c) == (method, cls) and col[:5] in WORDS]
+    found = [d for (m, c, col), d in diffs.items() if (m, c) == (method, cls) and col.rsplit(" ", 1)[0] in WORDS]
     if not found:
         return "-"
     top = max(found, key=lambda d: num(d["mean"]) if np.isfinite(num(d["mean"])) else -np.inf)
-    kind, other = top["column"][:5], top["column"][6:]
+    kind, other = top["column"].rsplit(" ", 1)
     return f"{WORDS[kind].format(c=cls, o=other)}: {fmt_paired(top, 2)}"
 
 
