@@ -1,6 +1,6 @@
 """One number, one source, for the README's prose: every figure its Results section states in a sentence (the
-headline bullets, why the targets are missed, the robustness paragraph) recomputed from the committed record it
-comes from. The tables between ``<!-- kind key -->`` markers are rendered from records (``doc_blocks``); these
+headline bullets, why the targets are missed, the robustness paragraph; and the far-field paragraph of
+docs/results.md) recomputed from the committed record it comes from. The tables between ``<!-- kind key -->`` markers are rendered from records (``doc_blocks``); these
 sentences are written by hand around them, so a record that changes without its sentence fails here."""
 from __future__ import annotations
 
@@ -186,3 +186,37 @@ def test_run_counts_and_sd_ratios_match_the_records():
     check = _record("results/acdc/cpu-mm175/robustness_matched_coverage.json")["check"]
     worst = max(c["worst"] for c in check.values())
     assert worst < 0.02 and "per-class coverage held within 2 %" in text
+
+
+def test_far_field_paragraph_of_the_results_page_matches_its_records():
+    ff = _record("results/tables/acdc_cpu-mm175_far_field.json")
+    methods = {m["method"]: m for m in ff["methods"]}
+    share = {(c["method"], c["structure"]): c["raw"] for c in ff["classes"]}
+    islands = _record("results/acdc/cpu-mm175/far_field_islands.json")
+    split = {(s["method"], s["far"]): s for s in islands["split"]}
+    per_class = {(r["method"], r["class"]): r for r in islands["table"]}
+    cim, text = methods["cim"], _text("docs/results.md")
+    far = {m: methods[m]["far"] for m in ("pce_selfdice", "dmpls", "pce")}
+    assert (f"(`cim` {cim['far']} of {cim['case_runs']}, `pce_selfdice` {far['pce_selfdice']}, `dmpls` "
+            f"{far['dmpls']}; `pce` {far['pce']})") in text
+    assert (f"(55 % of `cim`'s case-runs above 20 mm for RV, "
+            f"{_span([share['cim', 'MYO'] * 100, share['cim', 'LV'] * 100], 0)} % for MYO and LV)") in text
+    assert f"{share['cim', 'RV'] * 100:.0f}" == "55"
+    assert (f"Their raw Dice is {cim['dice_near'] - cim['dice_far']:.2f} lower than the other case-runs' (`cim` "
+            f"{cim['dice_far']:.3f} against {cim['dice_near']:.3f})") in text
+    assert (f"({cim['dice_post_far']:.3f} against {cim['dice_post_near']:.3f}; HD95 {cim['hd95_far']:.1f} to "
+            f"{cim['hd95_post_far']:.1f} mm)") in text
+    ml = {m: (f"{split[m, True]['ml_total_median']:.0f}", f"{split[m, False]['ml_total_median']:.0f}")
+          for m in ("cim", "pce_selfdice", "dmpls")}
+    assert (f"hold a median {ml['cim'][0]} ml of islands against {ml['cim'][1]} ml for the rest (`pce_selfdice` "
+            f"{ml['pce_selfdice'][0]} against {ml['pce_selfdice'][1]} ml, `dmpls` {ml['dmpls'][0]} against "
+            f"{ml['dmpls'][1]} ml)") in text
+    assert (f"(median {split['cim', True]['farthest_median']:.0f} against "
+            f"{split['cim', False]['farthest_median']:.0f} mm)") in text
+    size = {c: per_class["cim", c]["ml_median"] for c in ("RV", "MYO", "LV")}
+    assert (f"(median {size['RV']:.1f} and {size['MYO']:.1f} ml for `cim`) and fewer, larger LV ones (median "
+            f"{size['LV']:.1f} ml)") in text
+    worst = [c for c in ff["cases"] if c["far_runs"] >= 22]
+    patients = sorted({c["case"][7:10] for c in worst})
+    assert (f"(patients {', '.join(patients[:-1])} and {patients[-1]} in "
+            f"{_span((c['far_runs'] for c in worst), 0)} of the 26 ACDC runs)") in text
