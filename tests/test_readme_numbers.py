@@ -1,7 +1,8 @@
 """One number, one source, for the README's prose: every figure its Results section states in a sentence (the
 headline bullets, why the targets are missed, the robustness paragraph; and the far-field paragraph of
-docs/results.md) recomputed from the committed record it comes from. The tables between ``<!-- kind key -->`` markers are rendered from records (``doc_blocks``); these
-sentences are written by hand around them, so a record that changes without its sentence fails here."""
+docs/results.md) recomputed from the committed record it comes from. The tables between ``<!-- kind key -->``
+markers are rendered from records (``doc_blocks``); these sentences are written by hand around them, so a record
+that changes without its sentence fails here."""
 from __future__ import annotations
 
 import json
