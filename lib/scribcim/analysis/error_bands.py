@@ -257,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                        "against": ns.against, "edges_mm": list(EDGES_MM)}, device="cpu", dataset=dataset)
     write_json_if_changed(out.with_suffix(".json"), {
         "stem": out.name, "dataset": dataset, "profiles": sorted({s["profile"] for s in summaries}),
-        "checkpoint": ns.checkpoint, "against": ns.against, "bands": list(BANDS), "table": table.to_dict("records"), "differences": diffs,
+        "checkpoint": ns.checkpoint, "against": ns.against, "bands": list(BANDS), "table": table.to_dict("records"),
+        "differences": diffs,
         "dice_check": worst, "runs_csv": out.with_suffix(".csv").name, "cases": int(rows.case.nunique()),
         "training_commits": training_commits(summaries), "provenance": prov})
     if ns.figure:
