@@ -117,6 +117,14 @@ def test_cli_pack_and_verify(tmp_path, capsys):
     assert main(["pack", "--data", str(root), "--out", str(out), "--verify-only"]) == 0
     assert "every array verified" in capsys.readouterr().out
     assert main(["pack", "--data", str(root), "--out", str(tmp_path / "none.zip"), "--verify-only"]) == 2
+    record = tmp_path / "pack.json"
+    assert main(["pack", "--data", str(root), "--out", str(out), "--verify-only", "--record", str(record)]) == 0
+    r = json.loads(record.read_text())
+    assert (r["codec"], r["volumes"]) == ("lzma", 2) and r["bits_per_pixel"] > 0 and r["mib"] >= 0
+    assert r["provenance"]["data"] is not None and r["provenance"]["git"]["commit"]
+    before = record.stat().st_mtime_ns
+    assert main(["pack", "--data", str(root), "--out", str(out), "--verify-only", "--record", str(record)]) == 0
+    assert record.stat().st_mtime_ns == before  # the same measurement leaves the record alone
 
 
 @pytest.mark.realdata

@@ -113,6 +113,16 @@ def cmd_pack(ns: argparse.Namespace) -> None:
         r = pack_acdc(root, ns.out, codec=ns.codec)
     print(f"{ns.out}: {r['volumes']} volumes, {r['bytes'] / 2**20:.1f} MiB ({r['bits_per_pixel']:.2f} bits/pixel, "
           f"codec {r['codec']}), every array verified, sha256 {r['sha256']}, {time.perf_counter() - t0:.0f} s")
+    if ns.record:
+        from .provenance import provenance
+        from .runs.log import write_json_if_changed
+        # rounded: the zip's manifest (its time and data-root path) moves the size by a few bytes between runs, and
+        # a rerun that measures the same must leave a committed record alone
+        write_json_if_changed(ns.record, {
+            "made_by": "scribcim pack --record", "dataset": "acdc", "codec": r["codec"], "volumes": r["volumes"],
+            "pixels": r["pixels"], "mib": round(r["bytes"] / 2**20, 1), "bits_per_pixel": round(r["bits_per_pixel"], 2),
+            "provenance": provenance({"codec": r["codec"], "verify_only": ns.verify_only}, device="cpu",
+                                     dataset="acdc")})
 
 
 DATA_HELP = "data root (else $SCRIBCIM_DATA, else ./data)"
@@ -253,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--codec", default="j2k", choices=CODECS, help="j2k (Pillow's OpenJPEG) or lzma (stdlib only)")
     pk.add_argument("--verify-only", action="store_true", help="only decode --out and check it (and the source)")
     pk.add_argument("--no-source", action="store_true", help="with --verify-only: checksums only, no HDF5 files")
+    pk.add_argument("--record", type=Path, default=None, help="also write the pack's size (MiB, bits per pixel) "
+                    "with provenance to this JSON (results/bench/acdc_pack_<codec>.json: the figures docs/gpu.md "
+                    "quotes); left alone when a rerun measures the same")
     pk.set_defaults(func=cmd_pack)
 
     rep = sub.add_parser("report", help="print a side-by-side table of summary.json files")
