@@ -32,7 +32,8 @@ MADE_BY = {
     "reproduced/": "make reproduce (scribcim reproduce --out reproduced): its run folders, results and figures",
     "data/": "scribcim fetch (the default data root ./data; make fetch), and scribcim pack (data/packs/)",
     "carry/": "make gpu-carry (a medpy wheel for a GPU window)",
-    "results/bench/": "scribcim bench (the training-step benchmark; no GPU numbers committed yet)",
+    "results/bench/": "scribcim bench (the training-step benchmark; no GPU numbers committed yet) and "
+                      "scribcim pack --record",
     "results/tables/acdc_budget.": "make budget (python -m scribcim.report.budget), once the budget study's runs are in",
     "figures/acdc_budget_curves.png": "make budget, once the budget study's runs are in",
     "results/tables/acdc_cpu-mm175-tables_ablation.": "make ablation (python -m scribcim.report.ablation_seeds), once "

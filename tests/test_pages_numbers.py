@@ -3,7 +3,8 @@ and docs/predict.md: every measured figure a hand-written sentence (or hand-type
 -->`` markers) states, recomputed from the committed record it comes from and asserted, formatted as on the page,
 inside the sentence that states it. Protocol constants (iterations, pixel sizes, seeds, split sizes, the paper's
 reported numbers) are not measurements and are not checked; neither are figures already checked by
-tests/test_docs.py or tests/test_readme_numbers.py. docs/gpu.md states no figure that a committed record holds."""
+tests/test_docs.py or tests/test_readme_numbers.py. docs/gpu.md's pack sizes come from the pack records
+(`scribcim pack --record`)."""
 from __future__ import annotations
 
 import math
@@ -299,3 +300,13 @@ def test_paper_run_counts_match_the_grid_record():
     runs = [t["runs"] for t in record_of("results/tables/cpu-mm175_seeds.json")["table"] if t["structure"] == "mean"]
     assert f"Here: {span(runs, 0)} runs per method that differ only in their seed" in page_text("docs/paper.md")
 
+
+
+def test_gpu_pack_sizes_match_the_pack_records():
+    """docs/gpu.md: the lossless pack's size per codec, results/bench/acdc_pack_{j2k,lzma}.json."""
+    j2k, lzma = (record_of(f"results/bench/acdc_pack_{c}.json") for c in ("j2k", "lzma"))
+    assert (j2k["codec"], lzma["codec"], j2k["volumes"], lzma["volumes"]) == ("j2k", "lzma", 200, 200)
+    text = page_text("docs/gpu.md")
+    assert f"data/packs/acdc_pack.zip ({j2k['mib']:.1f} MiB)" in text
+    assert (f"patterns, {j2k['bits_per_pixel']:.2f} bits per pixel; `--codec lzma` needs no Pillow and gives "
+            f"{lzma['mib']:.1f} MiB, {lzma['bits_per_pixel']:.2f} bits per pixel;") in text
