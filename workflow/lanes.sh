@@ -2,7 +2,7 @@
 # Train a grid's runs as Snakemake jobs from a separate clone at a fixed commit, in lanes of one thread each, in
 # the background (the work tree you edit never trains; every run of the grid is made by one commit).
 #
-#   workflow/lanes.sh CLONE COMMIT LANE_FILE [LANE_FILE ...]
+#   workflow/lanes.sh [--after PIDFILE] CLONE COMMIT LANE_FILE [LANE_FILE ...]
 #
 # CLONE: a folder (cloned from this repository if missing, then checked out at COMMIT, refused if it holds
 # changes). Each LANE_FILE lists summary paths (results/...summary.json), one a line (# starts a comment), in the
@@ -11,13 +11,22 @@
 # a lane runs them one after another (`snakemake --cores 1 --nolock TARGET`; the profiles train on one thread),
 # skipping those whose summary exists. Stopped lanes resume: start the same command again; a killed job's run
 # resumes from its latest checkpoint (the train notebook resumes). Logs: CLONE/lanes/<lane>.log; a failed target
-# is logged as "FAILED <target>" and the lane goes on. A lane whose target is being made by another snakemake (a lane
+# is logged as "FAILED <target>" and the lane goes on. Each lane writes its loop's pid to CLONE/lanes/<lane>.pid;
+# --after PIDFILE holds the lanes of this call until that loop has ended, so that one batch's lane follows another's
+# without an idle core: `workflow/lanes.sh --after /work/grid3/lanes/budget-a.pid /work/grid4 e956754
+# workflow/lanes/tables-a.txt`. A lane whose target is being made by another snakemake (a lane
 # started again, its old loop stopped but its job still running) waits for that job instead of starting a second.
 # Finished run records (summary.json, display.json, train_log.jsonl; never executed.ipynb) are copied back into the
 # work tree: `(cd CLONE && for s in results/acdc/PROFILE/*/fold1/seed*/summary.json; do d=${s%/*};
 # mkdir -p "$OLDPWD/$d"; cp "$d"/{summary.json,display.json,train_log.jsonl} "$OLDPWD/$d/"; done)`.
 set -euo pipefail
-[ $# -ge 3 ] || { echo "usage: $0 CLONE COMMIT LANE_FILE [LANE_FILE ...]" >&2; exit 2; }
+after=
+if [ "${1:-}" = --after ]; then
+  [ $# -ge 2 ] && [ -f "$2" ] || {
+    echo "error: --after needs the pid file of a running lane (CLONE/lanes/<lane>.pid)" >&2; exit 2; }
+  after=$(realpath "$2"); shift 2
+fi
+[ $# -ge 3 ] || { echo "usage: $0 [--after PIDFILE] CLONE COMMIT LANE_FILE [LANE_FILE ...]" >&2; exit 2; }
 clone=$1 commit=$2
 shift 2
 repo=$(git rev-parse --show-toplevel)
@@ -41,6 +50,11 @@ for lane in "$@"; do
   name=$(basename "$lane" .txt)
   cp "$lane" "$clone/lanes/$name.txt"
   (cd "$clone" && nohup bash -c '
+    echo $$ > "lanes/$0.pid"
+    if [ -n "$1" ]; then
+      echo "$(date -u +%FT%TZ) waiting for the lane of $1 to end"
+      while kill -0 "$(cat "$1")" 2>/dev/null; do sleep 60; done
+    fi
     while read -r target; do
       case $target in "" | "#"*) continue ;; esac
       [ -f "$target" ] && continue
@@ -50,6 +64,6 @@ for lane in "$@"; do
       echo "$(date -u +%FT%TZ) start $target"
       .venv/bin/snakemake -s workflow/Snakefile --cores 1 --nolock --rerun-incomplete "$target" \
         && echo "$(date -u +%FT%TZ) done $target" || echo "$(date -u +%FT%TZ) FAILED $target"
-    done < "lanes/$0.txt"; echo "$(date -u +%FT%TZ) lane $0 empty"' "$name" >> "lanes/$name.log" 2>&1 &)
-  echo "lane $name: $(grep -c '^[^#]' "$lane") targets, log $clone/lanes/$name.log"
+    done < "lanes/$0.txt"; echo "$(date -u +%FT%TZ) lane $0 empty"' "$name" "$after" >> "lanes/$name.log" 2>&1 &)
+  echo "lane $name: $(grep -c '^[^#]' "$lane") targets, log $clone/lanes/$name.log${after:+, after the lane of $after}"
 done
