@@ -386,12 +386,11 @@ def test_quick_runs_match_their_summaries() -> None:
 
 
 def test_the_papers_numbers_are_the_ones_the_paper_page_cites() -> None:
-    """The paper's CIM Dice and protocol, as lib/scribcim/report/paper_layout.py records them (read as text)."""
-    text, source = page_text(PAGE), (ROOT / "lib/scribcim/report/paper_layout.py").read_text()
-    reported = {ds: re.search(rf'Reported\("{ds}", "CIM", "a", "cim", \{{"mean": ([\d.]+)\}}\)', source)[1]
-                for ds in ("acdc", "mscmr")}
+    """The paper's CIM Dice and protocol, as scribcim.report.paper_layout records them (REPORTED, SOURCES)."""
+    from scribcim.report.paper_layout import REPORTED, SOURCES
+    text = page_text(PAGE)
+    reported = {r.dataset: r.dice["mean"] for r in REPORTED if (r.source, r.name) == ("a", "CIM")}
     assert f"the paper reports {reported['mscmr']} with its full protocol" in text
     assert f"the paper reports {reported['acdc']} mean Dice for CIM on ACDC with the full protocol (256x256," in text
-    protocol = " ".join(re.search(r'Source\("a", "the CIM paper", ((?:"[^"]*"\s*)+)\)', source)[1].split())
-    assert all(s in protocol for s in ("ACDC 5-fold", "256x256", "60,000 iterations"))
+    assert all(s in SOURCES["a"].protocol for s in ("ACDC 5-fold", "256x256", "60,000 iterations"))
     assert "60,000 iterations, 5 folds); the quick profile is a CPU-sized run" in text
