@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU window (docs/gpu.md): run from the repository root of the carried tree on a GPU
-# machine that has torch but no network. Carry (make gpu-carry, about 54 MiB): data/packs/acdc_pack.zip
-# (scribcim pack) and carry/wheels/ (medpy, which the GPU image lacks). Each step is short or resumable:
+# machine that has torch but no network. Carry (make gpu-carry): data/packs/acdc_pack.zip, 53 MiB
+# (scribcim pack; results/bench/acdc_pack_j2k.json) and carry/wheels/ (medpy, which the GPU image lacks).
+# Each step is short or resumable:
 #   1. tests   the fast-path, device-augmentation, packed-training tests (CUDA cases included)
 #   2. bench   results/bench/<device>_<date>.json: cim / released step, cim / plain step, pipeline / step
 #   3. grid    the comparison's GPU runs (profile gpu10k, methods x seeds) trained side by side
