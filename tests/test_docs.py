@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 
 import pytest
+from test_readme_numbers import page_text, record_of
+from test_readme_numbers import span as figure_span
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the pages of the front door
@@ -217,7 +219,8 @@ def test_every_allow_list_entry_names_the_command_that_makes_it():
 
 def test_the_workflow_config_comments_name_existing_paths_and_profiles():
     from scribcim.config.profiles import PROFILES
-    comments = "\n".join(line.split("#", 1)[1] for line in _read("workflow/config.yaml").splitlines() if "#" in line)
+    config = (ROOT / "workflow/config.yaml").read_text()
+    comments = "\n".join(line.split("#", 1)[1] for line in config.splitlines() if "#" in line)
     words = [w.strip("\"'(),;:[]").rstrip(".") for w in re.split(r"[\s=]+", comments)]
     paths = [w for w in words if _is_path(w)]
     assert "docs/notebooks.md" in paths and "notebooks/02_train.ipynb" in paths
@@ -257,72 +260,60 @@ def test_the_profile_check_catches_a_made_up_profile():
                           "`--profile workflow/profiles/slurm`") == {"cpu-nosuch", "gpu20k"}
 
 
-# One number, one source: figures that the pages state in prose, recomputed from the committed record they come from.
-def _read(name: str) -> str:
-    return (ROOT / name).read_text()
-
-
-def _span(values, digits: int = 0) -> str:
-    values = list(values)
-    return f"{min(values):.{digits}f}-{max(values):.{digits}f}"
+# One number, one source: figures that the pages state in prose, recomputed from the committed record they come from
+# (the helpers of tests/test_readme_numbers.py, which checks the README's prose the same way).
 
 
 def test_cpu_lr03_ranges_match_the_grid_record():
     """HD95 per method and per run, and the across-seed sd, of the whole-slice grid's scribble runs."""
-    import json
-
     import pandas as pd
-    record = json.loads(_read("results/tables/cpu-lr03_seeds.json"))
+    record = record_of("results/tables/cpu-lr03_seeds.json")
     rows = [r for r in record["table"] if r["structure"] == "mean" and r["method"] != "full"]
-    per_method = _span((r["hd95_mean"] for r in rows if r["dataset"] == "acdc"))
+    per_method = figure_span((r["hd95_mean"] for r in rows if r["dataset"] == "acdc"), 0)
     runs = pd.read_csv(ROOT / "results/tables/cpu-lr03_seeds_runs.csv")
     runs = runs[(runs.structure == "mean") & (runs.method != "full") & (runs.dataset == "acdc")]
-    per_run = _span(runs.hd95)
-    sd = {ds: _span((r["dice_std"] for r in rows if r["dataset"] == ds and r["method"] != "pce"), 2)
+    per_run = figure_span(runs.hd95, 0)
+    sd = {ds: figure_span((r["dice_std"] for r in rows if r["dataset"] == ds and r["method"] != "pce"), 2)
           for ds in ("acdc", "mscmr")}
     assert (per_method, per_run, sd["acdc"], sd["mscmr"]) == ("114-176", "57-184", "0.10-0.14", "0.15-0.18")
     for page in ("README.md", "docs/results.md"):
-        text = " ".join(_read(page).split())
+        text = page_text(page)
         assert f"{per_method} mm" in text and f"{per_run} mm per run" in text, page
         assert f"{sd['acdc']} on ACDC" in text and f"{sd['mscmr']} on MSCMR" in text, page
-    assert f"{per_method} mm per method" in " ".join(_read("docs/training.md").split())
+    assert f"{per_method} mm per method" in page_text("docs/training.md")
 
 
 def test_island_distances_match_the_islands_record():
-    import json
-    table = json.loads(_read("results/acdc/cpu-mm175/far_field_islands.json"))["table"]
-    cim = _span(r["distance_median"] for r in table if r["method"] == "cim")
-    every = _span(r["distance_median"] for r in table)
+    table = record_of("results/acdc/cpu-mm175/far_field_islands.json")["table"]
+    cim = figure_span((r["distance_median"] for r in table if r["method"] == "cim"), 0)
+    every = figure_span((r["distance_median"] for r in table), 0)
     assert (cim, every) == ("40-51", "40-58")
-    assert f"a median {cim} mm from the heart (`cim`'s islands, per class)" in " ".join(_read("README.md").split())
-    results = " ".join(_read("docs/results.md").split())
+    assert f"a median {cim} mm from the heart (`cim`'s islands, per class)" in page_text("README.md")
+    results = page_text("docs/results.md")
     assert f"a median {cim} mm from the reference heart per class ({every} mm over the four methods' classes)" in results
 
 
 def test_coverage_and_background_depth_match_their_records():
-    import json
-
     import pandas as pd
     cov = pd.read_csv(ROOT / "results/acdc/quick/robustness_fold1_coverage.csv")
     rv = cov[cov.scribbles == "centreline"].set_index("inconsistency").RV
     change = f"RV {rv[0.0]:.1f} -> {rv[1.0]:.1f} %"
     assert change == "RV 4.4 -> 9.0 %"
     for page in ("docs/methods.md", "docs/robustness.md"):
-        assert change in " ".join(_read(page).split()), page
-    stats = next(r for r in json.loads(_read("results/acdc/scribbles/stats.json"))["rows"] if r["source"] == "expert")
-    geometry = json.loads(_read("results/acdc/cpu-mm175/robustness_matched_geometry.json"))["expert"]
+        assert change in page_text(page), page
+    stats = next(r for r in record_of("results/acdc/scribbles/stats.json")["rows"] if r["source"] == "expert")
+    geometry = record_of("results/acdc/cpu-mm175/robustness_matched_geometry.json")["expert"]
     all_slices, heart_slices = f"{stats['boundary_mm']['BG']:.0f} mm", f"{geometry['BG']['depth_mm']:.1f} mm"
-    methods = " ".join(_read("docs/methods.md").split())
+    methods = page_text("docs/methods.md")
     assert f"experts: {all_slices}" in methods and f"strokes lie {heart_slices} from the heart" in methods
-    assert f"experts {heart_slices}" in _read("docs/robustness.md")
+    assert f"experts {heart_slices}" in page_text("docs/robustness.md")
 
 
 def test_the_sd_target_quoted_beside_the_earlier_grid_is_the_one_in_the_targets_record():
-    import json
-    targets = json.loads(_read("results/tables/cpu-mm175_targets.json"))["targets"]
+    targets = record_of("results/tables/cpu-mm175_targets.json")["targets"]
     limits = {re.search(r"<= ([\d.]+)$", t["target"])[1] for t in targets if "across-seed sd" in t["target"]}
     assert limits == {"0.02"}
-    assert "fixed in code later, is 0.02" in " ".join(_read("docs/results.md").split())
+    assert "fixed in code later, is 0.02" in page_text("docs/results.md")
 
 
 def test_still_climbing_claim_matches_the_grid_runs():
@@ -336,5 +327,5 @@ def test_still_climbing_claim_matches_the_grid_runs():
     claim = (f"one of the last four validations in {int(r.late.sum())} of the {len(r)} ACDC runs of `pce_selfdice`, "
              "`dmpls`, `cim` and `full`")
     assert claim.startswith("one of the last four validations in 17 of the 18 ACDC runs")
-    assert claim in " ".join(_read("docs/results.md").split())
+    assert claim in page_text("docs/results.md")
     assert (r.rise > 0).all() and f"{r.rise.median():.3f}" == "0.033"

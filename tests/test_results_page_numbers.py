@@ -8,13 +8,13 @@ sd ranges, island distances, the climbing claim and the 0.02 target (tests/test_
 are still being trained)."""
 from __future__ import annotations
 
-import json
 import re
 import statistics
 from datetime import datetime
 from typing import Iterable
 
 import pandas as pd
+from scribcim.report.comparison import profile_summaries
 from test_readme_numbers import ROOT, page_text, record_of, span
 
 PAGE = "docs/results.md"
@@ -25,10 +25,11 @@ CLASSES = ("RV", "MYO", "LV")
 EVALUATION_S = 600
 
 
-def summaries(profile: str, dataset: str = "*", method: str = "*") -> list[dict]:
-    """The committed summaries of a profile's fold-1 runs (not the simulated-scribble runs under it)."""
-    paths = sorted(ROOT.glob(f"results/{dataset}/{profile}/{method}/fold1/seed*/summary.json"))
-    return [json.loads(p.read_text()) for p in paths]
+def summaries(profile: str, dataset: str | None = None, method: str | None = None) -> list[dict]:
+    """The committed summaries of a profile's fold-1 runs on expert scribbles (:func:`profile_summaries`), of one
+    dataset and method where named."""
+    return [s for s in profile_summaries(ROOT / "results", profile, 1)
+            if dataset in (None, s["dataset"]) and method in (None, s["method"])]
 
 
 def seeds(values: Iterable[int]) -> str:

@@ -120,7 +120,8 @@ def cmd_pack(ns: argparse.Namespace) -> None:
         # a rerun that measures the same must leave a committed record alone
         write_json_if_changed(ns.record, {
             "made_by": "scribcim pack --record", "dataset": "acdc", "codec": r["codec"], "volumes": r["volumes"],
-            "pixels": r["pixels"], "mib": round(r["bytes"] / 2**20, 1), "bits_per_pixel": round(r["bits_per_pixel"], 2),
+            "pixels": r["pixels"], "mib": round(r["bytes"] / 2**20, 1),
+            "bits_per_pixel": round(r["bits_per_pixel"], 2),
             "provenance": provenance({"codec": r["codec"], "verify_only": ns.verify_only}, device="cpu",
                                      dataset="acdc")})
 
