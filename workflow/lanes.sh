@@ -30,6 +30,10 @@ fi
 clone=$1 commit=$2
 shift 2
 repo=$(git rev-parse --show-toplevel)
+# two calls at once (one a lane, or --after) would check out and set up the same clone together and one would fail
+# on git's index.lock: the set-up below holds a lock of this repository's, released before the lanes start
+exec 9> "$(git rev-parse --absolute-git-dir)/scribcim-lanes.lock"
+flock 9
 [ -d "$clone/.git" ] || git clone -q "$repo" "$clone"
 if [ -n "$(git -C "$clone" status --porcelain --untracked-files=no)" ]; then
   echo "error: $clone has changes to tracked files: a lane trains a committed state only" >&2; exit 2
@@ -46,6 +50,7 @@ for ds in $(cat "$@" | sed -n 's|^results/\([a-z0-9]*\)/.*|\1|p' | sort -u); do
     echo "error: $ds data did not verify (see $clone/lanes/setup.log): set SCRIBCIM_DATA to the folder that holds" \
       "it, or run \`scribcim fetch $ds --data FOLDER\`" >&2; exit 2; }
 done
+exec 9>&-  # the lanes must not hold the set-up lock
 for lane in "$@"; do
   name=$(basename "$lane" .txt)
   cp "$lane" "$clone/lanes/$name.txt"
