@@ -132,6 +132,12 @@ def test_seed_rule_asks_for_more_seeds_when_an_interval_is_wide():
         "- `cim` − `pce_selfdice`: no interval yet (1 seed pair).",
         "- `cim` − `dmpls`: ± 0.020 over 3 seed pairs, wider than ± 0.015: seeds 2025-2026 are added to the scribble "
         "methods before concluding."]
+    # all planned seeds in and still wide: said so; a half-width that rounds to the limit is shown to 4 places
+    done = {**wide, "pairs": 5, "ci95": [-0.0152, 0.0152]}
+    assert seed_rule_lines([done]) == [
+        "- `cim` − `pce_selfdice`: no interval yet (0 seed pairs).",
+        "- `cim` − `dmpls`: ± 0.0152 over 5 seed pairs, wider than ± 0.015 with all 5 planned seed pairs in: not "
+        "resolved at this budget."]
 
 
 def test_change_between_needs_common_seeds():
