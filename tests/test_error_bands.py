@@ -141,6 +141,37 @@ def test_command_line_on_a_trained_phantom_run(phantom_run, tmp_path, capsys):
     assert (tmp_path / "fig_examples.png").is_file()
 
 
+def test_rows_kept_beside_the_run_are_reused_until_the_run_or_the_code_changes(phantom_run, tmp_path, monkeypatch):
+    from scribcim.analysis import error_bands_cache as cache
+    from scribcim.evaluate.summary import evaluate
+    run = phantom_run("pce")
+    evaluate(run, checkpoints=("best",), progress=False)
+    eb.main([str(run), "--out", str(tmp_path / "a")])
+    kept = run / "error_bands_best.json"
+    assert kept.is_file()
+    calls = []
+    measure = eb.run_error_bands
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return measure(*args, **kwargs)
+    monkeypatch.setattr(eb, "run_error_bands", counted)
+    eb.main([str(run), "--out", str(tmp_path / "b")])  # from the kept rows: the same record, nothing measured
+    assert calls == [] and (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    assert (tmp_path / "a.md").read_text() == (tmp_path / "b.md").read_text()
+    eb.main([str(run), "--out", str(tmp_path / "c"), "--fresh"])  # asked to measure again
+    assert len(calls) == 1 and (tmp_path / "c.csv").read_text() == (tmp_path / "a.csv").read_text()
+    kept.write_text(kept.read_text()[:50])  # cut short by an interruption: measured again, rewritten whole
+    eb.main([str(run), "--out", str(tmp_path / "d")])
+    code = eb.__file__
+    assert len(calls) == 2 and json.loads(kept.read_text())["key"] == cache.cache_key(run, "best", None, code)
+    summary = run / "summary.json"  # evaluated again (a new summary): measured again
+    summary.write_text(summary.read_text() + "\n")
+    eb.main([str(run), "--out", str(tmp_path / "e")])
+    assert len(calls) == 3
+    assert cache.cache_key(run, "best", None, tmp_path / "a.md") != json.loads(kept.read_text())["key"]  # other code
+
+
 def test_docs_block_renders_the_extra_errors_and_the_largest_confusion(tmp_path):
     from scribcim.report import doc_blocks
     from scribcim.report.error_bands_block import error_bands_block

@@ -32,6 +32,7 @@ from ..evaluate.postprocess import apply as postprocess
 from ..report.comparison import over_seeds, training_commits
 from ..runs.log import write_json_if_changed, write_text_if_changed
 from ..training.methods import paper_order
+from .error_bands_cache import cached_rows
 from .islands import predictions, run_summary, runs_parser
 
 log = logging.getLogger(__name__)
@@ -232,13 +233,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--examples", type=int, default=3, help="with --figure, also draw this many test volumes (at "
                    "evenly spaced quantiles of cim's extra error over --against) as <figure>_examples.png "
                    "(default 3; 0: none)")
+    p.add_argument("--fresh", action="store_true", help="measure every run again, not from the rows kept beside "
+                   "it (<run>/error_bands_<checkpoint>.json)")
     ns = p.parse_args(argv)
     if ns.figure and Path(ns.figure).with_suffix(".json").resolve() == Path(ns.out).with_suffix(".json").resolve():
         p.error(f"--figure {ns.figure} would overwrite the record {ns.out}.json with its provenance: name another")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summaries = [run_summary(r) for r in ns.runs]  # read once, before any prediction: an unevaluated run stops here
-    rows = pd.DataFrame([r for run, s in zip(ns.runs, summaries)
-                         for r in run_error_bands(run, ns.checkpoint, summary=s, data_root=ns.data)])
+    rows = pd.DataFrame([r for run, s in zip(ns.runs, summaries) for r in cached_rows(
+        run, ns.checkpoint, ns.data, lambda: run_error_bands(run, ns.checkpoint, summary=s, data_root=ns.data),
+        Path(__file__), fresh=ns.fresh)])
     worst = dice_check(rows)
     if worst > DICE_ATOL:
         log.warning("Dice from the counts differs from the summaries' by up to %.2g: these predictions are not the "
