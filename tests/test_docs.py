@@ -36,16 +36,9 @@ MADE_BY = {
     "carry/": "make gpu-carry (a medpy wheel for a GPU window)",
     "results/bench/": "scribcim bench (the training-step benchmark; no GPU numbers committed yet) and "
                       "scribcim pack --record",
-    "results/tables/acdc_budget.": "make budget (python -m scribcim.report.budget), once the budget study's runs are in",
-    "figures/acdc_budget_curves.png": "make budget, once the budget study's runs are in",
     "results/tables/acdc_cpu-mm175-tables_ablation.": "make ablation (python -m scribcim.report.ablation_seeds), once "
                                                        "the ablation runs are in",
     "figures/acdc_cpu-mm175-tables_ablation.png": "make ablation, once the ablation runs are in",
-    "results/tables/acdc_cpu-mm175-bf16-6k_error_bands.": "make error-bands (python -m "
-                                                          "scribcim.analysis.error_bands), once the budget study's "
-                                                          "runs are in",
-    "figures/acdc_cpu-mm175-bf16-6k_error_bands": "make error-bands, once the budget study's runs are in (the bands, "
-                                                  "and _examples.png: test slices)",
 }
 #: the workflow keeps each job's executed notebook beside its summary (git-ignored: results/**/executed.ipynb)
 MADE_BY_PATTERN = {re.compile(r"results/.*executed\.ipynb$"): "any workflow job (snakemake): its executed notebook"}

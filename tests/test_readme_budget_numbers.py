@@ -87,3 +87,34 @@ def test_stability_and_dense_labels(budget):
             f"{full_post['dice_mean']:.3f} post-processed") in text
     assert (f"the best scribble method post-processed (`{best}`, {mp[best]['dice_mean']:.3f}) is "
             f"{full_post['dice_mean'] - mp[best]['dice_mean']:.3f} behind.") in text
+
+
+def test_why_the_targets_are_missed_matches_the_error_bands_record():
+    rec, text = record_of("results/tables/acdc_cpu-mm175-bf16-6k_error_bands.json"), page_text()
+    d = {(x["what"], x["method"], x["class"], x["column"]): x for x in rec["differences"]}
+    pairs = {x["pairs"] for x in d.values() if x["method"] == "cim"}
+    assert pairs == {3} and "paired by seed over 3 seeds, ml per test volume" in text
+
+    def full(what: str, cls: str, col: str, m: str = "cim") -> str:
+        x = d[what, m, cls, col]
+        return f"{x['mean']:+.2f} [{x['ci95'][0]:+.2f}, {x['ci95'][1]:+.2f}]"
+
+    def mean(what: str, cls: str, col: str, m: str = "cim") -> str:
+        return f"{d[what, m, cls, col]['mean']:+.2f}"
+    assert (f"in the myocardium ({full('raw', 'MYO', 'error')} raw, {mean('post', 'MYO', 'error')} post-processed) "
+            f"and the LV ({full('raw', 'LV', 'error')} raw, {mean('post', 'LV', 'error')} post-processed)") in text
+    assert (f"within 5 mm of the reference boundary ({mean('post', 'MYO', 'all <= 5 mm')} and "
+            f"{mean('post', 'LV', 'all <= 5 mm')} post-processed)") in text
+    others = ", ".join(f"`{m}` {mean('post', 'MYO', 'fp on LV', m)}" for m in ("cim_paper", "dmpls", "pce_selfdice"))
+    assert (f"myocardium predicted where the reference says LV: {full('post', 'MYO', 'fp on LV')} post-processed "
+            f"({others})") in text
+    # the largest confusion it names is the largest of cim's, and most of the extra error is within 5 mm
+    post = {k: x for k, x in d.items() if k[0] == "post" and k[1] == "cim" and k[3].startswith(("fp on", "fn as"))}
+    assert max(post, key=lambda k: post[k]["mean"])[2:] in (("MYO", "fp on LV"), ("LV", "fn as MYO"))
+    for cls in ("MYO", "LV"):
+        assert d["post", "cim", cls, "all <= 5 mm"]["mean"] > 0.9 * d["post", "cim", cls, "error"]["mean"]
+    assert f"RV error, where the far islands were at 1500 iterations, is {full('post', 'RV', 'error')}" in text
+    budget = record_of("results/tables/acdc_budget.json")
+    missed = {t["target"] for t in budget["targets"] if t["met"] is False}
+    assert {"cim: mean Dice >= 0.87", "cim: mean Dice >= 0.885, post-processed",
+            "best scribble method within 0.015 of full, post-processed"} <= missed
