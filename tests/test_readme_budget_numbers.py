@@ -36,7 +36,7 @@ def test_the_state_of_the_study_is_said(budget):
         assert (f"{r['planned'] - len(r['missing'])} of its {r['planned']} planned runs are in: the figures below "
                 "may still move") in text
     else:
-        assert f"all {r['planned']} planned runs are in" in text
+        assert f"All {r['planned']} planned runs are in" in text
     assert f"`{budget['long']}`" in text and "<!-- budget acdc -->" in text
 
 
