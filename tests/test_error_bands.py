@@ -146,7 +146,15 @@ def test_rows_kept_beside_the_run_are_reused_until_the_run_or_the_code_changes(p
     from scribcim.evaluate.summary import evaluate
     run = phantom_run("pce")
     evaluate(run, checkpoints=("best",), progress=False)
+    import scribcim.provenance as provenance
+    seen, real = [], provenance.provenance
+
+    def watched(*args, **kwargs):  # the provenance is taken before the command writes its outputs
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(provenance, "provenance", watched)
     eb.main([str(run), "--out", str(tmp_path / "a")])
+    assert seen == [[]]
     kept = run / "error_bands_best.json"
     assert kept.is_file()
     calls = []

@@ -253,12 +253,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "", f"Per case, Dice from these counts against the summaries': largest difference {worst:.1g}."]
     out = Path(ns.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # a rerun that measures the same leaves the committed files (and the commit their provenance names) alone
-    write_text_if_changed(out.with_suffix(".md"), "\n".join(md) + "\n")
-    write_text_if_changed(out.with_suffix(".csv"), means.to_csv(index=False, float_format="%.6g"))
+    # provenance first: the tree as it was before this run wrote anything (else its own outputs mark it dirty)
     dataset = load_run_config(Path(ns.runs[0])).dataset
     prov = provenance({"runs": [repo_relative(Path(r)) for r in ns.runs], "checkpoint": ns.checkpoint,
                        "against": ns.against, "edges_mm": list(EDGES_MM)}, device="cpu", dataset=dataset)
+    # a rerun that measures the same leaves the committed files (and the commit their provenance names) alone
+    write_text_if_changed(out.with_suffix(".md"), "\n".join(md) + "\n")
+    write_text_if_changed(out.with_suffix(".csv"), means.to_csv(index=False, float_format="%.6g"))
     write_json_if_changed(out.with_suffix(".json"), {
         "stem": out.name, "dataset": dataset, "profiles": sorted({s["profile"] for s in summaries}),
         "checkpoint": ns.checkpoint, "against": ns.against, "bands": list(BANDS), "table": table.to_dict("records"),

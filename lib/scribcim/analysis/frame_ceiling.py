@@ -115,9 +115,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     md = ceiling_markdown(rows, ns.dataset, ns.part, ns.fold)
     out = Path(ns.tables) / f"{ns.dataset}_frame_ceiling"
     out.parent.mkdir(parents=True, exist_ok=True)
-    # a rerun that measures the same leaves the committed files (and the commit their provenance names) alone
-    write_text_if_changed(out.with_suffix(".md"), "\n".join(md) + "\n")
+    # provenance before any write (its own outputs would mark the tree dirty); a rerun that measures the same
+    # leaves the committed files (and the commit their provenance names) alone
     prov = provenance({"fold": ns.fold, "part": ns.part, "profiles": ns.profiles}, device="cpu", dataset=ns.dataset)
+    write_text_if_changed(out.with_suffix(".md"), "\n".join(md) + "\n")
     write_json_if_changed(out.with_suffix(".json"), {"dataset": ns.dataset, "fold": ns.fold, "part": ns.part,
                                                      "rows": rows, "provenance": prov})
     print("\n".join(md))

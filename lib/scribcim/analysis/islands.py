@@ -234,10 +234,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     md = islands_markdown(table, len(ns.runs), ns.min_ml) + [""] + split_markdown(split, ns.threshold)
     out = Path(ns.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
     prov = provenance({"runs": [repo_relative(Path(r)) for r in ns.runs], "cases": ns.cases, "min_ml": ns.min_ml,
                        "threshold_mm": ns.threshold},
-                      device="cpu", dataset=load_run_config(Path(ns.runs[0])).dataset)
+                      device="cpu", dataset=load_run_config(Path(ns.runs[0])).dataset)  # before any write
+    out.with_suffix(".md").write_text("\n".join(md) + "\n")
     from ..report.comparison import training_commits
     trained = training_commits(summaries)
     flat = pd.DataFrame([{**{k: v for k, v in r.items() if k != "slices"}, "first_slice": r["slices"][0],
